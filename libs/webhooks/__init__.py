@@ -1,0 +1,1 @@
+"""Generated contracts (package ``webhooks.v1``): regenerate with ``make protos``."""

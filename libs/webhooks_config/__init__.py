@@ -1,0 +1,136 @@
+"""Configuration of every service and the CLI: the only module that reads the environment.
+
+Every variable has the prefix ``WEBHOOKS_`` and a working local default, so
+``webhooks up`` runs with none set. The OpenTelemetry SDK reads its own standard
+``OTEL_*`` variables; only whether an OTLP endpoint is set is looked at here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "WEBHOOKS_"
+
+DEFAULT_ADDRESSES = {
+    "subscriptions": "127.0.0.1:50051",
+    "router": "127.0.0.1:50052",
+    "sender": "127.0.0.1:50053",
+    "failures": "127.0.0.1:50054",
+}
+SERVICES = tuple(DEFAULT_ADDRESSES)
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    nats_url: str | None  # None: not configured (``up`` starts an embedded server)
+    store: str  # "sqlite" or "postgres"
+    postgres_url: str
+    postgres_schema: str
+    secret_keys: tuple[str, ...]  # Fernet keys, the first seals; empty: the data dir's key file
+    tokens_json: str | None
+    tokens_file: Path | None
+    addresses: Mapping[str, str]
+    grpc_max_message_bytes: int
+    allow_http_loopback: bool
+    signing_secret_overlap_seconds: int
+    relay_poll_seconds: float
+    otlp_endpoint: str | None
+    service_name_suffix: str
+    log_level: str
+    tenant: str  # the CLI's tenant when its token is a platform token
+    token: str | None  # the CLI's token; None: the data dir's development token
+    events_max_age_seconds: int
+    events_max_bytes: int
+    attempts_max_age_seconds: int
+    duplicate_window_seconds: int
+
+    def address(self, service: str) -> str:
+        return self.addresses[service]
+
+    @property
+    def default_tokens_file(self) -> Path:
+        return self.data_dir / "tokens.json"
+
+    @property
+    def dev_token_file(self) -> Path:
+        return self.data_dir / "dev-token"
+
+    @property
+    def secret_keys_file(self) -> Path:
+        return self.data_dir / "secret-keys"
+
+    def sqlite_path(self, name: str) -> Path:
+        return self.data_dir / f"{name}.sqlite"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name}: not an integer: {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{PREFIX}{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(PREFIX + name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{PREFIX}{name}: expected true or false, got {raw!r}")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    store = env.get(PREFIX + "STORE", "sqlite").strip().lower()
+    if store not in ("sqlite", "postgres"):
+        raise ConfigError(f"{PREFIX}STORE: expected sqlite or postgres, got {store!r}")
+    addresses = {
+        service: env.get(f"{PREFIX}{service.upper()}_ADDR", default)
+        for service, default in DEFAULT_ADDRESSES.items()
+    }
+    keys = tuple(k.strip() for k in env.get(PREFIX + "SECRET_KEYS", "").split(",") if k.strip())
+    tokens_file = env.get(PREFIX + "TOKENS_FILE")
+    return Settings(
+        data_dir=Path(env.get(PREFIX + "DATA_DIR", ".webhooks")).absolute(),
+        nats_url=env.get(PREFIX + "NATS_URL") or None,
+        store=store,
+        postgres_url=env.get(PREFIX + "POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        postgres_schema=env.get(PREFIX + "POSTGRES_SCHEMA", "webhooks"),
+        secret_keys=keys,
+        tokens_json=env.get(PREFIX + "TOKENS") or None,
+        tokens_file=Path(tokens_file) if tokens_file else None,
+        addresses=addresses,
+        grpc_max_message_bytes=_int(
+            env, "GRPC_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024
+        ),
+        allow_http_loopback=_bool(env, "ALLOW_HTTP_LOOPBACK", False),
+        signing_secret_overlap_seconds=_int(
+            env, "SIGNING_SECRET_OVERLAP_SECONDS", 24 * 3600, 0, 30 * 24 * 3600
+        ),
+        relay_poll_seconds=_int(env, "RELAY_POLL_MS", 1000, 10, 60_000) / 1000,
+        otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        service_name_suffix=env.get(PREFIX + "INSTANCE", ""),
+        log_level=env.get(PREFIX + "LOG_LEVEL", "INFO").upper(),
+        tenant=env.get(PREFIX + "TENANT", "default"),
+        token=env.get(PREFIX + "TOKEN") or None,
+        events_max_age_seconds=_int(env, "EVENTS_MAX_AGE_SECONDS", 7 * 86400, 60, 365 * 86400),
+        events_max_bytes=_int(env, "EVENTS_MAX_BYTES", -1, -1, 2**50),
+        attempts_max_age_seconds=_int(env, "ATTEMPTS_MAX_AGE_SECONDS", 30 * 86400, 60, 3650 * 86400),
+        duplicate_window_seconds=_int(env, "DUPLICATE_WINDOW_SECONDS", 120, 1, 7 * 86400),
+    )

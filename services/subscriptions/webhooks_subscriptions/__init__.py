@@ -1,0 +1,1 @@
+"""The subscriptions service: event-sourced webhook subscriptions and client certificates."""
