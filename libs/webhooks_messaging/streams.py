@@ -1,0 +1,113 @@
+"""The four JetStream streams of the platform and their idempotent declaration.
+
+Every service declares all four at start-up, so whichever starts first creates them and a
+configuration change (say a longer EVENTS replay window) is applied by the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from webhooks_config import Settings
+
+SUBSCRIPTIONS = "SUBSCRIPTIONS"
+EVENTS = "EVENTS"
+DELIVERIES = "DELIVERIES"
+ATTEMPTS = "ATTEMPTS"
+STREAMS = (SUBSCRIPTIONS, EVENTS, DELIVERIES, ATTEMPTS)
+
+DELIVERY_JOBS_SUBJECTS = "deliveries.jobs.>"
+DELIVERY_RETRY_SUBJECTS = "deliveries.retry.>"
+
+# JetStream API error code: "stream name already in use with a different configuration".
+_STREAM_NAME_EXISTS = 10058
+
+log = logging.getLogger(__name__)
+
+
+def stream_configs(settings: Settings) -> list[StreamConfig]:
+    """The declared configuration of every stream, from the settings."""
+
+    def window(max_age: int) -> int:
+        # The server refuses a duplicate window longer than the stream's max age (0: none).
+        dup = settings.duplicate_window_seconds
+        return min(dup, max_age) if max_age > 0 else dup
+
+    events_age = settings.events_max_age_seconds
+    attempts_age = settings.attempts_max_age_seconds
+    return [
+        StreamConfig(
+            name=SUBSCRIPTIONS,
+            description="Domain events of subscriptions and certificates (keep all)",
+            subjects=["subscriptions.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_msgs=-1,
+            max_bytes=-1,
+            max_age=0,
+            duplicate_window=window(0),
+        ),
+        StreamConfig(
+            name=EVENTS,
+            description="Platform events, kept for replay",
+            subjects=["events.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_msgs=-1,
+            max_bytes=settings.events_max_bytes,
+            max_age=events_age,
+            duplicate_window=window(events_age),
+        ),
+        StreamConfig(
+            name=DELIVERIES,
+            description="Delivery jobs for senders, and scheduled retries",
+            subjects=[DELIVERY_JOBS_SUBJECTS, DELIVERY_RETRY_SUBJECTS],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            max_msgs=-1,
+            max_bytes=-1,
+            max_age=0,
+            duplicate_window=window(0),
+            # Retries are message schedules (nats-server 2.12+): the target subject must
+            # be in this same stream, hence deliveries.retry.> next to deliveries.jobs.>.
+            allow_msg_schedules=True,
+        ),
+        StreamConfig(
+            name=ATTEMPTS,
+            description="Delivery attempts, the source of the failures read model",
+            subjects=["attempts.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_msgs=-1,
+            max_bytes=-1,
+            max_age=attempts_age,
+            duplicate_window=window(attempts_age),
+        ),
+    ]
+
+
+async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream, or update it to ``config``; safe under concurrent start-ups."""
+    try:
+        await js.update_stream(config)
+        return
+    except NotFoundError:
+        pass
+    try:
+        await js.add_stream(config)
+        log.info("created stream %s", config.name)
+    except BadRequestError as err:
+        # Another service created it between our update and create: update it now.
+        if err.err_code != _STREAM_NAME_EXISTS:
+            raise
+        await js.update_stream(config)
+
+
+async def declare_streams(js: JetStreamContext, settings: Settings) -> None:
+    """Create or update the four streams (idempotent; run at every start-up)."""
+    for config in stream_configs(settings):
+        await declare_stream(js, config)

@@ -1,0 +1,84 @@
+"""Tracer providers of the services: resource, exporters, sampling, flush.
+
+``webhooks up`` may run several services in one process, so there is one provider per
+service name (each span says which service made it); the first one also becomes the
+global provider, which library instrumentation without an explicit provider uses.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+
+from webhooks_config import Settings
+
+_lock = threading.Lock()
+_providers: dict[str, TracerProvider] = {}
+_exporters: dict[str, list[SpanExporter]] = {}
+_global_set = False
+
+
+def service_resource_name(service_name: str) -> str:
+    return f"webhooks-{service_name}"
+
+
+def setup_tracing(
+    service_name: str, settings: Settings, *, extra_exporter: SpanExporter | None = None
+) -> TracerProvider:
+    """The tracer provider of ``service_name``, created on the first call.
+
+    The sampler comes from ``OTEL_TRACES_SAMPLER`` (the SDK's default behaviour), the OTLP
+    exporter reads the other ``OTEL_EXPORTER_OTLP_*`` variables itself. Calling again
+    returns the same provider; ``extra_exporter`` (tests: an ``InMemorySpanExporter``) is
+    attached with a synchronous processor so its spans are visible at once.
+    """
+    global _global_set
+    with _lock:
+        provider = _providers.get(service_name)
+        if provider is None:
+            attributes: dict[str, str] = {SERVICE_NAME: service_resource_name(service_name)}
+            if settings.service_name_suffix:
+                attributes[SERVICE_INSTANCE_ID] = settings.service_name_suffix
+            provider = TracerProvider(resource=Resource.create(attributes))
+            if settings.otlp_endpoint:
+                # Imported here: the exporter pulls in grpc channels nobody needs otherwise.
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                    OTLPSpanExporter,
+                )
+
+                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            _providers[service_name] = provider
+            if not _global_set:
+                trace.set_tracer_provider(provider)
+                _global_set = True
+        attached = _exporters.setdefault(service_name, [])
+        if extra_exporter is not None and not any(e is extra_exporter for e in attached):
+            provider.add_span_processor(SimpleSpanProcessor(extra_exporter))
+            attached.append(extra_exporter)
+        return provider
+
+
+def flush_tracing(timeout_millis: int = 5000) -> None:
+    """Export every finished span now (at a service's shutdown)."""
+    with _lock:
+        providers = list(_providers.values())
+    for provider in providers:
+        provider.force_flush(timeout_millis)
+
+
+def shutdown_tracing() -> None:
+    """Flush and close every provider (at process exit)."""
+    with _lock:
+        providers = list(_providers.values())
+        _providers.clear()
+        _exporters.clear()
+    for provider in providers:
+        provider.shutdown()

@@ -1,0 +1,251 @@
+"""The SubscriptionService gRPC API: requests in, application commands, messages out.
+
+The only place domain errors become status codes. The event-sourcing library blocks, so
+each command runs in a worker thread and never on the loop that serves RPCs and NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+import grpc.aio
+
+from webhooks.v1 import common_pb2, subscriptions_pb2, subscriptions_pb2_grpc
+from webhooks_catalogue import entity as catalogue_entity
+from webhooks_catalogue.proto import catalogue_message
+from webhooks_grpc import abort, current_principal
+from webhooks_subscriptions.application import Caller, Subscriptions
+from webhooks_subscriptions.convert import (
+    ORDERS,
+    certificate_message,
+    history_entry,
+    spec_data,
+    subscription_message,
+)
+from webhooks_subscriptions.domain.errors import (
+    CertificateInUse,
+    DomainError,
+    InvalidField,
+    NameTaken,
+    NotFound,
+    StaleVersion,
+)
+from webhooks_subscriptions.listing import ListingRecorder, ListQuery
+from webhooks_subscriptions.views import certificate_view, subscription_view
+from webhooks_telemetry import inject_headers
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
+SPEC_FIELDS = frozenset(
+    (
+        "name",
+        "entity",
+        "triggers",
+        "include_complete_data",
+        "webhook",
+        "authentication",
+        "retry_policy",
+    )
+)
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 50
+
+
+def _caller() -> Caller:
+    principal = current_principal()
+    # The trace context of this RPC travels with the domain events it causes.
+    return Caller(tenant=principal.tenant, actor=principal.name, trace=inject_headers({}))
+
+
+def _spec_field(field: str) -> str:
+    root = field.split(".", 1)[0].split("[", 1)[0]
+    return f"subscription.{field}" if root in SPEC_FIELDS else field
+
+
+async def _fail(context: Context, error: DomainError, in_spec: bool) -> NoReturn:
+    if isinstance(error, InvalidField):
+        field = _spec_field(error.field) if in_spec else error.field
+        await abort(context, grpc.StatusCode.INVALID_ARGUMENT, error.message, field)
+    if isinstance(error, NameTaken):
+        await abort(context, grpc.StatusCode.ALREADY_EXISTS, str(error))
+    if isinstance(error, NotFound):
+        await abort(context, grpc.StatusCode.NOT_FOUND, str(error))
+    if isinstance(error, StaleVersion):
+        await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(error), error.field)
+    if isinstance(error, CertificateInUse):
+        await abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(error))
+    await abort(context, grpc.StatusCode.ABORTED, str(error))
+
+
+class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
+    def __init__(self, app: Subscriptions, listing: ListingRecorder) -> None:
+        self._app = app
+        self._listing = listing
+
+    async def _run(
+        self, context: Context, work: Callable[..., T], *args: Any, in_spec: bool = False
+    ) -> T:
+        try:
+            return await asyncio.to_thread(work, *args)
+        except DomainError as error:
+            await _fail(context, error, in_spec)
+
+    async def CreateSubscription(
+        self, request: subscriptions_pb2.CreateSubscriptionRequest, context: Context
+    ) -> subscriptions_pb2.CreateSubscriptionResponse:
+        active = request.active if request.HasField("active") else True
+        subscription, secret = await self._run(
+            context,
+            self._app.create_subscription,
+            _caller(),
+            spec_data(request.subscription),
+            active,
+            in_spec=True,
+        )
+        return subscriptions_pb2.CreateSubscriptionResponse(
+            subscription=subscription_message(subscription_view(subscription)),
+            signing_secret=secret,
+        )
+
+    async def GetSubscription(
+        self, request: subscriptions_pb2.GetSubscriptionRequest, context: Context
+    ) -> subscriptions_pb2.Subscription:
+        tenant = current_principal().tenant
+        subscription = await self._run(context, self._app.get_subscription, tenant, request.id)
+        return subscription_message(subscription_view(subscription))
+
+    async def ListSubscriptions(
+        self, request: subscriptions_pb2.ListSubscriptionsRequest, context: Context
+    ) -> subscriptions_pb2.ListSubscriptionsResponse:
+        query = await self._list_query(request, context)
+        tenant = current_principal().tenant
+        views, next_token = await self._run(
+            context, self._listing.list_subscriptions, tenant, query
+        )
+        return subscriptions_pb2.ListSubscriptionsResponse(
+            subscriptions=[subscription_message(view) for view in views],
+            next_page_token=next_token,
+        )
+
+    async def _list_query(
+        self, request: subscriptions_pb2.ListSubscriptionsRequest, context: Context
+    ) -> ListQuery:
+        field, problem = "", ""
+        entity = request.entity
+        if entity:
+            found = catalogue_entity(entity)
+            if found is None:
+                field, problem = "entity", f"unknown entity {entity!r}"
+            else:
+                entity = found.name
+        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+            field, problem = "page_size", f"must be between 0 and {MAX_PAGE_SIZE}"
+        if request.order_by not in ORDERS:
+            field, problem = "order_by", f"unknown order {request.order_by}"
+        if len(request.name_contains) > 200:
+            field, problem = "name_contains", "at most 200 characters"
+        if field:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem, field)
+        return ListQuery(
+            entity=entity,
+            active=request.active if request.HasField("active") else None,
+            name_contains=request.name_contains.strip(),
+            page_size=request.page_size or DEFAULT_PAGE_SIZE,
+            page_token=request.page_token,
+            order=ORDERS[request.order_by],
+        )
+
+    async def UpdateSubscription(
+        self, request: subscriptions_pb2.UpdateSubscriptionRequest, context: Context
+    ) -> subscriptions_pb2.Subscription:
+        expected = request.expected_version if request.HasField("expected_version") else None
+        subscription = await self._run(
+            context,
+            self._app.update_subscription,
+            _caller(),
+            request.id,
+            spec_data(request.subscription),
+            list(request.update_mask.paths),
+            expected,
+            in_spec=True,
+        )
+        return subscription_message(subscription_view(subscription))
+
+    async def SetSubscriptionActive(
+        self, request: subscriptions_pb2.SetSubscriptionActiveRequest, context: Context
+    ) -> subscriptions_pb2.Subscription:
+        expected = request.expected_version if request.HasField("expected_version") else None
+        subscription = await self._run(
+            context, self._app.set_active, _caller(), request.id, request.active, expected
+        )
+        return subscription_message(subscription_view(subscription))
+
+    async def DeleteSubscription(
+        self, request: subscriptions_pb2.DeleteSubscriptionRequest, context: Context
+    ) -> subscriptions_pb2.DeleteSubscriptionResponse:
+        expected = request.expected_version if request.HasField("expected_version") else None
+        subscription = await self._run(
+            context, self._app.delete_subscription, _caller(), request.id, expected
+        )
+        return subscriptions_pb2.DeleteSubscriptionResponse(
+            id=str(subscription.id), version=subscription.version
+        )
+
+    async def GetSubscriptionHistory(
+        self, request: subscriptions_pb2.GetSubscriptionHistoryRequest, context: Context
+    ) -> subscriptions_pb2.GetSubscriptionHistoryResponse:
+        tenant = current_principal().tenant
+        events = await self._run(context, self._app.history, tenant, request.id)
+        return subscriptions_pb2.GetSubscriptionHistoryResponse(
+            entries=[history_entry(event) for event in events]
+        )
+
+    async def RotateSigningSecret(
+        self, request: subscriptions_pb2.RotateSigningSecretRequest, context: Context
+    ) -> subscriptions_pb2.RotateSigningSecretResponse:
+        overlap = request.overlap_seconds if request.HasField("overlap_seconds") else None
+        subscription, secret = await self._run(
+            context, self._app.rotate_signing_secret, _caller(), request.id, overlap
+        )
+        return subscriptions_pb2.RotateSigningSecretResponse(
+            subscription=subscription_message(subscription_view(subscription)),
+            signing_secret=secret,
+        )
+
+    async def GetCatalogue(
+        self, request: subscriptions_pb2.GetCatalogueRequest, context: Context
+    ) -> common_pb2.Catalogue:
+        return catalogue_message()
+
+    async def UploadCertificate(
+        self, request: subscriptions_pb2.UploadCertificateRequest, context: Context
+    ) -> subscriptions_pb2.Certificate:
+        certificate = await self._run(
+            context,
+            self._app.upload_certificate,
+            _caller(),
+            request.name,
+            request.certificate_pem,
+            request.private_key_pem,
+        )
+        return certificate_message(certificate_view(certificate))
+
+    async def ListCertificates(
+        self, request: subscriptions_pb2.ListCertificatesRequest, context: Context
+    ) -> subscriptions_pb2.ListCertificatesResponse:
+        tenant = current_principal().tenant
+        views = await self._run(context, self._listing.list_certificates, tenant)
+        return subscriptions_pb2.ListCertificatesResponse(
+            certificates=[certificate_message(view) for view in views]
+        )
+
+    async def DeleteCertificate(
+        self, request: subscriptions_pb2.DeleteCertificateRequest, context: Context
+    ) -> subscriptions_pb2.DeleteCertificateResponse:
+        await self._run(context, self._app.delete_certificate, _caller(), request.id)
+        return subscriptions_pb2.DeleteCertificateResponse()

@@ -1,0 +1,366 @@
+"""The Subscriptions application: load, command, save, return.
+
+Commands arrive as plain dicts shaped like the API's ``SubscriptionSpec``; the rules module
+turns them into canonical values, secrets are sealed here before they reach an aggregate,
+and every save wakes the listing projector and the outbox relay.
+"""
+
+from __future__ import annotations
+
+import secrets as random_secrets
+from base64 import b64encode
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from webhooks_secrets import SecretBox
+from webhooks_subscriptions.certificates import parse_certificate
+from webhooks_subscriptions.domain import rules
+from webhooks_subscriptions.domain.certificate import ClientCertificate
+from webhooks_subscriptions.domain.errors import (
+    CertificateInUse,
+    DomainError,
+    InvalidField,
+    NameTaken,
+    NotFound,
+    StaleVersion,
+)
+from webhooks_subscriptions.domain.names import SubscriptionName
+from webhooks_subscriptions.domain.subscription import Subscription, Trace
+
+UPDATABLE_FIELDS = (
+    "name",
+    "entity",
+    "triggers",
+    "include_complete_data",
+    "webhook",
+    "authentication",
+    "retry_policy",
+)
+# Concurrent changes without an expected version are re-applied to the newer state.
+CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Policy:
+    allow_http_loopback: bool = False
+    signing_secret_overlap_seconds: int = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who runs a command, for the audit trail, and the trace it belongs to."""
+
+    tenant: str
+    actor: str
+    trace: Trace
+
+
+def new_signing_secret() -> str:
+    # Standard Webhooks secret format: "whsec_" and base64 of 24 to 64 random bytes.
+    return "whsec_" + b64encode(random_secrets.token_bytes(32)).decode()
+
+
+class Subscriptions(Application[UUID]):
+    name = "Subscriptions"
+
+    def __init__(self, env: dict[str, str], secrets: SecretBox, policy: Policy) -> None:
+        super().__init__(env)
+        self.secrets = secrets
+        self.policy = policy
+        self.saved_listeners: list[Callable[[], None]] = []
+        self.certificate_users: Callable[[str, str], list[str]] = lambda _tenant, _id: []
+
+    # Subscriptions
+
+    def create_subscription(
+        self, caller: Caller, spec: dict[str, Any], active: bool = True
+    ) -> tuple[Subscription, str]:
+        name = rules.validate_name(spec.get("name", ""))
+        entity, triggers = rules.validate_triggers(spec.get("entity", ""), spec.get("triggers", []))
+        webhook = self._webhook(caller.tenant, spec.get("webhook") or {})
+        authentication = self._authentication(spec.get("authentication"), None)
+        retry_policy = rules.validate_retry_policy(spec.get("retry_policy") or {})
+        signing_secret = new_signing_secret()
+        subscription = Subscription(
+            tenant=caller.tenant,
+            name=name,
+            entity=entity,
+            triggers=triggers,
+            include_complete_data=bool(spec.get("include_complete_data", False)),
+            webhook=webhook,
+            authentication=authentication,
+            retry_policy=retry_policy,
+            active=active,
+            signing_secret=self.secrets.seal(signing_secret),
+            actor=caller.actor,
+            trace=caller.trace,
+        )
+        reservation = SubscriptionName(caller.tenant, rules.normalise_name(name), subscription.id)
+        try:
+            self._save(subscription, reservation)
+        except IntegrityError:
+            raise NameTaken(name) from None
+        return subscription, signing_secret
+
+    def get_subscription(self, tenant: str, subscription_id: str) -> Subscription:
+        subscription = self._load(tenant, subscription_id)
+        if subscription.deleted:
+            raise NotFound("subscription", subscription_id)
+        return subscription
+
+    def update_subscription(
+        self,
+        caller: Caller,
+        subscription_id: str,
+        spec: dict[str, Any],
+        mask: Iterable[str],
+        expected_version: int | None = None,
+    ) -> Subscription:
+        fields = list(dict.fromkeys(mask))
+        if not fields:
+            raise InvalidField("update_mask", "name at least one field to update")
+        for field in fields:
+            if field not in UPDATABLE_FIELDS:
+                raise InvalidField("update_mask", f"unknown field {field!r}")
+
+        def change(subscription: Subscription) -> list[Aggregate]:
+            return self._apply_update(caller, subscription, spec, fields)
+
+        return self._command(caller.tenant, subscription_id, expected_version, change)
+
+    def set_active(
+        self, caller: Caller, subscription_id: str, active: bool, expected_version: int | None
+    ) -> Subscription:
+        def change(subscription: Subscription) -> list[Aggregate]:
+            subscription.set_active(active, caller.actor, caller.trace)
+            return []
+
+        return self._command(caller.tenant, subscription_id, expected_version, change)
+
+    def delete_subscription(
+        self, caller: Caller, subscription_id: str, expected_version: int | None
+    ) -> Subscription:
+        def change(subscription: Subscription) -> list[Aggregate]:
+            subscription.delete(caller.actor, caller.trace)
+            return []
+
+        return self._command(caller.tenant, subscription_id, expected_version, change)
+
+    def rotate_signing_secret(
+        self, caller: Caller, subscription_id: str, overlap_seconds: int | None
+    ) -> tuple[Subscription, str]:
+        overlap = self.policy.signing_secret_overlap_seconds
+        if overlap_seconds is not None:
+            if not 0 <= overlap_seconds <= 30 * 86400:
+                raise InvalidField("overlap_seconds", "must be between 0 and 2592000 (30 days)")
+            overlap = overlap_seconds
+        secret = new_signing_secret()
+
+        def change(subscription: Subscription) -> list[Aggregate]:
+            valid_until = datetime.now(UTC) + timedelta(seconds=overlap)
+            subscription.rotate_signing_secret(
+                self.secrets.seal(secret), valid_until, caller.actor, caller.trace
+            )
+            return []
+
+        return self._command(caller.tenant, subscription_id, None, change), secret
+
+    def history(self, tenant: str, subscription_id: str) -> list[Any]:
+        """Every domain event of the subscription, deleted or not: the audit trail."""
+        self._load(tenant, subscription_id)
+        return list(self.events.get(self._uuid(subscription_id)))
+
+    # Certificates
+
+    def upload_certificate(
+        self, caller: Caller, name: str, certificate_pem: str, private_key_pem: str
+    ) -> ClientCertificate:
+        name = name.strip()
+        if not 1 <= len(name) <= rules.MAX_NAME_LENGTH:
+            raise InvalidField("name", f"required, at most {rules.MAX_NAME_LENGTH} characters")
+        parsed = parse_certificate(certificate_pem, private_key_pem)
+        if parsed.not_after <= datetime.now(UTC):
+            raise InvalidField("certificate_pem", f"expired on {parsed.not_after.isoformat()}")
+        certificate = ClientCertificate(
+            tenant=caller.tenant,
+            name=name,
+            certificate_pem=parsed.certificate_pem,
+            private_key=self.secrets.seal(parsed.private_key_pem),
+            subject=parsed.subject,
+            issuer=parsed.issuer,
+            not_before=parsed.not_before,
+            not_after=parsed.not_after,
+            fingerprint_sha256=parsed.fingerprint_sha256,
+            actor=caller.actor,
+            trace=caller.trace,
+        )
+        self._save(certificate)
+        return certificate
+
+    def delete_certificate(self, caller: Caller, certificate_id: str) -> None:
+        certificate = self._load_certificate(caller.tenant, certificate_id)
+        users = self.certificate_users(caller.tenant, certificate_id)
+        if users:
+            raise CertificateInUse(certificate_id, users)
+        certificate.delete(caller.actor, caller.trace)
+        self._save(certificate)
+
+    # Internals
+
+    def _command(
+        self,
+        tenant: str,
+        subscription_id: str,
+        expected_version: int | None,
+        change: Callable[[Subscription], list[Aggregate]],
+    ) -> Subscription:
+        for _ in range(CONFLICT_RETRIES):
+            subscription = self.get_subscription(tenant, subscription_id)
+            if expected_version is not None and subscription.version != expected_version:
+                raise StaleVersion(expected_version, subscription.version)
+            others = change(subscription)
+            try:
+                self._save(subscription, *others)
+            except IntegrityError:
+                for other in others:
+                    if isinstance(other, SubscriptionName) and self._exists(other.id):
+                        raise NameTaken(subscription.name) from None
+                if expected_version is not None:
+                    actual = self.get_subscription(tenant, subscription_id).version
+                    raise StaleVersion(expected_version, actual) from None
+                continue
+            return subscription
+        raise DomainError("the subscription is changing too fast; try again")
+
+    def _apply_update(
+        self, caller: Caller, subscription: Subscription, spec: dict[str, Any], fields: list[str]
+    ) -> list[Aggregate]:
+        reservations: list[Aggregate] = []
+        actor, trace = caller.actor, caller.trace
+        if "name" in fields:
+            name = rules.validate_name(spec.get("name", ""))
+            reservation = self._reservation_for(caller.tenant, name, subscription.id)
+            if reservation is not None:
+                reservations.append(reservation)
+            subscription.rename(name, actor, trace)
+        if "entity" in fields or "triggers" in fields:
+            entity = spec.get("entity", "") if "entity" in fields else subscription.entity
+            triggers = spec.get("triggers", []) if "triggers" in fields else subscription.triggers
+            entity, triggers = rules.validate_triggers(entity, triggers)
+            subscription.change_triggers(entity, triggers, actor, trace)
+        if "include_complete_data" in fields:
+            include = bool(spec.get("include_complete_data", False))
+            subscription.set_complete_data(include, actor, trace)
+        if "webhook" in fields:
+            webhook = self._webhook(caller.tenant, spec.get("webhook") or {})
+            subscription.change_endpoint(webhook, actor, trace)
+        if "authentication" in fields:
+            auth = self._authentication(spec.get("authentication"), subscription.authentication)
+            subscription.change_authentication(auth, actor, trace)
+        if "retry_policy" in fields:
+            policy = rules.validate_retry_policy(spec.get("retry_policy") or {})
+            subscription.change_retry_policy(policy, actor, trace)
+        return reservations
+
+    def _reservation_for(
+        self, tenant: str, name: str, subscription_id: UUID
+    ) -> SubscriptionName | None:
+        """A new reservation for the name, or None when this subscription already holds it."""
+        normalised = rules.normalise_name(name)
+        try:
+            existing: Aggregate = self.repository.get(
+                SubscriptionName.create_id(tenant, normalised)
+            )
+        except AggregateNotFoundError:
+            return SubscriptionName(tenant, normalised, subscription_id)
+        if (
+            not isinstance(existing, SubscriptionName)
+            or existing.subscription_id != subscription_id
+        ):
+            raise NameTaken(name)
+        return None
+
+    def _webhook(self, tenant: str, webhook: dict[str, Any]) -> dict[str, Any]:
+        canonical = rules.validate_webhook(
+            webhook, allow_http_loopback=self.policy.allow_http_loopback
+        )
+        certificate_id = canonical.get("client_certificate_id") or ""
+        if certificate_id:
+            field = "webhook.client_certificate_id"
+            try:
+                certificate = self._load_certificate(tenant, certificate_id)
+            except NotFound:
+                raise InvalidField(field, "no such certificate in this organisation") from None
+            if certificate.expired(datetime.now(UTC)):
+                raise InvalidField(field, f"expired on {certificate.not_after.isoformat()}")
+        return canonical
+
+    def _authentication(
+        self, given: dict[str, Any] | None, current: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Validated authentication with its secrets sealed.
+
+        On update, a secret left empty under an unchanged kind keeps its stored value.
+        """
+        auth = dict(given or {"kind": "none"})
+        keeping = current is not None and auth.get("kind") == current.get("kind")
+        canonical = rules.validate_authentication(
+            auth,
+            allow_http_loopback=self.policy.allow_http_loopback,
+            require_secrets=not keeping,
+        )
+        for key in rules.SECRET_FIELDS:
+            if key not in canonical:
+                continue
+            if canonical[key]:
+                canonical[key] = self.secrets.seal(canonical[key])
+            elif current is not None and current.get(key):
+                canonical[key] = current[key]  # already sealed
+            else:
+                raise InvalidField(f"authentication.{canonical['kind']}.{key}", "is required")
+        return canonical
+
+    def _save(self, *aggregates: Aggregate) -> None:
+        self.save(*aggregates)
+        for listener in self.saved_listeners:
+            listener()
+
+    def _load(self, tenant: str, subscription_id: str) -> Subscription:
+        try:
+            subscription: Aggregate = self.repository.get(self._uuid(subscription_id))
+        except AggregateNotFoundError:
+            raise NotFound("subscription", subscription_id) from None
+        # Another tenant's subscription is reported as absent, so ids reveal nothing.
+        if not isinstance(subscription, Subscription) or subscription.tenant != tenant:
+            raise NotFound("subscription", subscription_id)
+        return subscription
+
+    def _load_certificate(self, tenant: str, certificate_id: str) -> ClientCertificate:
+        try:
+            certificate: Aggregate = self.repository.get(self._uuid(certificate_id, "certificate"))
+        except AggregateNotFoundError:
+            raise NotFound("certificate", certificate_id) from None
+        if (
+            not isinstance(certificate, ClientCertificate)
+            or certificate.tenant != tenant
+            or certificate.deleted
+        ):
+            raise NotFound("certificate", certificate_id)
+        return certificate
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return bool(self.recorder.select_events(aggregate_id, limit=1))
+
+    @staticmethod
+    def _uuid(value: str, kind: str = "subscription") -> UUID:
+        try:
+            return UUID(value)
+        except (ValueError, TypeError):
+            raise InvalidField("id", f"not a {kind} id (a UUID)") from None

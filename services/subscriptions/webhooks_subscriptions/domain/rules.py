@@ -1,0 +1,377 @@
+"""The rules a subscription's fields obey, and their canonical form.
+
+Pure functions: each takes what a caller wrote and returns the canonical value, or raises
+InvalidField with the value's path in SubscriptionSpec. Messages never repeat a secret or a
+URL (a URL may carry credentials).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+import webhooks_catalogue
+from webhooks_catalogue import CatalogueError
+from webhooks_subscriptions.domain.errors import InvalidField
+
+MAX_NAME_LENGTH = 200
+MAX_URL_LENGTH = 2048
+MAX_SOAP_ACTION_LENGTH = 2048
+MAX_SOAP_PARAMETERS = 50
+MAX_SOAP_PARAMETER_VALUE_LENGTH = 4096
+MAX_WSDL_DOCUMENT_BYTES = 1024 * 1024
+
+# XML 1.0 (fifth edition) NameStartChar and NameChar, without ":" (an NCName).
+_NAME_START = (
+    "A-Z_a-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c-\u200d"
+    "\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff"
+)
+NCNAME = re.compile(f"[{_NAME_START}][{_NAME_START}\\-.0-9\u00b7\u0300-\u036f\u203f-\u2040]*")
+# Characters XML 1.0 can carry at all; anything else cannot be put into an envelope.
+_XML_CHARS = re.compile("[\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_URN = re.compile(r"urn:[a-z0-9][a-z0-9-]{0,31}:\S+", re.IGNORECASE)
+_WSDL_ROOTS = {
+    "{http://schemas.xmlsoap.org/wsdl/}definitions": "{http://schemas.xmlsoap.org/wsdl/}",
+    "{http://www.w3.org/ns/wsdl}description": "{http://www.w3.org/ns/wsdl}",
+}
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidField("name", "is required")
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidField("name", f"must be at most {MAX_NAME_LENGTH} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in name):
+        raise InvalidField("name", "must not contain control characters or line breaks")
+    return name
+
+
+def normalise_name(name: str) -> str:
+    """The form two names share when they differ only in case, width or spacing."""
+    # NFKC again after casefold: casefolding can produce sequences NFKC would change.
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join(folded.split())
+
+
+def validate_triggers(
+    entity: str, triggers: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[dict[str, Any]]]:
+    try:
+        return webhooks_catalogue.validate_triggers(entity, triggers)
+    except CatalogueError as error:
+        raise InvalidField(error.field, error.message) from error
+
+
+def validate_url(value: object, field: str, *, allow_http_loopback: bool) -> str:
+    """An absolute https URL (http only to a loopback host when allowed)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidField(field, "is required")
+    url = value.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidField(field, f"must be at most {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise InvalidField(field, "must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what validates it
+    except ValueError:
+        raise InvalidField(field, "is not a well-formed URL") from None
+    host = _host(parts, field)
+    if parts.username is not None or parts.password is not None:
+        raise InvalidField(field, "must not contain credentials; use authentication")
+    if "#" in url:
+        raise InvalidField(field, "must not have a fragment")
+    scheme = parts.scheme.lower()
+    if scheme == "http" and allow_http_loopback and _is_loopback(host):
+        return url
+    if scheme != "https":
+        raise InvalidField(field, "must be an https:// URL")
+    return url
+
+
+def _host(parts: SplitResult, field: str) -> str:
+    host = parts.hostname or ""
+    if not parts.scheme or not host:
+        raise InvalidField(field, "must be an absolute URL with a host")
+    if parts.netloc.rpartition("@")[2].startswith("["):
+        return host  # urlsplit has already checked the IPv6 literal
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidField(field, "has an invalid host name") from None
+    labels = ascii_host.removesuffix(".").split(".")
+    if len(ascii_host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise InvalidField(field, "has an invalid host name")
+    return host
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_webhook(webhook: Mapping[str, Any], *, allow_http_loopback: bool) -> dict[str, Any]:
+    kind = webhook.get("type")
+    kind = kind.strip().upper() if isinstance(kind, str) else ""
+    if kind not in ("REST", "SOAP"):
+        raise InvalidField("webhook.type", "must be REST or SOAP")
+    url = validate_url(webhook.get("url"), "webhook.url", allow_http_loopback=allow_http_loopback)
+    certificate = webhook.get("client_certificate_id") or ""
+    if not isinstance(certificate, str) or (certificate and not _UUID.fullmatch(certificate)):
+        raise InvalidField("webhook.client_certificate_id", "must be a certificate id (a UUID)")
+    soap = webhook.get("soap") or {}
+    if not isinstance(soap, Mapping):
+        raise InvalidField("webhook.soap", "must be an object")
+    if kind == "REST" and any(value not in (None, "", [], 0) for value in soap.values()):
+        raise InvalidField("webhook.soap", "only SOAP webhooks take SOAP settings")
+    return {
+        "type": kind,
+        "url": url,
+        "client_certificate_id": certificate.lower(),
+        "soap": _soap(soap, allow_http_loopback) if kind == "SOAP" else None,
+    }
+
+
+def webhook_presentation(webhook: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(method, format, content_type) of a canonical webhook, shown to users read-only."""
+    if webhook["type"] == "REST":
+        return "POST", "JSON", "application/json"
+    if webhook["soap"]["version"] == "1.2":
+        return "POST", "XML", "application/soap+xml"
+    return "POST", "XML", "text/xml"
+
+
+def _soap(soap: Mapping[str, Any], allow_http_loopback: bool) -> dict[str, Any]:
+    field = "webhook.soap"
+    operation = _text(soap, "operation", field)
+    if not operation:
+        raise InvalidField(f"{field}.operation", "is required")
+    if not NCNAME.fullmatch(operation):
+        raise InvalidField(f"{field}.operation", "must be an XML name without a prefix")
+    namespace = _text(soap, "namespace", field)
+    if namespace and not _absolute_uri(namespace):
+        raise InvalidField(f"{field}.namespace", "must be an absolute http(s) or urn: URI")
+    action = _text(soap, "soap_action", field)
+    # The action travels inside a quoted HTTP header or media-type parameter.
+    if len(action) > MAX_SOAP_ACTION_LENGTH or any(
+        ch == '"' or not ch.isprintable() for ch in action
+    ):
+        raise InvalidField(
+            f"{field}.soap_action",
+            f"must be at most {MAX_SOAP_ACTION_LENGTH} printable characters without '\"'",
+        )
+    version = _text(soap, "version", field) or "1.1"
+    if version not in ("1.1", "1.2"):
+        raise InvalidField(f"{field}.version", "must be 1.1 or 1.2")
+    wsdl_url = _text(soap, "wsdl_url", field)
+    wsdl_document = _text(soap, "wsdl_document", field)
+    if wsdl_url and wsdl_document:
+        raise InvalidField(f"{field}.wsdl_document", "give either wsdl_url or wsdl_document")
+    if wsdl_url:
+        wsdl_url = validate_url(
+            wsdl_url, f"{field}.wsdl_url", allow_http_loopback=allow_http_loopback
+        )
+    if wsdl_document:
+        _check_wsdl(wsdl_document, operation, field)
+    return {
+        "operation": operation,
+        "namespace": namespace,
+        "soap_action": action,
+        "version": version,
+        "parameters": _soap_parameters(soap.get("parameters") or [], f"{field}.parameters"),
+        "wsdl_url": wsdl_url,
+        "wsdl_document": wsdl_document,
+    }
+
+
+def _text(values: Mapping[str, Any], key: str, field: str) -> str:
+    value = values.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidField(f"{field}.{key}", "must be a string")
+    return value.strip()
+
+
+def _absolute_uri(value: str) -> bool:
+    if len(value) > MAX_URL_LENGTH or any(ch.isspace() or not ch.isprintable() for ch in value):
+        return False
+    if _URN.fullmatch(value):
+        return True
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def _soap_parameters(parameters: object, field: str) -> list[dict[str, str]]:
+    if not isinstance(parameters, list | tuple):
+        raise InvalidField(field, "must be a list")
+    if len(parameters) > MAX_SOAP_PARAMETERS:
+        raise InvalidField(field, f"at most {MAX_SOAP_PARAMETERS} parameters are allowed")
+    result: list[dict[str, str]] = []
+    first_use: dict[str, int] = {}
+    for i, parameter in enumerate(parameters):
+        path = f"{field}[{i}]"
+        if not isinstance(parameter, Mapping):
+            raise InvalidField(path, 'must be an object with "name" and "value"')
+        name = _text(parameter, "name", path)
+        if not NCNAME.fullmatch(name):
+            raise InvalidField(f"{path}.name", "must be an XML name without a prefix")
+        if name in first_use:
+            raise InvalidField(f"{path}.name", f"is already used by parameters[{first_use[name]}]")
+        first_use[name] = i
+        value = parameter.get("value") or ""
+        if not isinstance(value, str):
+            raise InvalidField(f"{path}.value", "must be a string")
+        if len(value) > MAX_SOAP_PARAMETER_VALUE_LENGTH:
+            limit = MAX_SOAP_PARAMETER_VALUE_LENGTH
+            raise InvalidField(f"{path}.value", f"must be at most {limit} characters")
+        if not _XML_CHARS.fullmatch(value):
+            raise InvalidField(f"{path}.value", "contains characters XML cannot carry")
+        result.append({"name": name, "value": value})
+    return result
+
+
+def _check_wsdl(document: str, operation: str, field: str) -> None:
+    path = f"{field}.wsdl_document"
+    if len(document.encode("utf-8")) > MAX_WSDL_DOCUMENT_BYTES:
+        raise InvalidField(path, f"must be at most {MAX_WSDL_DOCUMENT_BYTES} bytes")
+    # A WSDL needs no DTD; refusing one rules out entity-expansion tricks outright.
+    if "<!DOCTYPE" in document.upper():
+        raise InvalidField(path, "must not contain a DOCTYPE")
+    try:
+        root = ElementTree.fromstring(document)
+    except ElementTree.ParseError:
+        raise InvalidField(path, "is not well-formed XML") from None
+    prefix = _WSDL_ROOTS.get(root.tag)
+    if prefix is None:
+        raise InvalidField(path, "must be a WSDL 1.1 definitions or WSDL 2.0 description")
+    container = "portType" if prefix.endswith("/wsdl/}") else "interface"
+    operations = {op.get("name") for op in root.iterfind(f"{prefix}{container}/{prefix}operation")}
+    # Operations may live in an imported document; only a document that lists some can
+    # say the chosen one is missing.
+    if operations and operation not in operations:
+        raise InvalidField(f"{field}.operation", "is not an operation of the WSDL document")
+
+
+AUTH_KINDS = (
+    "none",
+    "basic",
+    "oauth2_access_token",
+    "oauth2_client_credentials",
+    "oauth2_password",
+)
+SECRET_FIELDS = ("password", "access_token", "client_secret")
+_HEADER_PREFIX = re.compile(r"[A-Za-z0-9._~+/-]{1,32}")
+# RFC 6749 scope: space-separated tokens of printable ASCII except '"' and '\\'.
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*")
+# Which fields each kind has, whether each is required, and its maximum length.
+_AUTH_FIELDS: dict[str, tuple[tuple[str, bool, int], ...]] = {
+    "none": (),
+    "basic": (("username", True, 256), ("password", True, 1024)),
+    "oauth2_access_token": (("header_prefix", False, 32), ("access_token", True, 8192)),
+    "oauth2_client_credentials": (
+        ("token_url", True, MAX_URL_LENGTH),
+        ("scope", False, 1024),
+        ("client_id", True, 512),
+        ("client_secret", True, 2048),
+    ),
+}
+_AUTH_FIELDS["oauth2_password"] = (
+    *_AUTH_FIELDS["oauth2_client_credentials"],
+    ("username", True, 256),
+    ("password", True, 1024),
+)
+
+
+def validate_authentication(
+    auth: Mapping[str, Any] | None,
+    *,
+    allow_http_loopback: bool = False,
+    require_secrets: bool = True,
+) -> dict[str, Any]:
+    """The canonical authentication: ``{"kind": ..., <that kind's fields>}``.
+
+    ``require_secrets=False`` lets an empty secret through, for an update that keeps the
+    stored secret of an unchanged kind; the caller fills it in afterwards.
+    """
+    auth = auth or {}
+    kind = auth.get("kind") or "none"
+    if kind == "none" and any(auth.get(key) for key in auth if key != "kind"):
+        raise InvalidField("authentication", "kind is required when credentials are given")
+    if kind not in AUTH_KINDS:
+        raise InvalidField("authentication", f"kind must be one of {', '.join(AUTH_KINDS)}")
+    result: dict[str, Any] = {"kind": kind}
+    for name, required, limit in _AUTH_FIELDS[kind]:
+        field = f"authentication.{kind}.{name}"
+        value = auth.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise InvalidField(field, "must be a string")
+        if name not in SECRET_FIELDS:
+            value = value.strip()
+        if not value and required and (require_secrets or name not in SECRET_FIELDS):
+            raise InvalidField(field, "is required")
+        if len(value) > limit:
+            raise InvalidField(field, f"must be at most {limit} characters")
+        if not value.isprintable():
+            raise InvalidField(field, "must not contain control characters or line breaks")
+        result[name] = value
+    _check_auth_formats(result, allow_http_loopback)
+    return result
+
+
+def _check_auth_formats(result: dict[str, Any], allow_http_loopback: bool) -> None:
+    kind = result["kind"]
+    field = f"authentication.{kind}"
+    if kind == "basic" and ":" in result["username"]:
+        # RFC 7617: the user-id ends at the first colon.
+        raise InvalidField(f"{field}.username", "must not contain ':'")
+    if kind == "oauth2_access_token":
+        result["header_prefix"] = result["header_prefix"] or "Bearer"
+        if not _HEADER_PREFIX.fullmatch(result["header_prefix"]):
+            raise InvalidField(f"{field}.header_prefix", "must be one word such as Bearer")
+        # The token is sent verbatim in an HTTP header, which carries ASCII only.
+        if not result["access_token"].isascii():
+            raise InvalidField(f"{field}.access_token", "must be ASCII")
+    if "token_url" in result:
+        result["token_url"] = validate_url(
+            result["token_url"], f"{field}.token_url", allow_http_loopback=allow_http_loopback
+        )
+        if result["scope"] and not _SCOPE.fullmatch(result["scope"]):
+            raise InvalidField(f"{field}.scope", "must be space-separated OAuth scope names")
+
+
+def validate_retry_policy(policy: Mapping[str, Any] | None) -> dict[str, int]:
+    """Retries 0..5 (default 3) and seconds between attempts 10..86400 (default 300)."""
+    policy = policy or {}
+    return {
+        "retries": _bounded(policy, "retries", 3, 0, 5),
+        "interval_seconds": _bounded(policy, "interval_seconds", 300, 10, 86400),
+    }
+
+
+def _bounded(values: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = values.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidField(f"retry_policy.{key}", "must be an integer")
+    if not low <= value <= high:
+        raise InvalidField(f"retry_policy.{key}", f"must be between {low} and {high}")
+    return value

@@ -1,0 +1,321 @@
+"""The listing read model: subscriptions and certificates as callers list them.
+
+Kept in step with the event store by the projector, which stores the notification id it
+has applied in the same transaction as the rows it changed. An abstract recorder holds the
+SQL; the SQLite and PostgreSQL recorders differ only in how they connect.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from webhooks_subscriptions.domain.errors import InvalidField
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS subscription_listing (
+        tenant TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, name_key TEXT NOT NULL,
+        entity TEXT NOT NULL, active INTEGER NOT NULL, created_us BIGINT NOT NULL,
+        updated_us BIGINT NOT NULL, version BIGINT NOT NULL, certificate_id TEXT NOT NULL,
+        doc TEXT NOT NULL, PRIMARY KEY (tenant, id))""",
+    "CREATE INDEX IF NOT EXISTS listing_created ON subscription_listing (tenant, created_us, id)",
+    "CREATE INDEX IF NOT EXISTS listing_name ON subscription_listing (tenant, name_key, id)",
+    "CREATE INDEX IF NOT EXISTS listing_updated ON subscription_listing (tenant, updated_us, id)",
+    """CREATE INDEX IF NOT EXISTS listing_entity
+        ON subscription_listing (tenant, entity, created_us, id)""",
+    """CREATE INDEX IF NOT EXISTS listing_certificate
+        ON subscription_listing (tenant, certificate_id)""",
+    """CREATE TABLE IF NOT EXISTS certificate_listing (
+        tenant TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, created_us BIGINT NOT NULL,
+        version BIGINT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (tenant, id))""",
+    """CREATE TABLE IF NOT EXISTS listing_tracking (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1), position BIGINT NOT NULL)""",
+    """INSERT INTO listing_tracking (singleton, position) VALUES (1, 0)
+        ON CONFLICT (singleton) DO NOTHING""",
+]
+
+# order name -> (sort column, descending)
+ORDERS = {
+    "created_desc": ("created_us", True),
+    "created_asc": ("created_us", False),
+    "name_asc": ("name_key", False),
+    "updated_desc": ("updated_us", True),
+}
+
+
+@dataclass(frozen=True)
+class SubscriptionRow:
+    tenant: str
+    id: str
+    name: str
+    name_key: str
+    entity: str
+    active: bool
+    created_us: int
+    updated_us: int
+    version: int
+    certificate_id: str
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CertificateRow:
+    tenant: str
+    id: str
+    name: str
+    created_us: int
+    version: int
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Removal:
+    kind: str  # "subscription" or "certificate"
+    tenant: str
+    id: str
+
+
+Change = SubscriptionRow | CertificateRow | Removal
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    entity: str = ""
+    active: bool | None = None
+    name_contains: str = ""
+    page_size: int = 50
+    page_token: str = ""
+    order: str = "created_desc"
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+
+class PositionMoved(Exception):
+    """Another projector applied these notifications first: this batch is discarded."""
+
+
+class ListingRecorder(ABC):
+    placeholder = "?"
+
+    @abstractmethod
+    def _transaction(self, write: bool = True) -> Any:
+        """A context manager giving a cursor; commits on success, rolls back on error."""
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def create_tables(self) -> None:
+        with self._transaction() as cursor:
+            for statement in SCHEMA:
+                cursor.execute(statement)
+
+    def position(self) -> int:
+        with self._transaction(write=False) as cursor:
+            cursor.execute("SELECT position FROM listing_tracking WHERE singleton = 1")
+            return int(cursor.fetchone()[0])
+
+    def apply(self, previous: int, position: int, changes: Sequence[Change]) -> None:
+        with self._transaction() as cursor:
+            cursor.execute(
+                self._sql("UPDATE listing_tracking SET position = ? WHERE position = ?"),
+                (position, previous),
+            )
+            if cursor.rowcount != 1:
+                raise PositionMoved()
+            for change in changes:
+                self._apply_one(cursor, change)
+
+    def _apply_one(self, cursor: Cursor, change: Change) -> None:
+        if isinstance(change, SubscriptionRow):
+            cursor.execute(
+                self._sql(
+                    """INSERT INTO subscription_listing (tenant, id, name, name_key, entity,
+                    active, created_us, updated_us, version, certificate_id, doc)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name,
+                    name_key = excluded.name_key, entity = excluded.entity,
+                    active = excluded.active, updated_us = excluded.updated_us,
+                    version = excluded.version, certificate_id = excluded.certificate_id,
+                    doc = excluded.doc"""
+                ),
+                (
+                    change.tenant,
+                    change.id,
+                    change.name,
+                    change.name_key,
+                    change.entity,
+                    int(change.active),
+                    change.created_us,
+                    change.updated_us,
+                    change.version,
+                    change.certificate_id,
+                    json.dumps(change.doc),
+                ),
+            )
+        elif isinstance(change, CertificateRow):
+            cursor.execute(
+                self._sql(
+                    """INSERT INTO certificate_listing (tenant, id, name, created_us, version, doc)
+                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET
+                    name = excluded.name, version = excluded.version, doc = excluded.doc"""
+                ),
+                (
+                    change.tenant,
+                    change.id,
+                    change.name,
+                    change.created_us,
+                    change.version,
+                    json.dumps(change.doc),
+                ),
+            )
+        else:
+            table = f"{change.kind}_listing"
+            cursor.execute(
+                self._sql(f"DELETE FROM {table} WHERE tenant = ? AND id = ?"),
+                (change.tenant, change.id),
+            )
+
+    def list_subscriptions(self, tenant: str, query: ListQuery) -> tuple[list[dict[str, Any]], str]:
+        column, descending = ORDERS[query.order]
+        where = ["tenant = ?"]
+        params: list[Any] = [tenant]
+        if query.entity:
+            where.append("entity = ?")
+            params.append(query.entity)
+        if query.active is not None:
+            where.append("active = ?")
+            params.append(int(query.active))
+        if query.name_contains:
+            escaped = (
+                query.name_contains.casefold()
+                .replace("\\", "\\\\")
+                .replace("%", "\\%")
+                .replace("_", "\\_")
+            )
+            where.append("name_key LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        if query.page_token:
+            key, last_id = decode_page_token(query.page_token, query.order)
+            op = "<" if descending else ">"
+            where.append(f"({column} {op} ? OR ({column} = ? AND id {op} ?))")
+            params += [key, key, last_id]
+        direction = "DESC" if descending else "ASC"
+        sql = (
+            f"SELECT {column}, id, doc FROM subscription_listing WHERE {' AND '.join(where)} "
+            f"ORDER BY {column} {direction}, id {direction} LIMIT ?"
+        )
+        params.append(query.page_size + 1)
+        with self._transaction(write=False) as cursor:
+            cursor.execute(self._sql(sql), params)
+            rows = cursor.fetchall()
+        next_token = ""
+        if len(rows) > query.page_size:
+            rows = rows[: query.page_size]
+            next_token = encode_page_token(query.order, rows[-1][0], rows[-1][1])
+        return [json.loads(row[2]) for row in rows], next_token
+
+    def list_certificates(self, tenant: str) -> list[dict[str, Any]]:
+        with self._transaction(write=False) as cursor:
+            cursor.execute(
+                self._sql(
+                    "SELECT doc FROM certificate_listing WHERE tenant = ? ORDER BY created_us, id"
+                ),
+                (tenant,),
+            )
+            return [json.loads(row[0]) for row in cursor.fetchall()]
+
+    def certificate_users(self, tenant: str, certificate_id: str) -> list[str]:
+        with self._transaction(write=False) as cursor:
+            cursor.execute(
+                self._sql(
+                    "SELECT name FROM subscription_listing WHERE tenant = ? AND certificate_id = ?"
+                ),
+                (tenant, certificate_id),
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    def close(self) -> None:  # noqa: B027 - optional for subclasses
+        pass
+
+
+def encode_page_token(order: str, key: Any, last_id: str) -> str:
+    raw = json.dumps([order, key, last_id]).encode()
+    return urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str, order: str) -> tuple[Any, str]:
+    try:
+        raw = urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        token_order, key, last_id = json.loads(raw)
+    except (ValueError, TypeError):
+        raise InvalidField("page_token", "not a token this service returned") from None
+    if token_order != order:
+        raise InvalidField("page_token", "was returned for another order_by")
+    return key, str(last_id)
+
+
+class SQLiteListingRecorder(ListingRecorder):
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.local()
+        # WAL: readers are not blocked by the projector's writes.
+        self._connection().execute("PRAGMA journal_mode=WAL")
+        self.create_tables()
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def _transaction(self, write: bool = True) -> Iterator[sqlite3.Cursor]:
+        connection = self._connection()
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield cursor
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+
+class PostgresListingRecorder(ListingRecorder):
+    placeholder = "%s"
+
+    def __init__(self, conninfo: str, schema: str) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=8,
+            kwargs={"options": f"-c search_path={schema}"},
+            open=True,
+        )
+        self.create_tables()
+
+    @contextmanager
+    def _transaction(self, write: bool = True) -> Iterator[Any]:
+        with self._pool.connection() as connection, connection.transaction():
+            yield connection.cursor()
+
+    def close(self) -> None:
+        self._pool.close()

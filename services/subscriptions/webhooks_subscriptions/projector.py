@@ -1,0 +1,113 @@
+"""Keeps the listing read model in step with the subscriptions event store.
+
+Run after every save in the process that saved (so a list right after a create shows it)
+and on a timer (so replicas sharing PostgreSQL see each other's changes). Each batch and
+the position it reaches are written in one transaction; a batch another replica applied
+first is discarded, never applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from webhooks_subscriptions.application import Subscriptions
+from webhooks_subscriptions.domain import rules
+from webhooks_subscriptions.domain.certificate import ClientCertificate
+from webhooks_subscriptions.domain.subscription import Subscription
+from webhooks_subscriptions.folding import AggregateFolder
+from webhooks_subscriptions.listing import (
+    CertificateRow,
+    Change,
+    ListingRecorder,
+    PositionMoved,
+    Removal,
+    SubscriptionRow,
+)
+from webhooks_subscriptions.views import certificate_view, subscription_view
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+def _micros(aggregate: Any, attribute: str) -> int:
+    return int(getattr(aggregate, attribute).timestamp() * 1_000_000)
+
+
+def listing_change(state: Any) -> Change | None:
+    if isinstance(state, Subscription):
+        if state.deleted:
+            return Removal("subscription", state.tenant, str(state.id))
+        return SubscriptionRow(
+            tenant=state.tenant,
+            id=str(state.id),
+            name=state.name,
+            name_key=rules.normalise_name(state.name),
+            entity=state.entity,
+            active=state.active,
+            created_us=_micros(state, "created_on"),
+            updated_us=_micros(state, "modified_on"),
+            version=state.version,
+            certificate_id=state.certificate_id,
+            doc=subscription_view(state),
+        )
+    if isinstance(state, ClientCertificate):
+        if state.deleted:
+            return Removal("certificate", state.tenant, str(state.id))
+        return CertificateRow(
+            tenant=state.tenant,
+            id=str(state.id),
+            name=state.name,
+            created_us=_micros(state, "created_on"),
+            version=state.version,
+            doc=certificate_view(state),
+        )
+    return None  # name reservations are not listed
+
+
+class ListingProjector:
+    def __init__(self, app: Subscriptions, recorder: ListingRecorder) -> None:
+        self._app = app
+        self._recorder = recorder
+        self._folder = AggregateFolder(app)
+        self._lock = threading.Lock()
+
+    def catch_up(self) -> int:
+        """Applies every notification not yet in the listing; returns how many."""
+        applied = 0
+        with self._lock:
+            position = self._recorder.position()
+            while True:
+                notifications = self._app.recorder.select_notifications(
+                    start=position, limit=BATCH, inclusive_of_start=False
+                )
+                if not notifications:
+                    return applied
+                changes = []
+                for notification in notifications:
+                    event = self._app.mapper.to_domain_event(notification)
+                    change = listing_change(self._folder.fold(event))
+                    if change is not None:
+                        changes.append(change)
+                last = notifications[-1].id
+                try:
+                    self._recorder.apply(position, last, changes)
+                except PositionMoved:
+                    # Another replica got there first: start again from where it is.
+                    self._folder = AggregateFolder(self._app)
+                    position = self._recorder.position()
+                    continue
+                position = last
+                applied += len(notifications)
+
+    async def run(self, stop: asyncio.Event, interval: float) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.catch_up)
+            except Exception:  # keep serving; the next round retries
+                log.exception("listing projection failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)

@@ -1,0 +1,186 @@
+"""The outbox relay: every stored domain event onto the SUBSCRIPTIONS stream, in order, once.
+
+Its position is the stream itself: the last message's ``Nats-Msg-Id`` names the last
+notification published, so a restart (or a kill -9 between a save and its publish) resumes
+exactly there. Each publish also says which message it expects to follow
+(``Nats-Expected-Last-Msg-Id``): if another replica's relay got ahead, the broker refuses the
+publish and this relay re-reads its position instead of reordering the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from webhooks_config import Settings
+from webhooks_messaging import (
+    SUBSCRIPTIONS,
+    certificate_subject,
+    connect,
+    declare_streams,
+    subscription_subject,
+)
+from webhooks_subscriptions.application import Subscriptions
+from webhooks_subscriptions.folding import AggregateFolder
+from webhooks_subscriptions.published import domain_event_message
+from webhooks_telemetry import extract_context, inject_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("webhooks.subscriptions.relay")
+MSG_ID_PREFIX = "subscriptions:"
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    notification_id: int
+    subject: str
+    payload: bytes
+    event_type: str
+    trace: dict[str, str]
+
+    @property
+    def msg_id(self) -> str:
+        return f"{MSG_ID_PREFIX}{self.notification_id}"
+
+
+class OutboxRelay:
+    def __init__(self, app: Subscriptions, settings: Settings) -> None:
+        self._app = app
+        self._settings = settings
+        self._folder = AggregateFolder(app)
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.position = 0  # last notification id on the stream
+        self.last_msg_id = ""
+        self._scanned = 0  # last notification id read, published or not
+
+    def wake(self) -> None:
+        """Called from the thread that saved: publish now rather than at the next poll."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            nc: NATS | None = None
+            try:
+                nc = await connect(self._settings, "subscriptions-relay")
+                js = nc.jetstream()
+                await declare_streams(js, self._settings)
+                await self._read_position(js)
+                await self._follow(js, stop)
+            except Exception as error:  # broker down or refused: retry, the store keeps all
+                log.warning("outbox relay paused: %s", error)
+                await _sleep_unless(stop, 1.0)
+            finally:
+                if nc is not None and not nc.is_closed:
+                    await nc.drain()
+
+    async def _read_position(self, js: JetStreamContext) -> None:
+        info = await js.stream_info(SUBSCRIPTIONS)
+        self._folder = AggregateFolder(self._app)
+        if info.state.last_seq == 0 or info.state.messages == 0:
+            self.position, self.last_msg_id, self._scanned = 0, "", 0
+            return
+        message = await js.get_msg(SUBSCRIPTIONS, seq=info.state.last_seq)
+        msg_id = (message.headers or {}).get("Nats-Msg-Id", "")
+        if not msg_id.startswith(MSG_ID_PREFIX):
+            raise RuntimeError(f"last message on {SUBSCRIPTIONS} has no relay id: {msg_id!r}")
+        self.position = self._scanned = int(msg_id[len(MSG_ID_PREFIX) :])
+        self.last_msg_id = msg_id
+        log.info("outbox relay resumes after notification %d", self.position)
+
+    async def _follow(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batch, scanned, full = await asyncio.to_thread(self._next_batch)
+            published = True
+            for outgoing in batch:
+                published = await self._publish(js, outgoing)
+                if not published:
+                    break
+            if not published:
+                await self._read_position(js)
+                continue
+            self._scanned = scanned
+            if full:
+                continue
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait(
+                {waiter, stopper},
+                timeout=self._settings.relay_poll_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            waiter.cancel()
+            stopper.cancel()
+
+    def _next_batch(self) -> tuple[list[Outgoing], int, bool]:
+        """The next events to publish, the last notification id read, and whether more wait."""
+        notifications = self._app.recorder.select_notifications(
+            start=self._scanned, limit=BATCH, inclusive_of_start=False
+        )
+        batch = []
+        for notification in notifications:
+            event = self._app.mapper.to_domain_event(notification)
+            state = self._folder.fold(event)
+            message = domain_event_message(notification.id, event, state)
+            if message is None:
+                continue  # name reservations are not published
+            if message.HasField("subscription"):
+                state_message = message.subscription
+                subject = subscription_subject(state_message.tenant, state_message.id)
+            else:
+                subject = certificate_subject(message.certificate.tenant, message.certificate.id)
+            batch.append(
+                Outgoing(
+                    notification_id=notification.id,
+                    subject=subject,
+                    payload=message.SerializeToString(),
+                    event_type=message.event_type,
+                    trace=dict(getattr(event, "trace", {}) or {}),
+                )
+            )
+        scanned = notifications[-1].id if notifications else self._scanned
+        return batch, scanned, len(notifications) == BATCH
+
+    async def _publish(self, js: JetStreamContext, outgoing: Outgoing) -> bool:
+        """Publishes one event; False when the stream moved on without this relay."""
+        with tracer.start_as_current_span(
+            f"publish {SUBSCRIPTIONS}",
+            context=extract_context(outgoing.trace),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": outgoing.subject,
+                "webhooks.event_type": outgoing.event_type,
+                "webhooks.notification_id": outgoing.notification_id,
+            },
+        ):
+            headers = inject_headers(
+                {"Nats-Msg-Id": outgoing.msg_id, "Webhooks-Event-Type": outgoing.event_type}
+            )
+            if self.last_msg_id:
+                headers["Nats-Expected-Last-Msg-Id"] = self.last_msg_id
+            try:
+                await js.publish(outgoing.subject, outgoing.payload, headers=headers)
+            except (APIError, NotFoundError) as error:
+                log.warning("relay publish of %s refused: %s", outgoing.msg_id, error)
+                return False
+        self.position = outgoing.notification_id
+        self.last_msg_id = outgoing.msg_id
+        return True
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,48 @@
+"""``webhooks serve subscriptions``: the gRPC service, its projector and its outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import grpc.aio
+
+from webhooks.v1 import subscriptions_pb2, subscriptions_pb2_grpc
+from webhooks_config import Settings
+from webhooks_grpc import run_service
+from webhooks_subscriptions.api import SubscriptionsServicer
+from webhooks_subscriptions.bootstrap import build
+
+SERVICE_NAME = subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"].full_name
+
+
+async def run(
+    settings: Settings,
+    *,
+    ready: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    components = await asyncio.to_thread(build, settings)
+    # The listing is current before the first list request is served.
+    await asyncio.to_thread(components.projector.catch_up)
+    servicer = SubscriptionsServicer(components.app, components.listing)
+
+    def register(server: grpc.aio.Server) -> Sequence[str]:
+        subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server(servicer, server)
+        return [SERVICE_NAME]
+
+    async def project(stop: asyncio.Event) -> None:
+        await components.projector.run(stop, settings.relay_poll_seconds)
+
+    async def close() -> None:
+        await asyncio.to_thread(components.close)
+
+    await run_service(
+        "subscriptions",
+        settings,
+        register,
+        background=[components.relay.run, project],
+        on_shutdown=close,
+        ready=ready,
+        stop=stop,
+    )
