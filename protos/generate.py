@@ -13,7 +13,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from grpc_tools import protoc
+from grpc_tools import protoc  # type: ignore[import-untyped]
 
 PROTOS = Path(__file__).resolve().parent
 ROOT = PROTOS.parent

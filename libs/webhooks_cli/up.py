@@ -112,9 +112,9 @@ class Supervisor:
     def start_nats(self) -> str:
         port = free_port()
         store = self.settings.data_dir / "nats"
-        self.nats = self.spawn(
-            [nats_server_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port)]
-        )
+        log = self.settings.data_dir / "nats.log"  # its banner would bury the addresses
+        args = ["-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port), "-l", str(log)]
+        self.nats = self.spawn([nats_server_binary(), *args])
         self.wait_until(lambda: accepts_connections(port), {"nats": self.nats}, "NATS")
         return f"nats://127.0.0.1:{port}"
 

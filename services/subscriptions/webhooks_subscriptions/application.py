@@ -7,7 +7,9 @@ and every save wakes the listing projector and the outbox relay.
 
 from __future__ import annotations
 
+import random
 import secrets as random_secrets
+import time
 from base64 import b64encode
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -43,8 +45,12 @@ UPDATABLE_FIELDS = (
     "authentication",
     "retry_policy",
 )
-# Concurrent changes without an expected version are re-applied to the newer state.
-CONFLICT_RETRIES = 5
+# Concurrent changes without an expected version are re-applied to the newer state. A few
+# immediate retries are not enough when several writers race on one subscription: each
+# loser waits a random, growing moment (capped) so the racers spread out.
+CONFLICT_RETRIES = 30
+CONFLICT_BACKOFF_SECONDS = 0.002
+CONFLICT_BACKOFF_MAX_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -221,7 +227,7 @@ class Subscriptions(Application[UUID]):
         expected_version: int | None,
         change: Callable[[Subscription], list[Aggregate]],
     ) -> Subscription:
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             subscription = self.get_subscription(tenant, subscription_id)
             if expected_version is not None and subscription.version != expected_version:
                 raise StaleVersion(expected_version, subscription.version)
@@ -235,6 +241,8 @@ class Subscriptions(Application[UUID]):
                 if expected_version is not None:
                     actual = self.get_subscription(tenant, subscription_id).version
                     raise StaleVersion(expected_version, actual) from None
+                ceiling = CONFLICT_BACKOFF_SECONDS * 2**attempt
+                time.sleep(random.uniform(0, min(ceiling, CONFLICT_BACKOFF_MAX_SECONDS)))
                 continue
             return subscription
         raise DomainError("the subscription is changing too fast; try again")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from webhooks_config import Settings
@@ -44,7 +45,6 @@ def persistence_env(settings: Settings) -> dict[str, str]:
     from psycopg.conninfo import conninfo_to_dict
 
     parts = conninfo_to_dict(settings.postgres_url)
-    _create_schema(settings)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": str(parts.get("dbname", "postgres")),
@@ -57,32 +57,46 @@ def persistence_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def _create_schema(settings: Settings) -> None:
+@contextmanager
+def _schema_lock(settings: Settings) -> Iterator[None]:
+    """Held while the schema and tables are created: replicas starting together would
+    otherwise race on CREATE ... IF NOT EXISTS, which PostgreSQL does not make atomic."""
+    if settings.store != "postgres":
+        yield
+        return
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(settings.postgres_url, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                sql.Identifier(settings.postgres_schema)
+        connection.execute("SELECT pg_advisory_lock(hashtext('webhooks.subscriptions.schema'))")
+        try:
+            connection.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(settings.postgres_schema)
+                )
             )
-        )
+            yield
+        finally:
+            connection.execute(
+                "SELECT pg_advisory_unlock(hashtext('webhooks.subscriptions.schema'))"
+            )
 
 
 def build(settings: Settings) -> Components:
-    app = Subscriptions(
-        env=persistence_env(settings),
-        secrets=SecretBox.from_settings(settings),
-        policy=Policy(
-            allow_http_loopback=settings.allow_http_loopback,
-            signing_secret_overlap_seconds=settings.signing_secret_overlap_seconds,
-        ),
-    )
-    listing: ListingRecorder
-    if settings.store == "sqlite":
-        listing = SQLiteListingRecorder(settings.sqlite_path("subscriptions-listing"))
-    else:
-        listing = PostgresListingRecorder(settings.postgres_url, settings.postgres_schema)
+    with _schema_lock(settings):
+        app = Subscriptions(
+            env=persistence_env(settings),
+            secrets=SecretBox.from_settings(settings),
+            policy=Policy(
+                allow_http_loopback=settings.allow_http_loopback,
+                signing_secret_overlap_seconds=settings.signing_secret_overlap_seconds,
+            ),
+        )
+        listing: ListingRecorder
+        if settings.store == "sqlite":
+            listing = SQLiteListingRecorder(settings.sqlite_path("subscriptions-listing"))
+        else:
+            listing = PostgresListingRecorder(settings.postgres_url, settings.postgres_schema)
     projector = ListingProjector(app, listing)
     relay = OutboxRelay(app, settings)
     app.certificate_users = listing.certificate_users

@@ -119,6 +119,8 @@ class ListingRecorder(ABC):
         return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
 
     def create_tables(self) -> None:
+        # On PostgreSQL, bootstrap holds a lock around this: replicas starting together would
+        # otherwise race on CREATE ... IF NOT EXISTS.
         with self._transaction() as cursor:
             for statement in SCHEMA:
                 cursor.execute(statement)

@@ -74,12 +74,22 @@ class ListingProjector:
         self._recorder = recorder
         self._folder = AggregateFolder(app)
         self._lock = threading.Lock()
+        # The position this projector last applied or read. Another replica may have moved
+        # the stored one further: then ``apply`` raises PositionMoved and it is read again.
+        self._position: int | None = None
 
     def catch_up(self) -> int:
-        """Applies every notification not yet in the listing; returns how many."""
+        """Applies every notification not yet in the listing; returns how many.
+
+        Runs after every save, so it stops at the first batch shorter than BATCH rather
+        than asking again: a notification stored after that query is applied by the
+        catch-up that follows its own save (or by the timer).
+        """
         applied = 0
         with self._lock:
-            position = self._recorder.position()
+            if self._position is None:
+                self._position = self._recorder.position()
+            position = self._position
             while True:
                 notifications = self._app.recorder.select_notifications(
                     start=position, limit=BATCH, inclusive_of_start=False
@@ -98,10 +108,12 @@ class ListingProjector:
                 except PositionMoved:
                     # Another replica got there first: start again from where it is.
                     self._folder = AggregateFolder(self._app)
-                    position = self._recorder.position()
+                    position = self._position = self._recorder.position()
                     continue
-                position = last
+                position = self._position = last
                 applied += len(notifications)
+                if len(notifications) < BATCH:
+                    return applied
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:
         while not stop.is_set():

@@ -61,6 +61,7 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.position = 0  # last notification id on the stream
         self.last_msg_id = ""
+        self._empty_last_seq = 0  # the stream's last sequence while it holds no message
         self._scanned = 0  # last notification id read, published or not
 
     def wake(self) -> None:
@@ -82,14 +83,15 @@ class OutboxRelay:
                 log.warning("outbox relay paused: %s", error)
                 await _sleep_unless(stop, 1.0)
             finally:
-                if nc is not None and not nc.is_closed:
-                    await nc.drain()
+                if nc is not None:
+                    await _close(nc)
 
     async def _read_position(self, js: JetStreamContext) -> None:
         info = await js.stream_info(SUBSCRIPTIONS)
         self._folder = AggregateFolder(self._app)
         if info.state.last_seq == 0 or info.state.messages == 0:
             self.position, self.last_msg_id, self._scanned = 0, "", 0
+            self._empty_last_seq = info.state.last_seq
             return
         message = await js.get_msg(SUBSCRIPTIONS, seq=info.state.last_seq)
         msg_id = (message.headers or {}).get("Nats-Msg-Id", "")
@@ -171,6 +173,10 @@ class OutboxRelay:
             )
             if self.last_msg_id:
                 headers["Nats-Expected-Last-Msg-Id"] = self.last_msg_id
+            else:
+                # The first message: only onto a stream still empty (two relays starting
+                # together must not both publish a first message).
+                headers["Nats-Expected-Last-Sequence"] = str(self._empty_last_seq)
             try:
                 await js.publish(outgoing.subject, outgoing.payload, headers=headers)
             except (APIError, NotFoundError) as error:
@@ -179,6 +185,21 @@ class OutboxRelay:
         self.position = outgoing.notification_id
         self.last_msg_id = outgoing.msg_id
         return True
+
+
+async def _close(nc: NATS) -> None:
+    """Drains a connected client; closes one that is down (drain refuses it while it
+    reconnects, and that must not end the relay: the broker is simply away for a while)."""
+    if nc.is_closed:
+        return
+    if nc.is_connected:
+        try:
+            await nc.drain()
+            return
+        except Exception as error:
+            log.warning("outbox relay: drain failed, closing: %s", error)
+    with contextlib.suppress(Exception):
+        await nc.close()
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
