@@ -7,8 +7,11 @@ each command runs in a worker thread and never on the loop that serves RPCs and 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -18,7 +21,7 @@ from webhooks.v1 import common_pb2, subscriptions_pb2, subscriptions_pb2_grpc
 from webhooks_catalogue import entity as catalogue_entity
 from webhooks_catalogue.proto import catalogue_message
 from webhooks_grpc import abort, current_principal
-from webhooks_subscriptions.application import Caller, Subscriptions
+from webhooks_subscriptions.application import UPDATABLE_FIELDS, Caller, Subscriptions
 from webhooks_subscriptions.convert import (
     ORDERS,
     certificate_message,
@@ -34,25 +37,19 @@ from webhooks_subscriptions.domain.errors import (
     NotFound,
     StaleVersion,
 )
-from webhooks_subscriptions.listing import ListingRecorder, ListQuery
+from webhooks_subscriptions.listing import ListQuery
+from webhooks_subscriptions.projector import ListingProjector
 from webhooks_subscriptions.views import certificate_view, subscription_view
 from webhooks_telemetry import inject_headers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
-SPEC_FIELDS = frozenset(
-    (
-        "name",
-        "entity",
-        "triggers",
-        "include_complete_data",
-        "webhook",
-        "authentication",
-        "retry_policy",
-    )
-)
+# The fields of SubscriptionSpec: their errors are reported under "subscription.".
+SPEC_FIELDS = frozenset(UPDATABLE_FIELDS)
 MAX_PAGE_SIZE = 1000
+# One worker: SQLite takes one writer at a time, and threads would only fight over the GIL.
+WORKERS = 1
 DEFAULT_PAGE_SIZE = 50
 
 
@@ -83,15 +80,18 @@ async def _fail(context: Context, error: DomainError, in_spec: bool) -> NoReturn
 
 
 class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
-    def __init__(self, app: Subscriptions, listing: ListingRecorder) -> None:
+    def __init__(self, app: Subscriptions, projector: ListingProjector) -> None:
         self._app = app
-        self._listing = listing
+        self._projector = projector
+        self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="app")
 
     async def _run(
         self, context: Context, work: Callable[..., T], *args: Any, in_spec: bool = False
     ) -> T:
         try:
-            return await asyncio.to_thread(work, *args)
+            loop = asyncio.get_running_loop()
+            call = functools.partial(contextvars.copy_context().run, work, *args)
+            return await loop.run_in_executor(self._executor, call)
         except DomainError as error:
             await _fail(context, error, in_spec)
 
@@ -125,7 +125,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         query = await self._list_query(request, context)
         tenant = current_principal().tenant
         views, next_token = await self._run(
-            context, self._listing.list_subscriptions, tenant, query
+            context, lambda: self._projector.fresh().list_subscriptions(tenant, query)
         )
         return subscriptions_pb2.ListSubscriptionsResponse(
             subscriptions=[subscription_message(view) for view in views],
@@ -239,7 +239,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, request: subscriptions_pb2.ListCertificatesRequest, context: Context
     ) -> subscriptions_pb2.ListCertificatesResponse:
         tenant = current_principal().tenant
-        views = await self._run(context, self._listing.list_certificates, tenant)
+        views = await self._run(context, lambda: self._projector.fresh().list_certificates(tenant))
         return subscriptions_pb2.ListCertificatesResponse(
             certificates=[certificate_message(view) for view in views]
         )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,8 +16,6 @@ from webhooks_subscriptions.listing import (
 )
 from webhooks_subscriptions.projector import ListingProjector
 from webhooks_subscriptions.relay import OutboxRelay
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,16 +96,6 @@ def build(settings: Settings) -> Components:
             listing = PostgresListingRecorder(settings.postgres_url, settings.postgres_schema)
     projector = ListingProjector(app, listing)
     relay = OutboxRelay(app, settings)
-    app.certificate_users = listing.certificate_users
-    app.saved_listeners += [_safely(projector.catch_up), relay.wake]
+    app.certificate_users = lambda tenant, ident: projector.fresh().certificate_users(tenant, ident)
+    app.saved_listeners += [projector.wake, relay.wake]
     return Components(app=app, listing=listing, projector=projector, relay=relay)
-
-
-def _safely(listener: Callable[[], object]) -> Callable[[], None]:
-    def call() -> None:
-        try:
-            listener()
-        except Exception:  # the save stands; the projector's timer retries
-            log.exception("listing projection after save failed")
-
-    return call

@@ -9,7 +9,6 @@ first is discarded, never applied twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from typing import Any
@@ -77,13 +76,25 @@ class ListingProjector:
         # The position this projector last applied or read. Another replica may have moved
         # the stored one further: then ``apply`` raises PositionMoved and it is read again.
         self._position: int | None = None
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Called from the thread that saved: project soon, off the request's path."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def fresh(self) -> ListingRecorder:
+        """The listing with every change stored so far applied: read-your-writes."""
+        self.catch_up()
+        return self._recorder
 
     def catch_up(self) -> int:
         """Applies every notification not yet in the listing; returns how many.
 
-        Runs after every save, so it stops at the first batch shorter than BATCH rather
-        than asking again: a notification stored after that query is applied by the
-        catch-up that follows its own save (or by the timer).
+        Runs soon after every save and before every read, so it stops at the first batch
+        shorter than BATCH rather than asking again: a notification stored after that
+        query is applied by the next run.
         """
         applied = 0
         with self._lock:
@@ -116,10 +127,18 @@ class ListingProjector:
                     return applied
 
     async def run(self, stop: asyncio.Event, interval: float) -> None:
+        """Projects after saves (woken) and on a timer (changes made by other replicas)."""
+        self._loop = asyncio.get_running_loop()
         while not stop.is_set():
+            self._wake.clear()
             try:
                 await asyncio.to_thread(self.catch_up)
             except Exception:  # keep serving; the next round retries
                 log.exception("listing projection failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait(
+                {waiter, stopper}, timeout=interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            stopper.cancel()

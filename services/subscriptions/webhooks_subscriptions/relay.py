@@ -104,12 +104,7 @@ class OutboxRelay:
     async def _follow(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         while not stop.is_set():
             batch, scanned, full = await asyncio.to_thread(self._next_batch)
-            published = True
-            for outgoing in batch:
-                published = await self._publish(js, outgoing)
-                if not published:
-                    break
-            if not published:
+            if not await self._publish_batch(js, batch):
                 await self._read_position(js)
                 continue
             self._scanned = scanned
@@ -155,8 +150,25 @@ class OutboxRelay:
         scanned = notifications[-1].id if notifications else self._scanned
         return batch, scanned, len(notifications) == BATCH
 
-    async def _publish(self, js: JetStreamContext, outgoing: Outgoing) -> bool:
-        """Publishes one event; False when the stream moved on without this relay."""
+    async def _publish_batch(self, js: JetStreamContext, batch: list[Outgoing]) -> bool:
+        """Publishes a batch in order; False when the stream moved on without this relay.
+
+        The publishes are pipelined on one connection, which keeps their order; each names
+        the message it must follow, so if one is refused every later one is refused too and
+        nothing lands out of order.
+        """
+        expected = [self.last_msg_id] + [outgoing.msg_id for outgoing in batch[:-1]]
+        results = await asyncio.gather(
+            *(self._publish(js, o, after) for o, after in zip(batch, expected, strict=True))
+        )
+        for outgoing, published in zip(batch, results, strict=True):
+            if not published:
+                return False
+            self.position = outgoing.notification_id
+            self.last_msg_id = outgoing.msg_id
+        return True
+
+    async def _publish(self, js: JetStreamContext, outgoing: Outgoing, after: str) -> bool:
         with tracer.start_as_current_span(
             f"publish {SUBSCRIPTIONS}",
             context=extract_context(outgoing.trace),
@@ -171,8 +183,8 @@ class OutboxRelay:
             headers = inject_headers(
                 {"Nats-Msg-Id": outgoing.msg_id, "Webhooks-Event-Type": outgoing.event_type}
             )
-            if self.last_msg_id:
-                headers["Nats-Expected-Last-Msg-Id"] = self.last_msg_id
+            if after:
+                headers["Nats-Expected-Last-Msg-Id"] = after
             else:
                 # The first message: only onto a stream still empty (two relays starting
                 # together must not both publish a first message).
@@ -182,8 +194,6 @@ class OutboxRelay:
             except (APIError, NotFoundError) as error:
                 log.warning("relay publish of %s refused: %s", outgoing.msg_id, error)
                 return False
-        self.position = outgoing.notification_id
-        self.last_msg_id = outgoing.msg_id
         return True
 
 

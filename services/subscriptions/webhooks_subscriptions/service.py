@@ -25,7 +25,7 @@ async def run(
     components = await asyncio.to_thread(build, settings)
     # The listing is current before the first list request is served.
     await asyncio.to_thread(components.projector.catch_up)
-    servicer = SubscriptionsServicer(components.app, components.listing)
+    servicer = SubscriptionsServicer(components.app, components.projector)
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server(servicer, server)
