@@ -51,6 +51,7 @@ class Settings:
     events_max_bytes: int
     attempts_max_age_seconds: int
     duplicate_window_seconds: int
+    router_max_batch: int  # events per PublishEvents call
 
     def address(self, service: str) -> str:
         return self.addresses[service]
@@ -135,4 +136,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "ATTEMPTS_MAX_AGE_SECONDS", 30 * 86400, 60, 3650 * 86400
         ),
         duplicate_window_seconds=_int(env, "DUPLICATE_WINDOW_SECONDS", 120, 1, 7 * 86400),
+        router_max_batch=_int(env, "ROUTER_MAX_BATCH", 1000, 1, 100_000),
     )

@@ -245,3 +245,24 @@ class AttemptRecord(_message.Message):
     manual: bool
     replay: bool
     def __init__(self, delivery_id: _Optional[str] = ..., series: _Optional[int] = ..., attempt: _Optional[int] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., event_id: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[int] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., failure_class: _Optional[_Union[FailureClass, str]] = ..., status_code: _Optional[int] = ..., error_message: _Optional[str] = ..., response_snippet: _Optional[bytes] = ..., request_body: _Optional[bytes] = ..., request_content_type: _Optional[str] = ..., will_retry: _Optional[bool] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_attempts: _Optional[int] = ..., manual: _Optional[bool] = ..., replay: _Optional[bool] = ...) -> None: ...
+
+class DeadLetter(_message.Message):
+    __slots__ = ("subject", "data", "headers", "reason", "terminated_at")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TERMINATED_AT_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    data: bytes
+    headers: _containers.ScalarMap[str, str]
+    reason: str
+    terminated_at: _timestamp_pb2.Timestamp
+    def __init__(self, subject: _Optional[str] = ..., data: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., reason: _Optional[str] = ..., terminated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -26,15 +26,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from webhooks.v1 import messages_pb2 as webhooks_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18webhooks/v1/router.proto\x12\x0bwebhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1awebhooks/v1/messages.proto\"B\n\x14PublishEventsRequest\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.webhooks.v1.PlatformEvent\"l\n\rPublishResult\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0e\x32\x1a.webhooks.v1.PublishStatus\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"D\n\x15PublishEventsResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.webhooks.v1.PublishResult\"\x95\x01\n\x13ReplayEventsRequest\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"^\n\x14ReplayEventsResponse\x12\x16\n\x0escanned_events\x18\x01 \x01(\x03\x12\x16\n\x0ematched_events\x18\x02 \x01(\x03\x12\x16\n\x0epublished_jobs\x18\x03 \x01(\x03*\x87\x01\n\rPublishStatus\x12\x1e\n\x1aPUBLISH_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17PUBLISH_STATUS_ACCEPTED\x10\x01\x12\x1c\n\x18PUBLISH_STATUS_DUPLICATE\x10\x02\x12\x1b\n\x17PUBLISH_STATUS_REJECTED\x10\x03\x32\xbc\x01\n\rRouterService\x12V\n\rPublishEvents\x12!.webhooks.v1.PublishEventsRequest\x1a\".webhooks.v1.PublishEventsResponse\x12S\n\x0cReplayEvents\x12 .webhooks.v1.ReplayEventsRequest\x1a!.webhooks.v1.ReplayEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18webhooks/v1/router.proto\x12\x0bwebhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1awebhooks/v1/messages.proto\"B\n\x14PublishEventsRequest\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.webhooks.v1.PlatformEvent\"l\n\rPublishResult\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0e\x32\x1a.webhooks.v1.PublishStatus\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"D\n\x15PublishEventsResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.webhooks.v1.PublishResult\"\x95\x01\n\x13ReplayEventsRequest\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"\xa6\x01\n\x0eReplayProgress\x12\x11\n\treplay_id\x18\x01 \x01(\t\x12\x16\n\x0escanned_events\x18\x02 \x01(\x03\x12\x16\n\x0ematched_events\x18\x03 \x01(\x03\x12\x16\n\x0epublished_jobs\x18\x04 \x01(\x03\x12+\n\x07reached\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x64one\x18\x06 \x01(\x08*\x87\x01\n\rPublishStatus\x12\x1e\n\x1aPUBLISH_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17PUBLISH_STATUS_ACCEPTED\x10\x01\x12\x1c\n\x18PUBLISH_STATUS_DUPLICATE\x10\x02\x12\x1b\n\x17PUBLISH_STATUS_REJECTED\x10\x03\x32\xb8\x01\n\rRouterService\x12V\n\rPublishEvents\x12!.webhooks.v1.PublishEventsRequest\x1a\".webhooks.v1.PublishEventsResponse\x12O\n\x0cReplayEvents\x12 .webhooks.v1.ReplayEventsRequest\x1a\x1b.webhooks.v1.ReplayProgress0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'webhooks.v1.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PUBLISHSTATUS']._serialized_start=599
-  _globals['_PUBLISHSTATUS']._serialized_end=734
+  _globals['_PUBLISHSTATUS']._serialized_start=672
+  _globals['_PUBLISHSTATUS']._serialized_end=807
   _globals['_PUBLISHEVENTSREQUEST']._serialized_start=102
   _globals['_PUBLISHEVENTSREQUEST']._serialized_end=168
   _globals['_PUBLISHRESULT']._serialized_start=170
@@ -43,8 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUBLISHEVENTSRESPONSE']._serialized_end=348
   _globals['_REPLAYEVENTSREQUEST']._serialized_start=351
   _globals['_REPLAYEVENTSREQUEST']._serialized_end=500
-  _globals['_REPLAYEVENTSRESPONSE']._serialized_start=502
-  _globals['_REPLAYEVENTSRESPONSE']._serialized_end=596
-  _globals['_ROUTERSERVICE']._serialized_start=737
-  _globals['_ROUTERSERVICE']._serialized_end=925
+  _globals['_REPLAYPROGRESS']._serialized_start=503
+  _globals['_REPLAYPROGRESS']._serialized_end=669
+  _globals['_ROUTERSERVICE']._serialized_start=810
+  _globals['_ROUTERSERVICE']._serialized_end=994
 # @@protoc_insertion_point(module_scope)

@@ -58,12 +58,18 @@ class ReplayEventsRequest(_message.Message):
     dry_run: bool
     def __init__(self, subscription_id: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
-class ReplayEventsResponse(_message.Message):
-    __slots__ = ("scanned_events", "matched_events", "published_jobs")
+class ReplayProgress(_message.Message):
+    __slots__ = ("replay_id", "scanned_events", "matched_events", "published_jobs", "reached", "done")
+    REPLAY_ID_FIELD_NUMBER: _ClassVar[int]
     SCANNED_EVENTS_FIELD_NUMBER: _ClassVar[int]
     MATCHED_EVENTS_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_JOBS_FIELD_NUMBER: _ClassVar[int]
+    REACHED_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    replay_id: str
     scanned_events: int
     matched_events: int
     published_jobs: int
-    def __init__(self, scanned_events: _Optional[int] = ..., matched_events: _Optional[int] = ..., published_jobs: _Optional[int] = ...) -> None: ...
+    reached: _timestamp_pb2.Timestamp
+    done: bool
+    def __init__(self, replay_id: _Optional[str] = ..., scanned_events: _Optional[int] = ..., matched_events: _Optional[int] = ..., published_jobs: _Optional[int] = ..., reached: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., done: _Optional[bool] = ...) -> None: ...

@@ -39,10 +39,10 @@ class RouterServiceStub:
                 request_serializer=webhooks_dot_v1_dot_router__pb2.PublishEventsRequest.SerializeToString,
                 response_deserializer=webhooks_dot_v1_dot_router__pb2.PublishEventsResponse.FromString,
                 _registered_method=True)
-        self.ReplayEvents = channel.unary_unary(
+        self.ReplayEvents = channel.unary_stream(
                 '/webhooks.v1.RouterService/ReplayEvents',
                 request_serializer=webhooks_dot_v1_dot_router__pb2.ReplayEventsRequest.SerializeToString,
-                response_deserializer=webhooks_dot_v1_dot_router__pb2.ReplayEventsResponse.FromString,
+                response_deserializer=webhooks_dot_v1_dot_router__pb2.ReplayProgress.FromString,
                 _registered_method=True)
 
 
@@ -56,7 +56,8 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReplayEvents(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Streams progress while it runs; the last message has done = true.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -69,10 +70,10 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     request_deserializer=webhooks_dot_v1_dot_router__pb2.PublishEventsRequest.FromString,
                     response_serializer=webhooks_dot_v1_dot_router__pb2.PublishEventsResponse.SerializeToString,
             ),
-            'ReplayEvents': grpc.unary_unary_rpc_method_handler(
+            'ReplayEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.ReplayEvents,
                     request_deserializer=webhooks_dot_v1_dot_router__pb2.ReplayEventsRequest.FromString,
-                    response_serializer=webhooks_dot_v1_dot_router__pb2.ReplayEventsResponse.SerializeToString,
+                    response_serializer=webhooks_dot_v1_dot_router__pb2.ReplayProgress.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -123,12 +124,12 @@ class RouterService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/webhooks.v1.RouterService/ReplayEvents',
             webhooks_dot_v1_dot_router__pb2.ReplayEventsRequest.SerializeToString,
-            webhooks_dot_v1_dot_router__pb2.ReplayEventsResponse.FromString,
+            webhooks_dot_v1_dot_router__pb2.ReplayProgress.FromString,
             options,
             channel_credentials,
             insecure,

@@ -157,6 +157,8 @@ class OutboxRelay:
         the message it must follow, so if one is refused every later one is refused too and
         nothing lands out of order.
         """
+        if not batch:
+            return True
         expected = [self.last_msg_id] + [outgoing.msg_id for outgoing in batch[:-1]]
         results = await asyncio.gather(
             *(self._publish(js, o, after) for o, after in zip(batch, expected, strict=True))

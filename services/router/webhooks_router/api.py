@@ -1,0 +1,72 @@
+"""The RouterService gRPC API: PublishEvents and ReplayEvents."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC
+from typing import Any
+
+import grpc
+import grpc.aio
+from nats.js import JetStreamContext
+
+from webhooks.v1 import router_pb2, router_pb2_grpc
+from webhooks_config import Settings
+from webhooks_grpc import abort, current_principal
+from webhooks_router.ingest import ingest
+from webhooks_router.replay import ReplayRefused, Window, replay
+from webhooks_router.routes import RoutingTable
+
+Context = grpc.aio.ServicerContext[Any, Any]
+REFUSALS = {
+    "not_found": grpc.StatusCode.NOT_FOUND,
+    "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+}
+
+
+class RouterServicer(router_pb2_grpc.RouterServiceServicer):
+    def __init__(self, js: JetStreamContext, table: RoutingTable, settings: Settings) -> None:
+        self._js = js
+        self._table = table
+        self._settings = settings
+
+    async def PublishEvents(
+        self, request: router_pb2.PublishEventsRequest, context: Context
+    ) -> router_pb2.PublishEventsResponse:
+        limit = self._settings.router_max_batch
+        if not request.events:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "at least one event", "events")
+        if len(request.events) > limit:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"at most {limit} events per call, got {len(request.events)}",
+                "events",
+            )
+        results = await ingest(self._js, request.events, current_principal())
+        return router_pb2.PublishEventsResponse(results=results)
+
+    async def ReplayEvents(
+        self, request: router_pb2.ReplayEventsRequest, context: Context
+    ) -> AsyncIterator[router_pb2.ReplayProgress]:
+        for field in ("since", "until"):
+            if not request.HasField(field):
+                await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "required", field)
+        window = Window(
+            since=request.since.ToDatetime(tzinfo=UTC), until=request.until.ToDatetime(tzinfo=UTC)
+        )
+        progress = replay(
+            self._js,
+            self._table,
+            current_principal().tenant,
+            request.subscription_id,
+            window,
+            dry_run=request.dry_run,
+            max_age_seconds=self._settings.events_max_age_seconds,
+        )
+        try:
+            async for step in progress:
+                yield step
+        except ReplayRefused as refused:
+            await abort(context, REFUSALS[refused.kind], refused.message, refused.field)

@@ -1,0 +1,134 @@
+"""Routing: the durable consumer of EVENTS that turns each event into delivery jobs.
+
+Every message ends in exactly one of: ack (all its jobs are stored on DELIVERIES), nak
+(a publish failed: it comes back), term (malformed: see deadletters). Before a batch is
+routed the routing table is brought up to the SUBSCRIPTIONS stream's current end, so a
+deactivation already on the stream is never routed past.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+from opentelemetry import trace
+
+from webhooks.v1 import messages_pb2
+from webhooks_messaging import EVENTS
+from webhooks_router.deadletters import DeadLetters
+from webhooks_router.feed import SubscriptionFeed
+from webhooks_router.jobs import build_job, shaper_for
+from webhooks_router.publishing import publish_jobs
+from webhooks_router.routes import RoutingTable
+from webhooks_router.validation import InvalidEvent, validate_event
+from webhooks_telemetry import extract_context
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("webhooks.router")
+
+DURABLE = "router"
+FETCH_BATCH = 256
+CATCH_UP_TIMEOUT_SECONDS = 5.0
+RETRY_DELAY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Decoded:
+    msg: Msg
+    event: messages_pb2.PlatformEvent
+    data: dict[str, Any]
+
+
+class EventConsumer:
+    def __init__(self, table: RoutingTable, feed: SubscriptionFeed, dead: DeadLetters) -> None:
+        self._table = table
+        self._feed = feed
+        self._dead = dead
+        self.routed_events = 0
+        self.published_jobs = 0
+
+    async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        # One durable consumer shared by every router replica: each event goes to one.
+        subscription = await js.pull_subscribe(
+            "events.>",
+            durable=DURABLE,
+            stream=EVENTS,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=20_000
+            ),
+        )
+        try:
+            await _wait_either(self._feed.ready.wait(), stop)
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(FETCH_BATCH, timeout=1.0)
+                except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
+                    continue
+                if not await self._feed.caught_up(js, CATCH_UP_TIMEOUT_SECONDS):
+                    log.warning("routing table behind SUBSCRIPTIONS; retrying the batch later")
+                    await asyncio.gather(*(m.nak(delay=RETRY_DELAY_SECONDS) for m in messages))
+                    continue
+                await self.handle(js, messages)
+        finally:
+            # A restart (after an error) subscribes again: do not leave this one behind.
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def handle(self, js: JetStreamContext, messages: list[Msg]) -> None:
+        decoded = [d for d in await asyncio.gather(*(self._decode(m) for m in messages)) if d]
+        await asyncio.gather(*(self._route(js, item) for item in decoded))
+
+    async def _decode(self, msg: Msg) -> Decoded | None:
+        event = messages_pb2.PlatformEvent()
+        try:
+            event.ParseFromString(msg.data or b"")
+        except DecodeError as error:
+            await self._dead.terminate(msg, "undecodable", str(error))
+            return None
+        try:
+            data = validate_event(event, subject=msg.subject)
+        except InvalidEvent as error:
+            await self._dead.terminate(msg, "invalid", str(error))
+            return None
+        return Decoded(msg, event, data)
+
+    async def _route(self, js: JetStreamContext, item: Decoded) -> None:
+        event = item.event
+        with tracer.start_as_current_span(
+            "route event",
+            context=extract_context(item.msg.headers),
+            attributes={
+                "webhooks.event_id": event.event_id,
+                "webhooks.tenant": event.tenant,
+                "webhooks.entity": event.entity,
+                "webhooks.trigger": event.trigger,
+            },
+        ) as span:
+            entries = self._table.route(event)
+            shaper = shaper_for(event, item.data) if entries else None
+            jobs = [build_job(entry, event, shaper) for entry in entries if shaper]
+            span.set_attribute("webhooks.jobs", len(jobs))
+            try:
+                await publish_jobs(js, jobs)
+            except Exception as error:
+                log.warning("routing %s failed, it will be retried: %s", event.event_id, error)
+                await item.msg.nak(delay=RETRY_DELAY_SECONDS)
+                return
+            await item.msg.ack()
+        self.routed_events += 1
+        self.published_jobs += len(jobs)
+
+
+async def _wait_either(waiting: Any, stop: asyncio.Event) -> None:
+    first = asyncio.ensure_future(waiting)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({first, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    first.cancel()
+    stopper.cancel()

@@ -1,0 +1,178 @@
+"""Keeping the routing table a projection of the SUBSCRIPTIONS stream.
+
+Owns the reading of the stream: an ordered push consumer (ephemeral, in memory, no acks,
+flow-controlled) from sequence 1 or from where the table already is, the decoding of each
+SubscriptionDomainEvent, ``ready`` once the table holds what the stream held at start-up,
+and ``caught_up`` — the check that the table has applied everything on the stream now, which
+the router makes before routing, so that a deactivation on the stream stops deliveries.
+
+nats-py's ordered consumer recreates its consumer from the last stream sequence it saw
+when it detects a gap (a message lost on a reconnect) or misses two idle heartbeats (the
+server restarted and its in-memory consumer is gone), so a reconnect needs nothing here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from webhooks.v1 import messages_pb2
+from webhooks_messaging import SUBSCRIPTIONS
+from webhooks_router.routes import RoutingTable
+
+log = logging.getLogger(__name__)
+
+SUBJECTS = "subscriptions.>"
+# Idle heartbeats of the ordered consumer: two missed ones make nats-py recreate it, so
+# after a broker restart the table follows the stream again within ~2 s.
+IDLE_HEARTBEAT_SECONDS = 1.0
+# The broker's flow control keeps far fewer bytes in flight than this (its window is a
+# few MiB), so the client never drops a message as a "slow consumer" (nats-py would skip
+# it silently: the ordered consumer tracks sequences before queueing).
+PENDING_BYTES_LIMIT = 512 * 1024 * 1024
+PENDING_MSGS_LIMIT = 4 * 1024 * 1024
+MAX_STALE_WAITERS = 1024
+
+
+def stream_sequence(reply: str) -> int:
+    """The stream sequence in a JetStream message's ack subject (v1 or v2 with domain)."""
+    tokens = reply.split(".")
+    # v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+    # v2: $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.…
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
+
+
+class SubscriptionFeed:
+    """Applies the SUBSCRIPTIONS stream to ``table``: in full at start, then as it grows."""
+
+    def __init__(self, table: RoutingTable, stream: str = SUBSCRIPTIONS) -> None:
+        self.table = table
+        self.stream = stream
+        self.ready = asyncio.Event()
+        # Messages skipped, by kind ("undecodable", "no state", …); each kind logged once.
+        self.skipped: dict[str, int] = {}
+        # caught_up() waiters: (stream sequence awaited, tie-breaker, future).
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._tie = itertools.count()
+        self._build_target = 0
+        self._build_started = 0.0
+
+    async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        """Follow the stream until ``stop`` is set; raises if it cannot subscribe (the
+        service restarts it then, and it resumes after ``table.applied_seq``)."""
+        self._build_started = time.monotonic()
+        self._build_target = (await js.stream_info(self.stream)).state.last_seq
+        self._check_ready()
+        start = self.table.applied_seq + 1
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL if start <= 1 else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=None if start <= 1 else start,
+        )
+        sub = await js.subscribe(
+            SUBJECTS,
+            stream=self.stream,
+            cb=self._on_message,
+            config=config,
+            ordered_consumer=True,
+            idle_heartbeat=IDLE_HEARTBEAT_SECONDS,
+            pending_msgs_limit=PENDING_MSGS_LIMIT,
+            pending_bytes_limit=PENDING_BYTES_LIMIT,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await sub.unsubscribe()
+
+    # A timeout parameter, not asyncio.timeout around the call: a timeout is an answer
+    # (False) here, not an error.
+    async def caught_up(self, js: JetStreamContext, timeout: float) -> bool:  # noqa: ASYNC109
+        """Whether the table has applied everything on the stream now, waiting up to
+        ``timeout`` seconds for it."""
+        target = (await js.stream_info(self.stream)).state.last_seq
+        if self.table.applied_seq >= target:
+            return True
+        if len(self._waiters) > MAX_STALE_WAITERS:
+            # The feed is stuck and callers keep timing out: forget their futures.
+            self._waiters = [w for w in self._waiters if not w[2].done()]
+            heapq.heapify(self._waiters)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (target, next(self._tie), future))
+        try:
+            # On timeout wait_for cancels the future; _progressed drops it later.
+            await asyncio.wait_for(future, timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _on_message(self, msg: Msg) -> None:
+        # Everything is caught here: an exception would reach nats-py's error callback and
+        # the message would be lost without advancing applied_seq.
+        try:
+            seq = stream_sequence(msg.reply)
+        except (ValueError, IndexError):
+            self._skip("no stream sequence", msg, 0)
+            return
+        try:
+            event = messages_pb2.SubscriptionDomainEvent.FromString(msg.data)
+        except DecodeError:
+            self._skip("undecodable", msg, seq)
+            return
+        kind = event.WhichOneof("state")
+        if kind == "subscription":
+            state = event.subscription
+            if not state.id or not state.tenant:
+                self._skip("subscription without id or tenant", msg, seq)
+                return
+            try:
+                self.table.apply(state, seq)
+            except Exception:
+                log.exception("subscription %s at %d not applied", state.id, seq)
+                self._skip("not applied", msg, seq)
+                return
+        elif kind == "certificate":
+            self.table.advance(seq)  # the sender's business, not routing's
+        else:
+            self._skip("no state", msg, seq)
+            return
+        self._progressed()
+
+    def _skip(self, kind: str, msg: Msg, seq: int) -> None:
+        count = self.skipped.get(kind, 0) + 1
+        self.skipped[kind] = count
+        if count == 1:
+            log.warning(
+                "%s: skipped a message (%s) on %s at %d; further ones are counted, not logged",
+                self.stream,
+                kind,
+                msg.subject,
+                seq,
+            )
+        self.table.advance(seq)
+        self._progressed()
+
+    def _progressed(self) -> None:
+        applied = self.table.applied_seq
+        while self._waiters and self._waiters[0][0] <= applied:
+            future = heapq.heappop(self._waiters)[2]
+            if not future.done():
+                future.set_result(None)
+        if not self.ready.is_set():
+            self._check_ready()
+
+    def _check_ready(self) -> None:
+        if self.ready.is_set() or self.table.applied_seq < self._build_target:
+            return
+        self.ready.set()
+        log.info(
+            "routing table built: %d subscriptions in %.2f s",
+            len(self.table),
+            time.monotonic() - self._build_started,
+        )

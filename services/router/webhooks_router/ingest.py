@@ -1,0 +1,68 @@
+"""Ingest: platform events into the EVENTS stream, one verdict per event.
+
+Each valid event is stored with ``Nats-Msg-Id`` = its event id, so the broker itself says
+whether it is new (accepted) or seen within the duplicate window (duplicate). An invalid
+event is rejected with the field and the reason, and nothing of it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from nats.js import JetStreamContext
+
+from webhooks.v1 import messages_pb2, router_pb2
+from webhooks_grpc import Principal
+from webhooks_messaging import EVENTS
+from webhooks_router.validation import InvalidEvent, event_subject, validate_event
+from webhooks_telemetry import inject_headers
+
+ACCEPTED = router_pb2.PUBLISH_STATUS_ACCEPTED
+DUPLICATE = router_pb2.PUBLISH_STATUS_DUPLICATE
+REJECTED = router_pb2.PUBLISH_STATUS_REJECTED
+
+
+def _rejected(event_id: str, field: str, reason: str) -> router_pb2.PublishResult:
+    return router_pb2.PublishResult(event_id=event_id, status=REJECTED, field=field, reason=reason)
+
+
+def _check_tenant(event: messages_pb2.PlatformEvent, principal: Principal) -> None:
+    """Fills in the caller's tenant; a tenant's token publishes for that tenant only."""
+    if not event.tenant:
+        event.tenant = principal.tenant
+    elif event.tenant != principal.tenant and not principal.platform:
+        raise InvalidEvent("tenant", "belongs to another organisation than the token")
+
+
+async def _store(
+    js: JetStreamContext, event: messages_pb2.PlatformEvent
+) -> router_pb2.PublishStatus:
+    headers = inject_headers({"Nats-Msg-Id": event.event_id})
+    ack = await js.publish(
+        event_subject(event), event.SerializeToString(), stream=EVENTS, headers=headers
+    )
+    return DUPLICATE if ack.duplicate else ACCEPTED
+
+
+async def ingest(
+    js: JetStreamContext,
+    events: Sequence[messages_pb2.PlatformEvent],
+    principal: Principal,
+) -> list[router_pb2.PublishResult]:
+    results: list[router_pb2.PublishResult | None] = [None] * len(events)
+    pending: list[tuple[int, messages_pb2.PlatformEvent]] = []
+    for index, original in enumerate(events):
+        event = messages_pb2.PlatformEvent()
+        event.CopyFrom(original)
+        try:
+            _check_tenant(event, principal)
+            validate_event(event)
+        except InvalidEvent as error:
+            results[index] = _rejected(event.event_id, error.field, error.reason)
+            continue
+        pending.append((index, event))
+    statuses = await asyncio.gather(*(_store(js, event) for _, event in pending))
+    for (index, event), status in zip(pending, statuses, strict=True):
+        results[index] = router_pb2.PublishResult(event_id=event.event_id, status=status)
+    return [result for result in results if result is not None]

@@ -1,0 +1,153 @@
+"""Realistic sample events for every trigger of the catalogue, for tests and the CLI.
+
+The data follows the "Main fields per entity" of docs/catalogue.md; the event fields
+(channel, activity type, status change, WhatsApp channel and status) agree with the data,
+so a sample passes validation and reads like what the platform sends.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from webhooks.v1 import common_pb2, messages_pb2
+from webhooks_catalogue import ACTIVITY_STATUS_CHANGE, CHANNELS, Component, trigger
+
+_WHEN = "2024-05-01T09:30:00.000Z"
+_WHATSAPP = next(i for i, n in CHANNELS.items() if n == "WhatsApp")
+
+_IDENTITY = {
+    "Id": 5521,
+    "StreamProviderId": "972501234567",
+    "StreamProviderType": _WHATSAPP,
+    "UserName": "+972 50-123-4567",
+    "DisplayName": "Dana Levi",
+}
+_USER = {
+    "Id": 90211,
+    "UniqueID": "c7d2a5e0-6b1f-4c8e-9a0d-3f4b2e1c7a90",
+    "Phone1": "+972501234567",
+    "Phone2": "",
+    "Email": "dana.levi@example.com",
+    "FirstName": "Dana",
+    "LastName": "Levi",
+    "Gender": 2,
+    "Locale": "he-IL",
+    "Birthday": "1988-03-14T00:00:00.000Z",
+    "Remarks": "Prefers WhatsApp; VIP since 2021",
+    "Identity": _IDENTITY,
+}
+_OBJECT = {
+    "Id": 48213377,
+    "StreamId": 1205,
+    "SubStreamId": 0,
+    "Type": 1,
+    "StatusID": 1,
+    "CreateDate": _WHEN,
+    "StreamProviderId": "972501234567",
+    "StreamProviderType": _WHATSAPP,
+    "Message": "Hi, my order #1042 hasn't arrived yet",
+    "Content": "<p>Hi, my order #1042 hasn&#39;t arrived yet</p>",
+    "ManagerId": 311,
+    "Snippet": "Hi, my order #1042 hasn't arrived…",
+    "User": _USER,
+}
+_CHILDREN = [
+    {"Id": 48213378, "Message": "Hi, my order #1042 hasn't arrived yet", "CreateDate": _WHEN,
+     "Direction": "Incoming", "User": {"Id": 90211}},
+    {"Id": 48213391, "Message": "Sorry about that, Dana: it ships today.",
+     "CreateDate": "2024-05-01T09:34:12.000Z", "Direction": "Outgoing", "User": {"Id": 311}},
+]  # fmt: skip
+_ACTIVITIES = [
+    {"Id": 771020, "Type": 6, "CreateDate": "2024-05-01T09:31:05.000Z", "User": {"Id": 311},
+     "Data": {"managerId": 311}},
+    {"Id": 771044, "Type": ACTIVITY_STATUS_CHANGE, "CreateDate": "2024-05-01T09:35:40.000Z",
+     "User": {"Id": 311}, "Data": {"statusId": 2}},
+]  # fmt: skip
+_TAGS = [{"Id": 41, "Action": "Add"}, {"Id": 17, "Action": "Remove"}]
+_TAG = {
+    "tagId": "41",
+    "groupId": "0",
+    "name": "Gold",
+    "isObject": True,
+    "isUser": False,
+    "type": "1",
+    "unit": "",
+    "defaultValue": "",
+}
+
+_SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("Object", "OnNew"): _OBJECT,
+    ("Object", "OnNewChild"): {**_OBJECT, "Children": _CHILDREN},
+    ("Object", "OnNewActivity"): {**_OBJECT, "StatusID": 2, "Activities": _ACTIVITIES},
+    ("Object", "OnUpdateTag"): {**_OBJECT, "Tags": _TAGS},
+    ("User", "OnNew"): _USER,
+    ("User", "OnUpdate"): {**_USER, "Email": "dana.l@example.org"},
+    ("User", "OnUpdateTag"): {**_USER, "Tags": _TAGS[:1]},
+    ("Satisfaction", "OnSubmit"): {
+        "ObjectId": 48213377,
+        "Score": 5,
+        "Description": "Very helpful, thanks!",
+        "SurveyId": 12,
+        "User": {"Id": 90211},
+    },
+    ("Tag", "OnAdd"): _TAG,
+    ("Tag", "OnUpdate"): {**_TAG, "name": "Gold customer", "defaultValue": "yes"},
+    ("Form", "OnSubmit"): {
+        "ObjectId": 48213377,
+        "FormUrl": "https://forms.example.com/f/contact-us",
+        "Properties": {"Name": "Dana Levi", "OrderNumber": "1042", "Subject": "Late delivery"},
+    },
+    ("Chat", "OnUserExit"): {"User": {"id": 90211}, "Object": {"id": 48213377}},
+    ("WhatsApp", "OnMessageStatus"): {
+        "messageId": "wamid.HBgMOTcyNTAxMjM0NTY3FQIAERgSQUQ3MUE2QzM0RjQ1",
+        "channelId": "wa-972-3-555-0100",
+        "recipient": "+972501234567",
+        "status": "delivered",
+        "statusTime": "2024-05-01T09:30:02.000Z",
+    },
+}
+
+
+def sample_data(entity: str, trigger_name: str) -> dict[str, Any]:
+    """The data of a realistic event of this trigger (a fresh copy: callers may edit it)."""
+    try:
+        return copy.deepcopy(_SAMPLES[(entity, trigger_name)])
+    except KeyError:
+        raise ValueError(f"not a trigger of the catalogue: {entity} {trigger_name}") from None
+
+
+def sample_event(
+    entity: str,
+    trigger_name: str,
+    *,
+    tenant: str = "acme",
+    event_id: str = "evt-0001",
+    occurred_at: datetime | None = None,
+) -> messages_pb2.PlatformEvent:
+    """A complete, valid platform event of this trigger around ``sample_data``."""
+    data = sample_data(entity, trigger_name)
+    spec = trigger(entity, trigger_name)
+    assert spec is not None  # sample_data has already refused unknown triggers
+    event = messages_pb2.PlatformEvent(
+        event_id=event_id,
+        tenant=tenant,
+        entity=entity,
+        trigger=trigger_name,
+        data_json=json.dumps(data, ensure_ascii=False).encode("utf-8"),
+    )
+    event.occurred_at.FromDatetime(occurred_at or datetime(2024, 5, 1, 9, 35, 40, tzinfo=UTC))
+    if Component.CHANNELS in spec.components:
+        # Object data names its channel; a user's is the one of their identity.
+        carrier = data if "StreamProviderType" in data else data["Identity"]
+        event.channel = int(carrier["StreamProviderType"])
+        event.subchannel = str(data.get("StreamId", ""))
+    if Component.ACTIVITY_TYPES in spec.components:
+        event.activity_type = ACTIVITY_STATUS_CHANGE
+        event.status_change.CopyFrom(common_pb2.StatusChange(from_status=1, to_status=2))
+    if Component.WHATSAPP_CHANNELS in spec.components:
+        event.whatsapp_channel = data["channelId"]
+        event.whatsapp_status = data["status"]
+    return event

@@ -1,0 +1,76 @@
+"""``webhooks serve router``: ingest API, routing table, routing consumer, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc.aio
+
+from webhooks.v1 import router_pb2, router_pb2_grpc
+from webhooks_config import Settings
+from webhooks_grpc import run_service
+from webhooks_messaging import connect, declare_streams
+from webhooks_router.api import RouterServicer
+from webhooks_router.consumer import EventConsumer
+from webhooks_router.deadletters import DeadLetters
+from webhooks_router.feed import SubscriptionFeed
+from webhooks_router.routes import RoutingTable
+
+SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
+RESTART_DELAY_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
+
+
+async def run(
+    settings: Settings,
+    *,
+    ready: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    nc = await connect(settings, "router")
+    js = nc.jetstream()
+    await declare_streams(js, settings)
+    table = RoutingTable()
+    feed = SubscriptionFeed(table)
+    consumer = EventConsumer(table, feed, DeadLetters(nc))
+    servicer = RouterServicer(js, table, settings)
+
+    def register(server: grpc.aio.Server) -> Sequence[str]:
+        router_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
+        return [SERVICE_NAME]
+
+    async def follow_subscriptions(stop: asyncio.Event) -> None:
+        await _keep_running("routing table feed", lambda: feed.run(js, stop), stop)
+
+    async def route_events(stop: asyncio.Event) -> None:
+        await _keep_running("routing consumer", lambda: consumer.run(js, stop), stop)
+
+    async def close() -> None:
+        await nc.drain()
+
+    await run_service(
+        "router",
+        settings,
+        register,
+        background=[follow_subscriptions, route_events],
+        on_shutdown=close,
+        ready=ready,
+        stop=stop,
+    )
+
+
+async def _keep_running(
+    name: str, start: Callable[[], Awaitable[None]], stop: asyncio.Event
+) -> None:
+    """Restarts a background loop that failed (a broker hiccup) until the service stops."""
+    while not stop.is_set():
+        try:
+            await start()
+        except Exception:
+            log.exception("%s failed; restarting", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RESTART_DELAY_SECONDS)

@@ -1,0 +1,259 @@
+"""Whether one platform event fits the catalogue, and its data parsed.
+
+Owns the rules an event must meet before it is stored on EVENTS or routed: the same
+rules for events taken over gRPC (PublishEvents) and straight off the NATS subject.
+Pure: no I/O; the gRPC layer maps ``InvalidEvent`` to a rejected result with its field,
+the NATS consumer terminates the message and dead-letters it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from webhooks.v1 import messages_pb2
+from webhooks_catalogue import (
+    ACTIVITY_STATUS_CHANGE,
+    ACTIVITY_TYPES,
+    ANY_STATUS,
+    CHANNELS,
+    ENTITIES,
+    OBJECT_STATUSES,
+    WHATSAPP_CHANNEL_ID,
+    WHATSAPP_STATUSES,
+    Component,
+    Trigger,
+)
+from webhooks_messaging import events_subject, is_valid_tenant
+
+MAX_DATA_BYTES = 256 * 1024
+MAX_EVENT_ID = 128
+MAX_SUBCHANNEL = 256
+
+# Clocks of publishers drift and queues hold events back, but an event dated a day ahead
+# or before the platform existed is a bug upstream (seconds sent as milliseconds, an
+# unset date): it would sit outside every replay window, so it is refused here.
+MAX_FUTURE_SECONDS = 24 * 60 * 60
+EARLIEST_SECONDS = 946_684_800  # 2000-01-01T00:00:00Z
+
+# Printable ASCII without spaces: the id becomes a Nats-Msg-Id header value and part of
+# job ids, where whitespace and control characters would break or smuggle headers.
+_EVENT_ID = re.compile(r"[!-~]+")
+# Shown in the failures view and logs: no control characters (line breaks forge logs).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A JSON escape of a UTF-16 surrogate: the only way a lone surrogate (not encodable as
+# UTF-8, so not deliverable) gets into parsed data, since the bytes are strict UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+# Exact canonical names: the subject and every stored copy carry the name as given, and
+# routing compares names exactly, so "object" would silently match no subscription.
+_TRIGGERS: Mapping[str, Mapping[str, Trigger]] = {
+    e.name: {t.name: t for t in e.triggers} for e in ENTITIES
+}
+_CASEFOLDED_ENTITIES = {name.casefold(): name for name in _TRIGGERS}
+
+
+class InvalidEvent(ValueError):
+    """An event does not meet the rules; ``field`` names the offending PlatformEvent field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _reject(field: str, reason: str) -> NoReturn:
+    raise InvalidEvent(field, reason)
+
+
+def validate_event(
+    event: messages_pb2.PlatformEvent, *, subject: str | None = None, now: float | None = None
+) -> dict[str, Any]:
+    """The event's data as a JSON object, or InvalidEvent naming the first bad field.
+
+    ``subject``: where the event was found on NATS, which must be its own subject (field
+    "subject"); None when it came over gRPC and the router picks the subject.
+    ``now`` (seconds since the epoch) is the clock for the occurred-at check; tests set it.
+    """
+    _check_event_id(event.event_id)
+    if not event.tenant:
+        _reject("tenant", "is required")
+    if not is_valid_tenant(event.tenant):
+        _reject("tenant", f"not a valid tenant id: {event.tenant!r}")
+    trigger = _trigger(event.entity, event.trigger)
+    if subject is not None and subject != event_subject(event):
+        # Replay reads a tenant's events by subject: an event stored under another
+        # tenant's subject would leak into that tenant's replays, or be missed by its own.
+        _reject("subject", f"published on {subject!r}; expected {event_subject(event)!r}")
+    _check_occurred_at(event, time.time() if now is None else now)
+    _check_channel(event, trigger)
+    _check_activity(event, trigger)
+    _check_whatsapp(event, trigger)
+    return _data(event.data_json)
+
+
+def event_subject(event: messages_pb2.PlatformEvent) -> str:
+    """Where the event is stored on EVENTS: ``events.<tenant>.<entity>.<trigger>``."""
+    return events_subject(event.tenant, event.entity, event.trigger)
+
+
+def _check_event_id(event_id: str) -> None:
+    if not event_id:
+        _reject("event_id", "is required")
+    if len(event_id) > MAX_EVENT_ID:
+        _reject("event_id", f"is {len(event_id)} characters; at most {MAX_EVENT_ID}")
+    if not _EVENT_ID.fullmatch(event_id):
+        _reject("event_id", "must be printable ASCII without spaces")
+
+
+def _trigger(entity_name: str, trigger_name: str) -> Trigger:
+    if not entity_name:
+        _reject("entity", "is required")
+    triggers = _TRIGGERS.get(entity_name)
+    if triggers is None:
+        expected = ", ".join(_TRIGGERS)
+        hint = _CASEFOLDED_ENTITIES.get(entity_name.casefold())
+        did_you_mean = f" (names are case-sensitive: {hint!r})" if hint else ""
+        _reject(
+            "entity", f"unknown entity {entity_name!r}{did_you_mean}; expected one of {expected}"
+        )
+    if not trigger_name:
+        _reject("trigger", "is required")
+    found = triggers.get(trigger_name)
+    if found is None:
+        expected = ", ".join(triggers)
+        _reject(
+            "trigger",
+            f"{trigger_name!r} is not a trigger of {entity_name}; expected one of {expected}",
+        )
+    return found
+
+
+def _check_occurred_at(event: messages_pb2.PlatformEvent, now: float) -> None:
+    if not event.HasField("occurred_at"):
+        _reject("occurred_at", "is required")
+    stamp = event.occurred_at
+    # Compared as integers: converting an absurd timestamp to a datetime would raise.
+    if not 0 <= stamp.nanos <= 999_999_999:
+        _reject("occurred_at", f"nanos {stamp.nanos} out of range")
+    if stamp.seconds < EARLIEST_SECONDS:
+        _reject("occurred_at", "is before 2000-01-01T00:00:00Z")
+    if stamp.seconds > now + MAX_FUTURE_SECONDS:
+        _reject("occurred_at", "is more than one day in the future")
+
+
+def _check_channel(event: messages_pb2.PlatformEvent, trigger: Trigger) -> None:
+    has_channels = Component.CHANNELS in trigger.components
+    if event.HasField("channel"):
+        if not has_channels:
+            _reject("channel", f"not allowed: {event.entity} {trigger.name} has no channels")
+        if event.channel not in CHANNELS:
+            expected = ", ".join(f"{i} {n}" for i, n in CHANNELS.items())
+            _reject("channel", f"unknown channel id {event.channel}; expected one of {expected}")
+    if event.subchannel:
+        if not has_channels:
+            _reject("subchannel", f"not allowed: {event.entity} {trigger.name} has no channels")
+        if len(event.subchannel) > MAX_SUBCHANNEL:
+            _reject(
+                "subchannel", f"is {len(event.subchannel)} characters; at most {MAX_SUBCHANNEL}"
+            )
+        if _CONTROL.search(event.subchannel):
+            _reject("subchannel", "must not contain control characters")
+
+
+def _check_activity(event: messages_pb2.PlatformEvent, trigger: Trigger) -> None:
+    has_status_change = event.HasField("status_change")
+    if Component.ACTIVITY_TYPES not in trigger.components:
+        if event.HasField("activity_type"):
+            _reject("activity_type", f"not allowed: {event.entity} {trigger.name} has none")
+        if has_status_change:
+            _reject("status_change", f"not allowed: {event.entity} {trigger.name} has none")
+        return
+    if not event.HasField("activity_type"):
+        _reject("activity_type", f"is required for {event.entity} {trigger.name}")
+    if event.activity_type not in ACTIVITY_TYPES:
+        expected = ", ".join(f"{i} {n}" for i, n in ACTIVITY_TYPES.items())
+        _reject(
+            "activity_type",
+            f"unknown activity type {event.activity_type}; expected one of {expected}",
+        )
+    if event.activity_type != ACTIVITY_STATUS_CHANGE:
+        if has_status_change:
+            _reject("status_change", "only allowed with activity type 2 StatusChange")
+        return
+    if not has_status_change:
+        _reject("status_change", "is required with activity type 2 StatusChange")
+    change = event.status_change
+    if change.to_status not in OBJECT_STATUSES:
+        _reject("status_change.to_status", _unknown_status(change.to_status))
+    if change.from_status != ANY_STATUS and change.from_status not in OBJECT_STATUSES:
+        _reject("status_change.from_status", _unknown_status(change.from_status) + " or 0")
+
+
+def _unknown_status(status: int) -> str:
+    expected = ", ".join(f"{i} {n}" for i, n in OBJECT_STATUSES.items())
+    return f"unknown object status {status}; expected one of {expected}"
+
+
+def _check_whatsapp(event: messages_pb2.PlatformEvent, trigger: Trigger) -> None:
+    checks = (
+        ("whatsapp_channel", event.whatsapp_channel, Component.WHATSAPP_CHANNELS),
+        ("whatsapp_status", event.whatsapp_status, Component.WHATSAPP_STATUSES),
+    )
+    for field, value, component in checks:
+        if component not in trigger.components:
+            if value:
+                _reject(field, f"not allowed: {event.entity} {trigger.name} has none")
+        elif not value:
+            _reject(field, f"is required for {event.entity} {trigger.name}")
+    if event.whatsapp_channel and not WHATSAPP_CHANNEL_ID.fullmatch(event.whatsapp_channel):
+        _reject("whatsapp_channel", "must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+    if event.whatsapp_status and event.whatsapp_status not in WHATSAPP_STATUSES:
+        expected = ", ".join(WHATSAPP_STATUSES)
+        _reject(
+            "whatsapp_status",
+            f"unknown WhatsApp status {event.whatsapp_status!r}; expected one of {expected}",
+        )
+
+
+def _data(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        _reject("data_json", "is required (a JSON object)")
+    if len(raw) > MAX_DATA_BYTES:
+        _reject("data_json", f"is {len(raw)} bytes; at most {MAX_DATA_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        _reject("data_json", f"is not valid UTF-8 (byte {error.start})")
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        _reject(
+            "data_json",
+            f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
+        )
+    except ValueError as error:  # NaN / Infinity: Python accepts them, JSON does not
+        _reject("data_json", f"is not valid JSON: {error}")
+    except RecursionError:
+        _reject("data_json", "is nested too deeply")
+    if not isinstance(data, dict):
+        _reject("data_json", f"must be a JSON object, not {type(data).__name__}")
+    if _SURROGATE_ESCAPE.search(text):
+        _check_encodable(data)
+    return data
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _check_encodable(data: dict[str, Any]) -> None:
+    # Rare path (the text holds a \uD8xx-\uDFxx escape): paired surrogates decode to one
+    # character and are fine; a lone one cannot be sent as UTF-8 and would fail shaping.
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        _reject("data_json", "contains a lone UTF-16 surrogate escape (not valid Unicode)")
