@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from webhooks_cli import catalogue, certificates, subscriptions
+from webhooks_cli import catalogue, certificates, events, replay, subscriptions
 from webhooks_cli.client import connect, resolve_token
 from webhooks_cli.errors import EXIT_USAGE, CliError
+from webhooks_cli.router_client import run_router_command
 from webhooks_cli.services import SERVICE_MODULES, serve
 from webhooks_cli.up import run_up
 from webhooks_config import ConfigError, Settings, load_settings
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     subscriptions.add_parser(commands, common)
     certificates.add_parser(commands, common)
     catalogue.add_parser(commands, common)
+    events.add_parser(commands, common)
+    replay.add_parser(commands, common)
     commands.add_parser("secret-key", help="print a new key for WEBHOOKS_SECRET_KEYS")
     return parser
 
@@ -120,6 +123,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "secret-key":
         print(new_key())
         return 0
+    if hasattr(args, "router_handler"):  # events publish, replay: the router's address
+        return run_router_command(args, settings)
     address = args.address or settings.address("subscriptions")
     token = resolve_token(args.token, settings)
     tenant = settings.tenant if args.tenant is None else args.tenant

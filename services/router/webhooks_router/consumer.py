@@ -35,6 +35,7 @@ tracer = trace.get_tracer("webhooks.router")
 
 DURABLE = "router"
 FETCH_BATCH = 256
+BACKLOG_WAIT_SECONDS = 0.005  # how long the second fetch of a batch may wait
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 RETRY_DELAY_SECONDS = 2.0
 
@@ -68,7 +69,7 @@ class EventConsumer:
             await _wait_either(self._feed.ready.wait(), stop)
             while not stop.is_set():
                 try:
-                    messages = await subscription.fetch(FETCH_BATCH, timeout=1.0)
+                    messages = await _next_batch(subscription)
                 except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
                     continue
                 if not await self._feed.caught_up(js, CATCH_UP_TIMEOUT_SECONDS):
@@ -124,6 +125,20 @@ class EventConsumer:
             await item.msg.ack()
         self.routed_events += 1
         self.published_jobs += len(jobs)
+
+
+async def _next_batch(subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+    """The next event as soon as there is one, with whatever else is already waiting.
+
+    A single ``fetch(FETCH_BATCH)`` lingers until the whole batch has arrived or the
+    timeout passes, so at low rates every event would wait out the timeout (seen: 0.7 s at
+    1,000 events/s). Waiting for one message, then taking what the server already holds
+    (its no-wait probe answers at once), keeps batching under load without that delay.
+    """
+    messages: list[Msg] = await subscription.fetch(1, timeout=1.0)
+    with contextlib.suppress(TimeoutError):
+        messages += await subscription.fetch(FETCH_BATCH - 1, timeout=BACKLOG_WAIT_SECONDS)
+    return messages
 
 
 async def _wait_either(waiting: Any, stop: asyncio.Event) -> None:
