@@ -17,7 +17,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, PubAck
 from opentelemetry import trace
 
 from webhooks.v1 import messages_pb2
@@ -25,7 +25,7 @@ from webhooks_messaging import EVENTS
 from webhooks_router.deadletters import DeadLetters
 from webhooks_router.feed import SubscriptionFeed
 from webhooks_router.jobs import build_job, shaper_for
-from webhooks_router.publishing import publish_jobs
+from webhooks_router.publishing import confirm, send_job
 from webhooks_router.routes import RoutingTable
 from webhooks_router.validation import InvalidEvent, validate_event
 from webhooks_telemetry import extract_context
@@ -36,6 +36,7 @@ tracer = trace.get_tracer("webhooks.router")
 DURABLE = "router"
 FETCH_BATCH = 256
 BACKLOG_WAIT_SECONDS = 0.005  # how long the second fetch of a batch may wait
+MAX_SETTLING_BATCHES = 4  # batches sent whose acknowledgements are still awaited
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 RETRY_DELAY_SECONDS = 2.0
 
@@ -45,6 +46,9 @@ class Decoded:
     msg: Msg
     event: messages_pb2.PlatformEvent
     data: dict[str, Any]
+
+
+Sent = tuple[Decoded, list[asyncio.Future[PubAck]]]
 
 
 class EventConsumer:
@@ -65,6 +69,7 @@ class EventConsumer:
                 ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=20_000
             ),
         )
+        settling: set[asyncio.Task[None]] = set()
         try:
             await _wait_either(self._feed.ready.wait(), stop)
             while not stop.is_set():
@@ -76,15 +81,48 @@ class EventConsumer:
                     log.warning("routing table behind SUBSCRIPTIONS; retrying the batch later")
                     await asyncio.gather(*(m.nak(delay=RETRY_DELAY_SECONDS) for m in messages))
                     continue
-                await self.handle(js, messages)
+                # The next batch is fetched and sent while this one's acknowledgements are
+                # awaited: waiting for the broker, not Python, would otherwise set the pace.
+                sent = await self.send(js, messages)
+                task = asyncio.create_task(self.settle(sent))
+                settling.add(task)
+                task.add_done_callback(settling.discard)
+                if len(settling) >= MAX_SETTLING_BATCHES:
+                    await asyncio.wait(settling, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if settling:
+                await asyncio.wait(settling)
             # A restart (after an error) subscribes again: do not leave this one behind.
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
-    async def handle(self, js: JetStreamContext, messages: list[Msg]) -> None:
-        decoded = [d for d in await asyncio.gather(*(self._decode(m) for m in messages)) if d]
-        await asyncio.gather(*(self._route(js, item) for item in decoded))
+    async def send(self, js: JetStreamContext, messages: list[Msg]) -> list[Sent]:
+        """Sends the jobs of every valid event; invalid ones are terminated here."""
+        sent: list[Sent] = []
+        for msg in messages:
+            item = await self._decode(msg)
+            if item is None:
+                continue
+            try:
+                sent.append((item, await self._send(js, item)))
+            except Exception as error:  # the broker refused a send: this event comes back
+                log.warning("routing %s failed, it will be retried: %s", item.event.event_id, error)
+                await msg.nak(delay=RETRY_DELAY_SECONDS)
+        return sent
+
+    async def settle(self, sent: list[Sent]) -> None:
+        """Acknowledges each event whose jobs are all stored; the others come back."""
+        for item, acks in sent:
+            try:
+                await confirm(acks)
+            except Exception as error:
+                event_id = item.event.event_id
+                log.warning("routing %s failed, it will be retried: %s", event_id, error)
+                await item.msg.nak(delay=RETRY_DELAY_SECONDS)
+                continue
+            await item.msg.ack()
+            self.routed_events += 1
+            self.published_jobs += len(acks)
 
     async def _decode(self, msg: Msg) -> Decoded | None:
         event = messages_pb2.PlatformEvent()
@@ -100,7 +138,7 @@ class EventConsumer:
             return None
         return Decoded(msg, event, data)
 
-    async def _route(self, js: JetStreamContext, item: Decoded) -> None:
+    async def _send(self, js: JetStreamContext, item: Decoded) -> list[asyncio.Future[PubAck]]:
         event = item.event
         with tracer.start_as_current_span(
             "route event",
@@ -113,18 +151,11 @@ class EventConsumer:
             },
         ) as span:
             entries = self._table.route(event)
-            shaper = shaper_for(event, item.data) if entries else None
-            jobs = [build_job(entry, event, shaper) for entry in entries if shaper]
-            span.set_attribute("webhooks.jobs", len(jobs))
-            try:
-                await publish_jobs(js, jobs)
-            except Exception as error:
-                log.warning("routing %s failed, it will be retried: %s", event.event_id, error)
-                await item.msg.nak(delay=RETRY_DELAY_SECONDS)
-                return
-            await item.msg.ack()
-        self.routed_events += 1
-        self.published_jobs += len(jobs)
+            span.set_attribute("webhooks.jobs", len(entries))
+            if not entries:
+                return []
+            shaper = shaper_for(event, item.data)
+            return [await send_job(js, build_job(entry, event, shaper)) for entry in entries]
 
 
 async def _next_batch(subscription: JetStreamContext.PullSubscription) -> list[Msg]:

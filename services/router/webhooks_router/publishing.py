@@ -1,7 +1,8 @@
 """Publishing delivery jobs onto DELIVERIES: each in its own span, acknowledged by the broker.
 
-Publishes are pipelined (many in flight on one connection) and every one is awaited, so a
-caller knows all of an event's jobs are stored before it acknowledges the event.
+Jobs are sent with JetStream's asynchronous publish (no task or request per job, many in
+flight on one connection) and their acknowledgements awaited together, so a caller knows
+all of an event's jobs are stored before it acknowledges the event.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 from collections.abc import Sequence
 
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -18,9 +20,12 @@ from webhooks_router.jobs import OutgoingJob
 from webhooks_telemetry import inject_headers
 
 tracer = trace.get_tracer("webhooks.router")
+# An acknowledgement that never comes (a broker lost mid-publish) must not hang routing.
+CONFIRM_TIMEOUT_SECONDS = 10.0
 
 
-async def publish_job(js: JetStreamContext, outgoing: OutgoingJob) -> None:
+async def send_job(js: JetStreamContext, outgoing: OutgoingJob) -> asyncio.Future[PubAck]:
+    """Sends one job; the returned future resolves when the broker has stored it."""
     job = outgoing.job
     with tracer.start_as_current_span(
         f"publish {DELIVERIES}",
@@ -34,12 +39,16 @@ async def publish_job(js: JetStreamContext, outgoing: OutgoingJob) -> None:
     ):
         headers = inject_headers({"Nats-Msg-Id": outgoing.msg_id})
         job.trace_context.update({k: v for k, v in headers.items() if k != "Nats-Msg-Id"})
-        await js.publish(
+        return await js.publish_async(
             outgoing.subject, job.SerializeToString(), stream=DELIVERIES, headers=headers
         )
 
 
+async def confirm(acks: Sequence[asyncio.Future[PubAck]]) -> None:
+    """Every job stored, or an exception: then the event may not be acknowledged."""
+    if acks:
+        await asyncio.wait_for(asyncio.gather(*acks), CONFIRM_TIMEOUT_SECONDS)
+
+
 async def publish_jobs(js: JetStreamContext, jobs: Sequence[OutgoingJob]) -> None:
-    """Every job stored on DELIVERIES, or an exception: then none may be acknowledged."""
-    if jobs:
-        await asyncio.gather(*(publish_job(js, job) for job in jobs))
+    await confirm([await send_job(js, job) for job in jobs])
