@@ -35,7 +35,7 @@ tracer = trace.get_tracer("webhooks.router")
 
 DURABLE = "router"
 FETCH_BATCH = 256
-BACKLOG_WAIT_SECONDS = 0.005  # how long the second fetch of a batch may wait
+BACKLOG_WAIT_SECONDS = 0.001  # how long the second fetch of a batch may wait
 MAX_SETTLING_BATCHES = 4  # batches sent whose acknowledgements are still awaited
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 RETRY_DELAY_SECONDS = 2.0
