@@ -14,9 +14,6 @@ import contextlib
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -29,10 +26,10 @@ import grpc.aio
 import nats
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.js.errors import NotFoundError
 
-from tests.support import NatsServer, free_port
+from tests.support import NatsServer
+from tests.support.service_process import ServiceProcess
 from webhooks.v1 import common_pb2, messages_pb2, subscriptions_pb2, subscriptions_pb2_grpc
 from webhooks_secrets import SecretBox, new_key
 
@@ -41,7 +38,6 @@ TOKEN = "relay-test-platform-" + uuid.uuid4().hex
 TENANT = "relay-tenant"
 OTHER_TENANT = "relay-other"
 PASSWORD = "relay-basic-pw-" + uuid.uuid4().hex
-START_TIMEOUT = 30.0
 CATCH_UP_TIMEOUT = 30.0
 RPC_TIMEOUT = 15.0
 POLL_MS = 200
@@ -50,100 +46,15 @@ POLL_MS = 200
 # ---- the service under test, as a process
 
 
-@dataclass
-class Service:
-    """One ``webhooks serve subscriptions`` process; ``start()`` again after a kill."""
+class Service(ServiceProcess):
+    """The subscriptions service as a process."""
 
-    env: dict[str, str]
-    log_path: Path
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    channel: grpc.aio.Channel | None = None
-    starts: int = 0
-
-    async def start(self) -> None:
-        assert self.process is None or self.process.poll() is not None, "already running"
-        await self.close_channel()
-        self.port = free_port()  # a new port each time: no client reaches an old process
-        env = {**self.env, "WEBHOOKS_SUBSCRIPTIONS_ADDR": f"127.0.0.1:{self.port}"}
-        self.starts += 1
-        self.process = self._spawn(env)
-        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
-        await self._wait_serving()
-
-    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        with self.log_path.open("ab") as log:
-            log.write(f"\n---- start {self.starts} on port {self.port}\n".encode())
-            return subprocess.Popen(
-                [sys.executable, "-m", "webhooks_cli", "serve", "subscriptions"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    async def _wait_serving(self) -> None:
-        assert self.channel is not None
-        health = health_pb2_grpc.HealthStub(self.channel)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if not self.alive:
-                pytest.fail(f"the service exited during start-up:\n{self.log_tail()}")
-            with contextlib.suppress(grpc.aio.AioRpcError):
-                reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            await asyncio.sleep(0.1)
-        pytest.fail(f"the service did not report SERVING in {START_TIMEOUT} s:\n{self.log_tail()}")
-
-    async def serving(self) -> bool:
-        assert self.channel is not None
-        reply = await health_pb2_grpc.HealthStub(self.channel).Check(
-            health_pb2.HealthCheckRequest(service=""), timeout=5
-        )
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-    async def wait_for_log(self, text: str, within: float) -> None:
-        """Until the log (of the current start) shows ``text``, or ``within`` s passed."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline and self.alive:
-            current = self.log_path.read_text(errors="replace").rpartition("---- start ")[2]
-            if text in current:
-                return
-            await asyncio.sleep(0.1)
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no flush, whatever was in flight is lost."""
-        if self.alive:
-            assert self.process is not None
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    async def stop(self) -> None:
-        """SIGTERM: the graceful shutdown."""
-        if self.alive:
-            assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(self.process.wait, 20)
-            assert self.process.returncode == 0, f"unclean exit:\n{self.log_tail()}"
-        await self.close_channel()
-
-    async def close_channel(self) -> None:
-        if self.channel is not None:
-            await self.channel.close(grace=None)
-            self.channel = None
+    async def stop(self, *, require_clean_exit: bool = True) -> None:
+        await super().stop(require_clean_exit=require_clean_exit)
 
     def client(self, tenant: str = TENANT) -> Client:
         assert self.channel is not None
         return Client(subscriptions_pb2_grpc.SubscriptionServiceStub(self.channel), tenant)
-
-    def log_tail(self, lines: int = 60) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
@@ -429,7 +340,7 @@ async def make_service(
         env.update(extra_env)
         if store_env["WEBHOOKS_STORE"] == "sqlite":  # one store for every process
             env["WEBHOOKS_DATA_DIR"] = str(tmp_path / "data")
-        service = Service(env=env, log_path=tmp_path / f"service-{number}.log")
+        service = Service("subscriptions", env, tmp_path / f"service-{number}.log")
         services.append(service)
         return service
 

@@ -14,9 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -30,13 +27,13 @@ import grpc.aio
 import nats
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from tests.support import NatsServer, free_port
+from tests.support import NatsServer
+from tests.support.service_process import ServiceProcess
 from webhooks.v1 import (
     common_pb2,
     messages_pb2,
@@ -51,7 +48,6 @@ PLATFORM_TOKEN = "router-test-platform-" + uuid.uuid4().hex
 ALPHA, BETA = "tenancy-alpha", "tenancy-beta"
 TENANT_TOKENS = {ALPHA: "alpha-" + uuid.uuid4().hex, BETA: "beta-" + uuid.uuid4().hex}
 EVENTS_MAX_AGE_SECONDS = 3600
-START_TIMEOUT = 30.0
 RPC_TIMEOUT = 20.0
 ROUTE_TIMEOUT = 45.0  # an event fetched by a killed router comes back after ack_wait (30 s)
 SETTLE_SECONDS = 0.7  # after the expected jobs arrived: time for extra (wrong) ones to show
@@ -69,82 +65,6 @@ Metadata = tuple[tuple[str, str], ...]
 # ---- processes
 
 
-@dataclass
-class Process:
-    """One ``webhooks serve <service>``; ``start()`` again after a kill (new port)."""
-
-    service: str
-    env: dict[str, str]
-    log_path: Path
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    channel: grpc.aio.Channel | None = None
-    starts: int = 0
-
-    async def start(self) -> None:
-        assert not self.alive, "already running"
-        await self.close_channel()
-        self.port = free_port()
-        env = {**self.env, f"WEBHOOKS_{self.service.upper()}_ADDR": f"127.0.0.1:{self.port}"}
-        self.starts += 1
-        self.process = self._spawn(env)
-        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
-        health = health_pb2_grpc.HealthStub(self.channel)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if not self.alive:
-                pytest.fail(f"{self.service} exited during start-up:\n{self.log_tail()}")
-            with contextlib.suppress(grpc.aio.AioRpcError):
-                reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            await asyncio.sleep(0.05)
-        pytest.fail(f"{self.service} not SERVING in {START_TIMEOUT} s:\n{self.log_tail()}")
-
-    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        with self.log_path.open("ab") as log:
-            log.write(f"\n---- start {self.starts} on port {self.port}\n".encode())
-            return subprocess.Popen(
-                [sys.executable, "-m", "webhooks_cli", "serve", self.service],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        if self.alive:
-            assert self.process is not None
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    async def stop(self) -> None:
-        if self.alive:
-            assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(self.process.wait, 20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        await self.close_channel()
-
-    async def close_channel(self) -> None:
-        if self.channel is not None:
-            await self.channel.close(grace=None)
-            self.channel = None
-
-    def log_tail(self, lines: int = 60) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
 def platform(tenant: str) -> Metadata:
     return (("authorization", f"Bearer {PLATFORM_TOKEN}"), ("x-webhooks-tenant", tenant))
 
@@ -157,8 +77,8 @@ def bound(tenant: str) -> Metadata:
 @dataclass
 class Stack:
     nats: NatsServer
-    subscriptions: Process
-    router: Process
+    subscriptions: ServiceProcess
+    router: ServiceProcess
     nc: NATS
     js: JetStreamContext
 
@@ -260,8 +180,8 @@ async def running_stack(tmp: Path, store_env: dict[str, str]) -> AsyncIterator[S
     server = NatsServer(tmp / "nats" / "store")
     await asyncio.to_thread(server.start)
     env = base_env(tmp, server.url)
-    subscriptions = Process("subscriptions", env | store_env, tmp / "subscriptions.log")
-    router = Process("router", env, tmp / "router.log")
+    subscriptions = ServiceProcess("subscriptions", env | store_env, tmp / "subscriptions.log")
+    router = ServiceProcess("router", env, tmp / "router.log")
     nc: NATS | None = None
     try:
         await subscriptions.start()
