@@ -48,8 +48,6 @@ Context = grpc.aio.ServicerContext[Any, Any]
 # The fields of SubscriptionSpec: their errors are reported under "subscription.".
 SPEC_FIELDS = frozenset(UPDATABLE_FIELDS)
 MAX_PAGE_SIZE = 1000
-# One worker: SQLite takes one writer at a time, and threads would only fight over the GIL.
-WORKERS = 1
 DEFAULT_PAGE_SIZE = 50
 
 
@@ -80,10 +78,10 @@ async def _fail(context: Context, error: DomainError, in_spec: bool) -> NoReturn
 
 
 class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
-    def __init__(self, app: Subscriptions, projector: ListingProjector) -> None:
+    def __init__(self, app: Subscriptions, projector: ListingProjector, workers: int) -> None:
         self._app = app
         self._projector = projector
-        self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="app")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="app")
 
     async def _run(
         self, context: Context, work: Callable[..., T], *args: Any, in_spec: bool = False
