@@ -50,10 +50,6 @@ class SecretBox:
         except InvalidToken:
             raise SecretUnreadable("no configured key opens this value") from None
 
-    def reseal(self, sealed: str) -> str:
-        """The same secret sealed with the first (newest) key: for key rotation."""
-        return SEALED_PREFIX + self._fernet.rotate(sealed[len(SEALED_PREFIX) :].encode()).decode()
-
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretBox:
         if settings.secret_keys:
