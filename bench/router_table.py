@@ -36,7 +36,7 @@ from tests.support import NatsServer  # noqa: E402
 from webhooks.v1 import common_pb2, messages_pb2  # noqa: E402
 from webhooks_config import load_settings  # noqa: E402
 from webhooks_messaging import SUBSCRIPTIONS, connect, declare_streams, subscription_subject  # noqa: E402
-from webhooks_router.feed import (  # noqa: E402
+from webhooks_messaging.feed import (  # noqa: E402
     IDLE_HEARTBEAT_SECONDS,
     PENDING_BYTES_LIMIT,
     PENDING_MSGS_LIMIT,

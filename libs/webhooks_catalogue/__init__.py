@@ -2,7 +2,9 @@
 
 One data module (``data``) that validation, the router, the CLI and any UI all read, with
 lookups (``lookup``) and trigger validation (``validation``, ``overlaps``). Pure: no I/O
-and no protobuf; ``webhooks_catalogue.proto`` builds the GetCatalogue message.
+and no protobuf; ``webhooks_catalogue.proto`` builds the GetCatalogue message. The payloads
+are catalogue matters too: ``shaping`` builds the delivered envelope (router, sender's test
+events) and ``samples`` a realistic event of every trigger (CLI, tests, test events).
 """
 
 from webhooks_catalogue.data import (

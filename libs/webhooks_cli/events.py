@@ -249,7 +249,7 @@ def _read_data(args: argparse.Namespace) -> dict[str, Any] | None:
 def _sample_fields(entity: str, trigger: str) -> dict[str, Any]:
     """The event fields and data of the catalogue's sample event of this trigger."""
     try:
-        from webhooks_router.samples import sample_data, sample_event
+        from webhooks_catalogue.samples import sample_data, sample_event
     except ImportError:
         raise UsageError("--sample needs the router package (webhooks_router)") from None
     try:

@@ -20,7 +20,7 @@ from webhooks_messaging import (
     declare_streams,
     subscription_subject,
 )
-from webhooks_router.feed import SubscriptionFeed
+from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_router.routes import RoutingTable
 
 WAIT_SECONDS = 10.0
@@ -101,7 +101,7 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
         await asyncio.to_thread(server.stop)
 
 
-RunFeed = Callable[[], Awaitable[SubscriptionFeed]]
+RunFeed = Callable[[], Awaitable[SubscriptionFeed[RoutingTable]]]
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ async def run_feed(broker: Broker) -> AsyncIterator[RunFeed]:
     """Factory: a feed on a fresh table, running until the end of the test."""
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
 
-    async def start() -> SubscriptionFeed:
+    async def start() -> SubscriptionFeed[RoutingTable]:
         feed = SubscriptionFeed(RoutingTable())
         stop = asyncio.Event()
         running.append((stop, asyncio.create_task(feed.run(broker.js, stop))))

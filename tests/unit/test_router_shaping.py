@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import webhooks_catalogue as catalogue
-from webhooks_router.samples import sample_data
-from webhooks_router.shaping import EventShaper, envelope, event_body, shape_payload, summary
+from webhooks_catalogue.samples import sample_data
+from webhooks_catalogue.shaping import EventShaper, envelope, event_body, shape_payload, summary
 
 ALL_TRIGGERS = [(e.name, t.name) for e in catalogue.ENTITIES for t in e.triggers]
 WHEN = datetime(2024, 5, 1, 9, 35, 40, 123456, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 
 import webhooks_catalogue as catalogue
 from webhooks.v1 import common_pb2, messages_pb2
-from webhooks_router.samples import sample_data, sample_event
+from webhooks_catalogue.samples import sample_data, sample_event
 from webhooks_router.validation import (
     MAX_DATA_BYTES,
     MAX_EVENT_ID,

@@ -22,8 +22,8 @@ from opentelemetry import trace
 
 from webhooks.v1 import messages_pb2
 from webhooks_messaging import EVENTS
+from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_router.deadletters import DeadLetters
-from webhooks_router.feed import SubscriptionFeed
 from webhooks_router.jobs import build_job, shaper_for
 from webhooks_router.publishing import confirm, send_job
 from webhooks_router.routes import RoutingTable
@@ -52,7 +52,9 @@ Sent = tuple[Decoded, list[asyncio.Future[PubAck]]]
 
 
 class EventConsumer:
-    def __init__(self, table: RoutingTable, feed: SubscriptionFeed, dead: DeadLetters) -> None:
+    def __init__(
+        self, table: RoutingTable, feed: SubscriptionFeed[RoutingTable], dead: DeadLetters
+    ) -> None:
         self._table = table
         self._feed = feed
         self._dead = dead

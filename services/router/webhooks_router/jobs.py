@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhooks.v1 import messages_pb2
+from webhooks_catalogue.shaping import EventShaper
 from webhooks_messaging import delivery_job_subject
 from webhooks_router.routes import RouteEntry
-from webhooks_router.shaping import EventShaper
 
 DELIVERY_NAMESPACE = uuid.UUID("6f1c1d52-5a4b-4f7e-9a0e-7f3b7c1de0a1")
 

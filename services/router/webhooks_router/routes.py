@@ -3,7 +3,7 @@
 Owns the in-memory projection of the SUBSCRIPTIONS stream: states are applied in stream
 order, guarded by version; active subscriptions are indexed by (tenant, entity, trigger);
 inactive and deleted ones leave the index but their status is remembered. Pure: the feed
-(``webhooks_router.feed``) reads the stream and calls ``apply`` / ``advance``.
+(``webhooks_messaging.feed``) reads the stream and calls ``apply`` / ``advance``.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ class RoutingTable:
         an undecodable message)."""
         if stream_seq > self.applied_seq:
             self.applied_seq = stream_seq
+
+    def apply_certificate(self, state: messages_pb2.CertificateState, stream_seq: int) -> None:
+        self.advance(stream_seq)  # certificates are the sender's business, not routing's
 
     def apply(self, state: messages_pb2.SubscriptionState, stream_seq: int) -> None:
         """Apply a subscription's state found at ``stream_seq``; an older version than the

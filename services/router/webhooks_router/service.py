@@ -13,10 +13,10 @@ from webhooks.v1 import router_pb2, router_pb2_grpc
 from webhooks_config import Settings
 from webhooks_grpc import run_service
 from webhooks_messaging import connect, declare_streams
+from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_router.api import RouterServicer
 from webhooks_router.consumer import EventConsumer
 from webhooks_router.deadletters import DeadLetters
-from webhooks_router.feed import SubscriptionFeed
 from webhooks_router.routes import RoutingTable
 
 SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name

@@ -1,10 +1,13 @@
-"""Keeping the routing table a projection of the SUBSCRIPTIONS stream.
+"""Following the SUBSCRIPTIONS stream into an in-memory projection.
 
-Owns the reading of the stream: an ordered push consumer (ephemeral, in memory, no acks,
-flow-controlled) from sequence 1 or from where the table already is, the decoding of each
-SubscriptionDomainEvent, ``ready`` once the table holds what the stream held at start-up,
-and ``caught_up`` — the check that the table has applied everything on the stream now, which
-the router makes before routing, so that a deactivation on the stream stops deliveries.
+The router's routing table and the sender's directory of endpoints are both projections of
+this stream. This module owns the reading of it: an ordered push consumer (ephemeral, in
+memory, no acks, flow-controlled) from sequence 1 or from where the projection already is,
+the decoding of each SubscriptionDomainEvent, ``ready`` once the projection holds what the
+stream held at start-up, and ``caught_up`` — the check that the projection has applied
+everything on the stream now, which the router makes before routing (so that a deactivation
+on the stream stops deliveries) and the sender before taking a job of an unknown
+subscription version.
 
 nats-py's ordered consumer recreates its consumer from the last stream sequence it saw
 when it detects a gap (a message lost on a reconnect) or misses two idle heartbeats (the
@@ -18,6 +21,7 @@ import heapq
 import itertools
 import logging
 import time
+from typing import Generic, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
@@ -25,8 +29,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from webhooks.v1 import messages_pb2
-from webhooks_messaging import SUBSCRIPTIONS
-from webhooks_router.routes import RoutingTable
+from webhooks_messaging.streams import SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,24 @@ PENDING_MSGS_LIMIT = 4 * 1024 * 1024
 MAX_STALE_WAITERS = 1024
 
 
+class Projection(Protocol):
+    """What the feed applies the stream to. ``applied_seq`` is the last stream sequence
+    applied (0: none); every method advances it to ``stream_seq``."""
+
+    applied_seq: int
+
+    def apply(self, state: messages_pb2.SubscriptionState, stream_seq: int) -> None: ...
+
+    def apply_certificate(self, state: messages_pb2.CertificateState, stream_seq: int) -> None: ...
+
+    def advance(self, stream_seq: int) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+P = TypeVar("P", bound=Projection)
+
+
 def stream_sequence(reply: str) -> int:
     """The stream sequence in a JetStream message's ack subject (v1 or v2 with domain)."""
     tokens = reply.split(".")
@@ -50,10 +71,10 @@ def stream_sequence(reply: str) -> int:
     return int(tokens[5] if len(tokens) == 9 else tokens[7])
 
 
-class SubscriptionFeed:
+class SubscriptionFeed(Generic[P]):
     """Applies the SUBSCRIPTIONS stream to ``table``: in full at start, then as it grows."""
 
-    def __init__(self, table: RoutingTable, stream: str = SUBSCRIPTIONS) -> None:
+    def __init__(self, table: P, stream: str = SUBSCRIPTIONS) -> None:
         self.table = table
         self.stream = stream
         self.ready = asyncio.Event()
@@ -138,7 +159,12 @@ class SubscriptionFeed:
                 self._skip("not applied", msg, seq)
                 return
         elif kind == "certificate":
-            self.table.advance(seq)  # the sender's business, not routing's
+            try:
+                self.table.apply_certificate(event.certificate, seq)
+            except Exception:
+                log.exception("certificate %s at %d not applied", event.certificate.id, seq)
+                self._skip("not applied", msg, seq)
+                return
         else:
             self._skip("no state", msg, seq)
             return
@@ -172,7 +198,8 @@ class SubscriptionFeed:
             return
         self.ready.set()
         log.info(
-            "routing table built: %d subscriptions in %.2f s",
+            "%s projection built: %d subscriptions in %.2f s",
+            self.stream,
             len(self.table),
             time.monotonic() - self._build_started,
         )
