@@ -52,6 +52,15 @@ class Settings:
     attempts_max_age_seconds: int
     duplicate_window_seconds: int
     router_max_batch: int  # events per PublishEvents call
+    min_retry_interval_seconds: int  # the shortest retry interval a subscription may ask
+    # The sender and every outbound request (webhooks, OAuth token URLs, WSDL fetches).
+    sender_timeout_seconds: float  # per attempt
+    sender_concurrency: int  # requests in flight per sender process
+    sender_endpoint_concurrency: int  # of which to one endpoint (scheme, host, port)
+    retry_after_max_seconds: int  # a Retry-After beyond this is cut to it
+    outbound_allow: tuple[str, ...]  # networks (CIDR) the outbound guard admits anyway
+    dns_servers: tuple[str, ...]  # "host" or "host:port"; empty: the system resolver
+    ca_bundle: Path | None  # PEM CA certificates trusted instead of the system's
 
     def address(self, service: str) -> str:
         return self.addresses[service]
@@ -96,6 +105,10 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{PREFIX}{name}: expected true or false, got {raw!r}")
 
 
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(PREFIX + name, "").split(",") if item.strip())
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     store = env.get(PREFIX + "STORE", "sqlite").strip().lower()
@@ -137,4 +150,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         duplicate_window_seconds=_int(env, "DUPLICATE_WINDOW_SECONDS", 120, 1, 7 * 86400),
         router_max_batch=_int(env, "ROUTER_MAX_BATCH", 1000, 1, 100_000),
+        min_retry_interval_seconds=_int(env, "MIN_RETRY_INTERVAL_SECONDS", 10, 1, 86400),
+        sender_timeout_seconds=_int(env, "SENDER_TIMEOUT_MS", 15_000, 100, 300_000) / 1000,
+        sender_concurrency=_int(env, "SENDER_CONCURRENCY", 1024, 1, 100_000),
+        sender_endpoint_concurrency=_int(env, "SENDER_ENDPOINT_CONCURRENCY", 64, 1, 10_000),
+        retry_after_max_seconds=_int(env, "RETRY_AFTER_MAX_SECONDS", 3600, 1, 86400),
+        outbound_allow=_list(env, "OUTBOUND_ALLOW"),
+        dns_servers=_list(env, "DNS_SERVERS"),
+        ca_bundle=Path(env[PREFIX + "CA_BUNDLE"]) if env.get(PREFIX + "CA_BUNDLE") else None,
     )

@@ -1,7 +1,9 @@
-"""Test certificates made with the ``cryptography`` library: a CA and client certificates."""
+"""Test certificates made with the ``cryptography`` library: a CA, server and client
+certificates."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -95,6 +97,41 @@ def issue_client_certificate(
         certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
         private_key_pem=_key_pem(key),
         common_name=common_name,
+        not_after=certificate.not_valid_after_utc,
+    )
+
+
+def issue_server_certificate(
+    ca: CertificateAuthority, hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+) -> Issued:
+    """A TLS server certificate signed by ``ca`` for ``hosts`` (names or IP addresses)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(_name(hosts[0]))
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    return Issued(
+        certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
+        private_key_pem=_key_pem(key),
+        common_name=hosts[0],
         not_after=certificate.not_valid_after_utc,
     )
 

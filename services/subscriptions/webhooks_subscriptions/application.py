@@ -57,6 +57,7 @@ CONFLICT_BACKOFF_MAX_SECONDS = 0.05
 class Policy:
     allow_http_loopback: bool = False
     signing_secret_overlap_seconds: int = 24 * 3600
+    min_retry_interval_seconds: int = rules.MIN_RETRY_INTERVAL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,10 @@ class Subscriptions(Application[UUID]):
         entity, triggers = rules.validate_triggers(spec.get("entity", ""), spec.get("triggers", []))
         webhook = self._webhook(caller.tenant, spec.get("webhook") or {})
         authentication = self._authentication(spec.get("authentication"), None)
-        retry_policy = rules.validate_retry_policy(spec.get("retry_policy") or {})
+        retry_policy = rules.validate_retry_policy(
+            spec.get("retry_policy") or {},
+            min_interval=self.policy.min_retry_interval_seconds,
+        )
         signing_secret = new_signing_secret()
         subscription = Subscription(
             tenant=caller.tenant,
@@ -273,7 +277,10 @@ class Subscriptions(Application[UUID]):
             auth = self._authentication(spec.get("authentication"), subscription.authentication)
             subscription.change_authentication(auth, actor, trace)
         if "retry_policy" in fields:
-            policy = rules.validate_retry_policy(spec.get("retry_policy") or {})
+            policy = rules.validate_retry_policy(
+                spec.get("retry_policy") or {},
+                min_interval=self.policy.min_retry_interval_seconds,
+            )
             subscription.change_retry_policy(policy, actor, trace)
         return reservations
 

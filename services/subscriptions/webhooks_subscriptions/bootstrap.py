@@ -87,6 +87,7 @@ def build(settings: Settings) -> Components:
             policy=Policy(
                 allow_http_loopback=settings.allow_http_loopback,
                 signing_secret_overlap_seconds=settings.signing_secret_overlap_seconds,
+                min_retry_interval_seconds=settings.min_retry_interval_seconds,
             ),
         )
         listing: ListingRecorder

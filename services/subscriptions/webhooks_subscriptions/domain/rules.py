@@ -357,12 +357,18 @@ def _check_auth_formats(result: dict[str, Any], allow_http_loopback: bool) -> No
             raise InvalidField(f"{field}.scope", "must be space-separated OAuth scope names")
 
 
-def validate_retry_policy(policy: Mapping[str, Any] | None) -> dict[str, int]:
-    """Retries 0..5 (default 3) and seconds between attempts 10..86400 (default 300)."""
+MIN_RETRY_INTERVAL_SECONDS = 10
+
+
+def validate_retry_policy(
+    policy: Mapping[str, Any] | None, *, min_interval: int = MIN_RETRY_INTERVAL_SECONDS
+) -> dict[str, int]:
+    """Retries 0..5 (default 3) and seconds between attempts ``min_interval``..86400
+    (default 300); an operator may lower the minimum (drills, tests)."""
     policy = policy or {}
     return {
         "retries": _bounded(policy, "retries", 3, 0, 5),
-        "interval_seconds": _bounded(policy, "interval_seconds", 300, 10, 86400),
+        "interval_seconds": _bounded(policy, "interval_seconds", 300, min_interval, 86400),
     }
 
 

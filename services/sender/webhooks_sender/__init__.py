@@ -1,0 +1,1 @@
+"""The sender: turns delivery jobs into HTTPS requests, records every attempt, retries."""
