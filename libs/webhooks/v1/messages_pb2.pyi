@@ -29,6 +29,7 @@ class FailureClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILURE_CLASS_OAUTH_TOKEN: _ClassVar[FailureClass]
     FAILURE_CLASS_BLOCKED_DESTINATION: _ClassVar[FailureClass]
     FAILURE_CLASS_SUBSCRIPTION_GONE: _ClassVar[FailureClass]
+    FAILURE_CLASS_CONFIGURATION: _ClassVar[FailureClass]
 ATTEMPT_OUTCOME_UNSPECIFIED: AttemptOutcome
 ATTEMPT_OUTCOME_SUCCEEDED: AttemptOutcome
 ATTEMPT_OUTCOME_FAILED: AttemptOutcome
@@ -42,6 +43,7 @@ FAILURE_CLASS_SOAP_FAULT: FailureClass
 FAILURE_CLASS_OAUTH_TOKEN: FailureClass
 FAILURE_CLASS_BLOCKED_DESTINATION: FailureClass
 FAILURE_CLASS_SUBSCRIPTION_GONE: FailureClass
+FAILURE_CLASS_CONFIGURATION: FailureClass
 
 class SubscriptionState(_message.Message):
     __slots__ = ("id", "tenant", "name", "entity", "triggers", "include_complete_data", "webhook", "authentication", "retry_policy", "active", "deleted", "created_at", "updated_at", "version", "signing_secret", "previous_signing_secret", "previous_valid_until")
