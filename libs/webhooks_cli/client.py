@@ -1,5 +1,5 @@
-"""The client side of every command that talks to the subscriptions service: which token,
-tenant and address to use, the gRPC channel, and turning a failed call into one line."""
+"""The client side of every command: which token, tenant and address to use, the gRPC
+channel to a service, and turning a failed call into one line."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ from typing import Any
 
 import grpc
 
-from webhooks.v1 import subscriptions_pb2_grpc
+from webhooks.v1 import router_pb2_grpc, sender_pb2_grpc, subscriptions_pb2_grpc
 from webhooks_cli.errors import CliError
 from webhooks_config import Settings
 from webhooks_grpc.errors import describe_rpc_error
 
 CALL_TIMEOUT_SECONDS = 30.0
+# The generated stub of each service the CLI talks to, and how errors name it.
+STUBS: dict[str, tuple[Any, str]] = {
+    "subscriptions": (subscriptions_pb2_grpc.SubscriptionServiceStub, "the subscriptions service"),
+    "router": (router_pb2_grpc.RouterServiceStub, "the router"),
+    "sender": (sender_pb2_grpc.SenderServiceStub, "the sender"),
+}
 
 
 def resolve_token(flag: str | None, settings: Settings) -> str:
@@ -39,40 +45,83 @@ def resolve_token(flag: str | None, settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class Client:
-    """A stub of the subscriptions service plus what every call sends with it."""
+    """A stub of one service plus what every call sends with it."""
 
     address: str
     metadata: tuple[tuple[str, str], ...]
-    stub: Any  # SubscriptionServiceStub: the generated grpc module has no type hints
+    stub: Any  # the generated grpc modules have no type hints
+    settings: Settings
+    service: str = "the subscriptions service"
 
-    def call(self, method: str, request: Any) -> Any:
+    def call(self, method: str, request: Any, timeout: float | None = CALL_TIMEOUT_SECONDS) -> Any:
         rpc: Callable[..., Any] = getattr(self.stub, method)
         try:
-            return rpc(request, metadata=self.metadata, timeout=CALL_TIMEOUT_SECONDS)
+            return rpc(request, metadata=self.metadata, timeout=timeout)
         except grpc.RpcError as err:
-            raise CliError(rpc_error_line(err, self.address)) from None
+            raise CliError(rpc_error_line(err, self.address, self.service)) from None
+
+    def stream(self, method: str, request: Any) -> Iterator[Any]:
+        """A server-streaming call; no deadline (a replay takes as long as it takes)."""
+        rpc: Callable[..., Any] = getattr(self.stub, method)
+        try:
+            yield from rpc(request, metadata=self.metadata)
+        except grpc.RpcError as err:
+            raise CliError(rpc_error_line(err, self.address, self.service)) from None
+
+    @contextmanager
+    def other(self, service: str) -> Iterator[Client]:
+        """A client of another service at its configured address, same token and tenant."""
+        with _channel(self.settings, self.settings.address(service)) as channel:
+            stub_class, label = STUBS[service]
+            yield Client(
+                address=self.settings.address(service),
+                metadata=self.metadata,
+                stub=stub_class(channel),
+                settings=self.settings,
+                service=label,
+            )
 
 
-def rpc_error_line(err: grpc.RpcError, address: str) -> str:
+@contextmanager
+def _channel(settings: Settings, address: str) -> Iterator[grpc.Channel]:
+    options = [
+        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+    ]
+    with grpc.insecure_channel(address, options=options) as channel:
+        yield channel
+
+
+def rpc_error_line(
+    err: grpc.RpcError, address: str, service: str = "the subscriptions service"
+) -> str:
     code = err.code() if isinstance(err, grpc.Call) else None
     if code == grpc.StatusCode.UNAVAILABLE:
         return (
-            f"the subscriptions service is not reachable at {address} "
+            f"{service} is not reachable at {address} "
             "(start the platform with `webhooks up`, or pass --address)"
         )
     return describe_rpc_error(err)
 
 
 @contextmanager
-def connect(settings: Settings, *, address: str, token: str, tenant: str) -> Iterator[Client]:
+def connect(
+    settings: Settings,
+    *,
+    address: str,
+    token: str,
+    tenant: str,
+    service: str = "subscriptions",
+) -> Iterator[Client]:
     metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),)
     if tenant:  # empty: the token's own tenant (a token bound to one refuses any other)
         metadata += (("x-webhooks-tenant", tenant),)
-    options = [
-        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
-        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
-    ]
-    with grpc.insecure_channel(address, options=options) as channel:
-        stub_class: Any = subscriptions_pb2_grpc.SubscriptionServiceStub
-        stub = stub_class(channel)
-        yield Client(address=address, metadata=metadata, stub=stub)
+    stub_class, label = STUBS[service]
+    with _channel(settings, address) as channel:
+        yield Client(
+            address=address,
+            metadata=metadata,
+            stub=stub_class(channel),
+            settings=settings,
+            service=label,
+        )

@@ -335,7 +335,7 @@ def publish(args: argparse.Namespace, client: RouterClient) -> int:
         events = [event_from_args(args)]
     if args.batch_size < 1:
         raise UsageError("--batch-size: must be at least 1")
-    max_bytes = client.max_message_bytes - MESSAGE_MARGIN_BYTES
+    max_bytes = client.settings.grpc_max_message_bytes - MESSAGE_MARGIN_BYTES
     results: list[PublishResult] = []
     for batch in batches(events, args.batch_size, max_bytes):
         try:

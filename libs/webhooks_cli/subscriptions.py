@@ -1,6 +1,6 @@
 """``webhooks subscriptions ...``: create, list, get, update, activate, deactivate, delete,
 history and rotate-secret, each one call (update: a get, then the update) of the
-subscriptions service."""
+subscriptions service; and test, which asks the sender to send a test event now."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from webhooks.v1.messages_pb2 import FailureClass
+from webhooks.v1.sender_pb2 import SendTestEventRequest
 from webhooks.v1.subscriptions_pb2 import (
     CreateSubscriptionRequest,
     DeleteSubscriptionRequest,
@@ -215,6 +217,57 @@ def rotate_secret(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
+def find(client: Client, id_or_name: str) -> Subscription:
+    """The subscription with this id, else the one with exactly this name (any case)."""
+    request = ListSubscriptionsRequest(name_contains=id_or_name, page_size=1000)
+    while True:
+        page = client.call("ListSubscriptions", request)
+        for subscription in page.subscriptions:
+            if id_or_name in (subscription.id, subscription.name) or (
+                subscription.name.casefold() == id_or_name.casefold()
+            ):
+                found: Subscription = subscription
+                return found
+        if not page.next_page_token:
+            break
+        request.page_token = page.next_page_token
+    got: Subscription = client.call("GetSubscription", GetSubscriptionRequest(id=id_or_name))
+    return got
+
+
+def send_test(args: argparse.Namespace, client: Client) -> int:
+    subscription = find(client, args.subscription)
+    request = SendTestEventRequest(subscription_id=subscription.id, trigger=args.trigger or "")
+    if args.data:
+        request.data_json = _read_data(args.data)
+    with client.other("sender") as sender:
+        attempt = sender.call("SendTestEvent", request).attempt
+    if args.json:
+        print_json(attempt)
+    else:
+        failure = FailureClass.Name(attempt.failure_class).removeprefix("FAILURE_CLASS_").lower()
+        print_fields(
+            [
+                ("subscription", f"{subscription.name} ({subscription.id})"),
+                ("url", attempt.url),
+                ("trigger", attempt.trigger),
+                ("result", "delivered" if attempt.outcome == 1 else f"failed ({failure})"),
+                ("status code", str(attempt.status_code or "-")),
+                ("duration", f"{attempt.duration_ms} ms"),
+                ("error", attempt.error_message or "-"),
+                ("response", attempt.response_snippet.decode("utf-8", "replace")[:2000] or "-"),
+            ]
+        )
+    return 0 if attempt.outcome == 1 else 1
+
+
+def _read_data(path: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
+    except OSError as error:
+        raise UsageError(f"--data: cannot read {path}: {error.strerror}") from None
+
+
 def add_parser(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
@@ -260,6 +313,14 @@ def add_parser(
     with_id(parser, versioned=True)
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     with_id(action("history", history, "the audit trail: every change, secrets masked"))
+    parser = action("test", send_test, "send a test event now and show what the endpoint said")
+    parser.add_argument("subscription", metavar="ID|NAME", help="subscription id or name")
+    parser.add_argument("--trigger", help="default: the subscription's first trigger")
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        help="the event's data as a JSON object ('-': stdin); default: a sample of the entity",
+    )
     parser = action("rotate-secret", rotate_secret, "new signing secret (printed once)")
     with_id(parser)
     parser.add_argument(

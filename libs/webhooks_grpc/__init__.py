@@ -10,6 +10,7 @@ from webhooks_grpc.auth import (
 )
 from webhooks_grpc.errors import abort, describe_rpc_error, field_violations
 from webhooks_grpc.server import build_server, run_service
+from webhooks_grpc.supervision import keep_running
 from webhooks_grpc.tokens import PLATFORM_TENANT, TokenTable, load_tokens
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "current_principal",
     "describe_rpc_error",
     "field_violations",
+    "keep_running",
     "load_tokens",
     "run_service",
 ]

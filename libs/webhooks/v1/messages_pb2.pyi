@@ -195,7 +195,7 @@ class DeliveryJob(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., delivery_id: _Optional[str] = ..., event_id: _Optional[str] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_version: _Optional[int] = ..., subscription_name: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payload_json: _Optional[bytes] = ..., attempt: _Optional[int] = ..., replay: _Optional[bool] = ..., manual: _Optional[bool] = ..., series: _Optional[int] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., first_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AttemptRecord(_message.Message):
-    __slots__ = ("delivery_id", "series", "attempt", "tenant", "subscription_id", "subscription_name", "event_id", "entity", "trigger", "channel", "subchannel", "started_at", "duration_ms", "outcome", "failure_class", "status_code", "error_message", "response_snippet", "request_body", "request_content_type", "will_retry", "next_attempt_at", "max_attempts", "manual", "replay")
+    __slots__ = ("delivery_id", "series", "attempt", "tenant", "subscription_id", "subscription_name", "event_id", "entity", "trigger", "channel", "subchannel", "started_at", "duration_ms", "outcome", "failure_class", "status_code", "error_message", "response_snippet", "request_body", "request_content_type", "will_retry", "next_attempt_at", "max_attempts", "manual", "replay", "url")
     DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
     SERIES_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -221,6 +221,7 @@ class AttemptRecord(_message.Message):
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     MANUAL_FIELD_NUMBER: _ClassVar[int]
     REPLAY_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
     delivery_id: str
     series: int
     attempt: int
@@ -246,7 +247,8 @@ class AttemptRecord(_message.Message):
     max_attempts: int
     manual: bool
     replay: bool
-    def __init__(self, delivery_id: _Optional[str] = ..., series: _Optional[int] = ..., attempt: _Optional[int] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., event_id: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[int] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., failure_class: _Optional[_Union[FailureClass, str]] = ..., status_code: _Optional[int] = ..., error_message: _Optional[str] = ..., response_snippet: _Optional[bytes] = ..., request_body: _Optional[bytes] = ..., request_content_type: _Optional[str] = ..., will_retry: _Optional[bool] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_attempts: _Optional[int] = ..., manual: _Optional[bool] = ..., replay: _Optional[bool] = ...) -> None: ...
+    url: str
+    def __init__(self, delivery_id: _Optional[str] = ..., series: _Optional[int] = ..., attempt: _Optional[int] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., event_id: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[int] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., failure_class: _Optional[_Union[FailureClass, str]] = ..., status_code: _Optional[int] = ..., error_message: _Optional[str] = ..., response_snippet: _Optional[bytes] = ..., request_body: _Optional[bytes] = ..., request_content_type: _Optional[str] = ..., will_retry: _Optional[bool] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_attempts: _Optional[int] = ..., manual: _Optional[bool] = ..., replay: _Optional[bool] = ..., url: _Optional[str] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("subject", "data", "headers", "reason", "terminated_at")

@@ -1,0 +1,24 @@
+"""Keeping a service's background loops (NATS consumers, feeds) alive through hiccups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+RESTART_DELAY_SECONDS = 1.0
+
+
+async def keep_running(
+    name: str, start: Callable[[], Awaitable[None]], stop: asyncio.Event
+) -> None:
+    """Restarts a background loop that failed (a broker hiccup) until the service stops."""
+    while not stop.is_set():
+        try:
+            await start()
+        except Exception:
+            log.exception("%s failed; restarting", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RESTART_DELAY_SECONDS)
