@@ -1,0 +1,445 @@
+"""The one outbound HTTP client: every webhook, OAuth token request and WSDL fetch.
+
+aiohttp, because httpx's own pool cannot reach the thousands of requests per second the
+delivery path needs (see shared/docs/measurements.md); httpx is still offered, over the same
+aiohttp session, for libraries built on it (authlib).
+
+One ``ClientSession`` with a guarded connector: names resolve through the outbound guard,
+IP-literal hosts (which aiohttp never hands to a resolver) are vetted by a session
+middleware, so every path into the session is guarded. TLS is always verified (system CAs,
+or ``ca_bundle`` instead). Redirects are never followed: a 3xx is returned as it is, since
+following it would let an endpoint send the sender anywhere. No proxies from the
+environment (a proxy would resolve the host itself, past the guard), no cookies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import secrets
+import shutil
+import ssl
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import httpx
+from aiohttp.client_middlewares import ClientHandlerType
+from aiohttp.client_reqrep import ClientRequest, ClientResponse
+from aiohttp.helpers import is_ip_address
+from cryptography.hazmat.primitives import serialization
+from httpx_aiohttp import AiohttpTransport
+from yarl import URL
+
+from webhooks.v1 import messages_pb2
+from webhooks_sender.guard import BlockedDestination, DnsFailure, OutboundGuard
+
+USER_AGENT = "webhooks-platform-sender/0.1"
+MAX_BODY_BYTES = 64 * 1024  # read of any response; the rest is left unread
+SNIPPET_BYTES = 8 * 1024  # what an attempt record keeps
+CLIENT_CONTEXT_CACHE_SIZE = 1024
+DNS_CACHE_SECONDS = 10  # short: a changed DNS answer is vetted again soon
+
+_FC = messages_pb2.FailureClass
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A tenant's client certificate for mTLS; the key stays in memory in plaintext only.
+
+    ``cache_key`` names this certificate and key (e.g. certificate id and version): the
+    SSLContext built from them is reused for every request that gives the same key.
+    """
+
+    cache_key: str
+    certificate_pem: str
+    private_key_pem: str
+
+    def __repr__(self) -> str:  # never print the key
+        return f"ClientCertificate(cache_key={self.cache_key!r})"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]  # case-insensitive
+    body: bytes  # at most MAX_BODY_BYTES
+    duration_ms: int
+
+    @property
+    def snippet(self) -> bytes:
+        return self.body[:SNIPPET_BYTES]
+
+
+class OutboundError(Exception):
+    """A request that got no usable response, classified as a ``FailureClass`` value."""
+
+    def __init__(self, failure_class: int, message: str, duration_ms: int = 0) -> None:
+        self.failure_class = failure_class
+        self.message = message
+        self.duration_ms = duration_ms
+        super().__init__(message)
+
+
+class _SharedSessionTransport(AiohttpTransport):
+    """httpx-aiohttp over the Outbound's session; closing an httpx client leaves it open."""
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Outbound:
+    def __init__(
+        self,
+        guard: OutboundGuard,
+        *,
+        ca_bundle: Path | None,
+        timeout: float,
+        limit: int,
+    ) -> None:
+        self.guard = guard
+        self.ca_bundle = ca_bundle
+        self.timeout = timeout
+        self.limit = limit
+        self._trust = self._new_context()
+        self._client_contexts: OrderedDict[str, ssl.SSLContext] = OrderedDict()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(
+            limit=self.limit,
+            limit_per_host=0,  # per-endpoint limits are the consumer's, by endpoint
+            resolver=self.guard.resolver(),
+            ttl_dns_cache=DNS_CACHE_SECONDS,
+            ssl=self._trust,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,  # bodies recorded as sent; identity asked for anyway
+            trust_env=False,  # no proxies from the environment: they would bypass the guard
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            middlewares=(self._vet_ip_literal,),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> Outbound:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("Outbound is not started")
+        return self._session
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        client_certificate: ClientCertificate | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - per attempt, aiohttp applies it
+    ) -> HttpResponse:
+        """POST ``body``; any HTTP status (3xx included, never followed) is returned.
+
+        Raises ``OutboundError`` when there is no response: blocked destination, DNS,
+        connect, TLS, timeout, or an unusable URL or client certificate (configuration).
+        """
+        started = time.perf_counter()
+        total = self.timeout if timeout is None else timeout
+        try:
+            target = _parse_url(url)
+            context = await self._context_for(client_certificate)
+            async with self.session.post(
+                target,
+                data=body,
+                headers=dict(headers),
+                ssl=context,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=total),
+            ) as response:
+                content = await _read_at_most(response, MAX_BODY_BYTES)
+                return HttpResponse(
+                    status=response.status,
+                    headers=response.headers,
+                    body=content,
+                    duration_ms=_elapsed_ms(started),
+                )
+        except _FAILURES as exc:
+            raise _classify(exc, total, _elapsed_ms(started)) from exc
+
+    async def get(self, url: str, *, max_bytes: int) -> bytes:
+        """GET a document (a WSDL): its body when the status is 2xx and it fits."""
+        started = time.perf_counter()
+        try:
+            target = _parse_url(url)
+            async with self.session.get(target, allow_redirects=False) as response:
+                if not 200 <= response.status < 300:
+                    raise OutboundError(
+                        _FC.FAILURE_CLASS_HTTP_STATUS,
+                        f"GET {_where(target)} answered HTTP {response.status}",
+                        _elapsed_ms(started),
+                    )
+                declared = response.content_length
+                if declared is not None and declared > max_bytes:
+                    raise _too_large(target, max_bytes, started)
+                content = await _read_at_most(response, max_bytes + 1)
+                if len(content) > max_bytes:
+                    raise _too_large(target, max_bytes, started)
+                return content
+        except _FAILURES as exc:
+            raise _classify(exc, self.timeout, _elapsed_ms(started)) from exc
+
+    def httpx_transport(self) -> httpx.AsyncBaseTransport:
+        """An httpx transport over the guarded session (for clients such as authlib's)."""
+        # verify: our context, so httpx does not load certifi for a context never used.
+        return _SharedSessionTransport(client=self.session, verify=self._trust)
+
+    def httpx_client(self, **options: Any) -> httpx.AsyncClient:
+        """An httpx client over the guarded session: no redirects, no proxies from the
+        environment (httpx would mount unguarded transports for them).
+
+        Errors surface as httpx exceptions, except ``BlockedDestination`` and ``DnsFailure``
+        which come through as they are.
+        """
+        options.setdefault("timeout", self.timeout)
+        headers = {"User-Agent": USER_AGENT, **options.pop("headers", {})}
+        return httpx.AsyncClient(
+            transport=self.httpx_transport(),
+            follow_redirects=False,
+            trust_env=False,
+            headers=headers,
+            **options,
+        )
+
+    async def _vet_ip_literal(
+        self, request: ClientRequest, handler: ClientHandlerType
+    ) -> ClientResponse:
+        # aiohttp connects to IP-literal hosts without asking the resolver, so the guard
+        # would never see them; vet them here, before any connection is made.
+        host = request.url.raw_host
+        if host is not None and is_ip_address(host):
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise BlockedDestination(host, host, "malformed") from None
+            self.guard.vet(host, host)
+        return await handler(request)
+
+    def _new_context(self) -> ssl.SSLContext:
+        if self.ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(self.ca_bundle))
+        return ssl.create_default_context()
+
+    async def _context_for(self, certificate: ClientCertificate | None) -> ssl.SSLContext:
+        if certificate is None:
+            return self._trust
+        context = self._client_contexts.get(certificate.cache_key)
+        if context is None:
+            # Key encryption and loading take milliseconds: not on the event loop. Two
+            # concurrent first uses may both build; the second result simply wins.
+            context = await asyncio.to_thread(self._client_context, certificate)
+            self._client_contexts[certificate.cache_key] = context
+            while len(self._client_contexts) > CLIENT_CONTEXT_CACHE_SIZE:
+                self._client_contexts.popitem(last=False)
+        else:
+            self._client_contexts.move_to_end(certificate.cache_key)
+        return context
+
+    def _client_context(self, certificate: ClientCertificate) -> ssl.SSLContext:
+        """A verifying context that presents ``certificate``.
+
+        ``ssl`` loads keys only from files. The key is written re-encrypted under a random
+        one-time password, in a directory only this process's user can read, and deleted
+        as soon as it is loaded: plaintext never touches the disk.
+        """
+        context = self._new_context()
+        password = secrets.token_urlsafe(32).encode()
+        try:
+            key = serialization.load_pem_private_key(
+                certificate.private_key_pem.encode(), password=None
+            )
+            encrypted = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(password),
+            )
+        except (ValueError, TypeError) as exc:
+            raise OutboundError(
+                _FC.FAILURE_CLASS_CONFIGURATION,
+                f"client certificate {certificate.cache_key}: unreadable private key",
+            ) from exc
+        directory = tempfile.mkdtemp(prefix="webhooks-mtls-")  # mode 0700
+        try:
+            cert_file = os.path.join(directory, "certificate.pem")
+            key_file = os.path.join(directory, "key.pem")
+            _write_private(cert_file, certificate.certificate_pem.encode())
+            _write_private(key_file, encrypted)
+            context.load_cert_chain(cert_file, key_file, password=password)
+        except ssl.SSLError as exc:
+            raise OutboundError(
+                _FC.FAILURE_CLASS_CONFIGURATION,
+                f"client certificate {certificate.cache_key}: unusable ({exc.reason})",
+            ) from exc
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return context
+
+
+def _too_large(target: URL, max_bytes: int, started: float) -> OutboundError:
+    return OutboundError(
+        _FC.FAILURE_CLASS_CONFIGURATION,
+        f"GET {_where(target)}: document larger than {max_bytes} bytes",
+        _elapsed_ms(started),
+    )
+
+
+def _write_private(path: str, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(content)
+
+
+# What a request can raise that means "no usable response" rather than a bug here.
+_FAILURES = (
+    OutboundError,
+    BlockedDestination,
+    DnsFailure,
+    aiohttp.ClientError,
+    OSError,
+    TimeoutError,
+    ValueError,  # a URL yarl cannot parse
+)
+
+
+def _parse_url(url: str) -> URL:
+    try:
+        target = URL(url)
+    except (ValueError, TypeError) as exc:
+        raise OutboundError(_FC.FAILURE_CLASS_CONFIGURATION, f"invalid URL: {exc}") from None
+    if target.scheme not in ("https", "http") or not target.host:
+        raise OutboundError(
+            _FC.FAILURE_CLASS_CONFIGURATION, f"not an HTTP(S) URL: {_where(target)}"
+        )
+    return target
+
+
+def _where(url: URL) -> str:
+    """Scheme, host and port of ``url``: never its path, query or user info (secrets)."""
+    if not url.host:
+        return f"{url.scheme or '?'}:// (no host)"
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{url.scheme}://{host}:{url.port}" if url.port else f"{url.scheme}://{host}"
+
+
+async def _read_at_most(response: ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _classify(exc: BaseException, timeout: float, duration_ms: int) -> OutboundError:
+    """The failure class and a one-line message of what a request raised."""
+    if isinstance(exc, OutboundError):
+        exc.duration_ms = exc.duration_ms or duration_ms
+        return exc
+    failure_class, message = _describe(exc, timeout)
+    return OutboundError(failure_class, _one_line(message), duration_ms)
+
+
+def _describe(exc: BaseException, timeout: float) -> tuple[int, str]:
+    if isinstance(exc, BlockedDestination):
+        return _FC.FAILURE_CLASS_BLOCKED_DESTINATION, str(exc)
+    if isinstance(exc, DnsFailure):
+        return _FC.FAILURE_CLASS_DNS, str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return _FC.FAILURE_CLASS_DNS, f"could not resolve {exc.host}: {exc.os_error}"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (
+            _FC.FAILURE_CLASS_TLS,
+            f"TLS certificate of {exc.host}:{exc.port} not accepted: "
+            f"{_ssl_reason(exc.certificate_error)}",
+        )
+    tls = _ssl_error_in(exc)
+    if tls is not None:
+        return _FC.FAILURE_CLASS_TLS, f"TLS failed: {_ssl_reason(tls)}"
+    if isinstance(exc, TimeoutError):
+        return _FC.FAILURE_CLASS_TIMEOUT, f"no complete response within {timeout:g} s"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return (
+            _FC.FAILURE_CLASS_CONNECT,
+            f"cannot connect to {exc.host}:{exc.port}: {exc.strerror or exc.os_error}",
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return _FC.FAILURE_CLASS_CONNECT, "server closed the connection without a response"
+    if isinstance(exc, OSError) and exc.strerror:
+        # e.g. a reset: how a TLS 1.3 server refusing a client certificate looks to us
+        return _FC.FAILURE_CLASS_CONNECT, f"connection failed: {exc.strerror}"
+    if isinstance(exc, aiohttp.InvalidURL | ValueError):
+        return _FC.FAILURE_CLASS_CONFIGURATION, f"invalid URL: {exc}"
+    return _FC.FAILURE_CLASS_CONNECT, f"{type(exc).__name__}: {exc}"
+
+
+def _ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
+    """The ssl error behind ``exc``: aiohttp wraps some (a TLS alert after the handshake,
+    such as a server demanding a client certificate) in its own connection errors."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, aiohttp.ClientConnectorError) and isinstance(
+            seen.os_error, ssl.SSLError
+        ):
+            return seen.os_error
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _ssl_reason(error: BaseException) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError) and error.verify_message:
+        return str(error.verify_message)
+    reason = getattr(error, "reason", None)  # set by the ssl module, not by subclasses
+    if reason:
+        return str(reason)
+    return str(error)
