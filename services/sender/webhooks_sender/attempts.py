@@ -1,0 +1,83 @@
+"""The record of every attempt, success or failure, on ATTEMPTS: what the failures view and
+anyone auditing deliveries read. It names the delivery, the event, the subscription and
+what was sent and received; it never holds a secret (the Authorization header and the
+signature are not part of it; URLs are shown without user info or query string).
+
+Published with ``Nats-Msg-Id`` ``<delivery>:<series>:<attempt>`` so a sender that crashes
+after publishing and before acknowledging the job, and sends the attempt again, does not
+record it twice within the duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from webhooks.v1 import messages_pb2
+from webhooks_messaging import ATTEMPTS, attempts_subject
+from webhooks_sender.delivery import AttemptResult
+
+RESPONSE_SNIPPET_BYTES = 8 * 1024
+
+
+def attempt_record(
+    job: messages_pb2.DeliveryJob,
+    result: AttemptResult,
+    *,
+    max_attempts: int,
+    next_attempt_at: datetime | None,
+) -> messages_pb2.AttemptRecord:
+    record = messages_pb2.AttemptRecord(
+        delivery_id=job.delivery_id,
+        series=job.series,
+        attempt=job.attempt,
+        tenant=job.tenant,
+        subscription_id=job.subscription_id,
+        subscription_name=job.subscription_name,
+        event_id=job.event_id,
+        entity=job.entity,
+        trigger=job.trigger,
+        subchannel=job.subchannel,
+        duration_ms=result.duration_ms,
+        outcome=(
+            messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED
+            if result.succeeded
+            else messages_pb2.ATTEMPT_OUTCOME_FAILED
+        ),
+        failure_class=result.failure_class,  # type: ignore[arg-type]
+        status_code=result.status_code,
+        error_message=result.message,
+        response_snippet=result.response_snippet[:RESPONSE_SNIPPET_BYTES],
+        request_body=result.request_body,
+        request_content_type=result.request_content_type,
+        will_retry=next_attempt_at is not None,
+        max_attempts=max_attempts,
+        manual=job.manual,
+        replay=job.replay,
+        url=result.url,
+    )
+    if job.HasField("channel"):
+        record.channel = job.channel
+    record.started_at.FromDatetime(result.started_at)
+    if next_attempt_at is not None:
+        record.next_attempt_at.FromDatetime(next_attempt_at)
+    return record
+
+
+async def publish_attempt(
+    js: JetStreamContext, record: messages_pb2.AttemptRecord, trace_headers: dict[str, str]
+) -> asyncio.Future[PubAck]:
+    """Sends the record; the future resolves when the broker has stored it."""
+    headers = {
+        **trace_headers,
+        "Nats-Msg-Id": f"{record.delivery_id}:{record.series}:{record.attempt}",
+    }
+    return await js.publish_async(
+        attempts_subject(record.tenant, record.subscription_id),
+        record.SerializeToString(),
+        stream=ATTEMPTS,
+        headers=headers,
+    )

@@ -1,0 +1,283 @@
+"""Delivering: the durable pull consumer of DELIVERIES that every sender process shares.
+
+Every job ends in exactly one of:
+- ack, after its attempt is recorded on ATTEMPTS and, when it failed with attempts left,
+  the next one is scheduled (retries.py) — so a crash anywhere before the ack only
+  repeats the attempt (at least once; receivers deduplicate on ``webhook-id``);
+- ack after parking, when its endpoint already has every slot busy and a queue of waiting
+  jobs: it comes back in a few seconds and does not hold a consumer slot meanwhile;
+- nak, when the broker refused a publish (the job comes back at once);
+- term, when it is malformed (see webhooks_messaging.deadletters).
+
+Concurrency: up to ``sender_concurrency`` jobs are taken at a time; each endpoint
+(scheme, host, port) may have ``sender_endpoint_concurrency`` requests in flight and as
+many waiting; beyond that its jobs are parked. A slow or dead endpoint therefore holds at
+most its own slots, and jobs for healthy endpoints keep flowing past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+from opentelemetry import trace
+from opentelemetry.trace import Link
+
+from webhooks.v1 import messages_pb2
+from webhooks_config import Settings
+from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS, is_valid_tenant
+from webhooks_messaging.deadletters import DeadLetters
+from webhooks_messaging.feed import SubscriptionFeed
+from webhooks_sender.attempts import attempt_record, publish_attempt
+from webhooks_sender.delivery import AttemptResult, Deliverer, gone, unusable
+from webhooks_sender.directory import Directory, EndpointUnusable
+from webhooks_sender.retries import PREVIOUS_ATTEMPT_HEADER, RetryPolicy, park, schedule_retry
+from webhooks_telemetry import extract_context
+
+log = logging.getLogger(__name__)
+
+DURABLE = "sender"
+FETCH_BATCH = 256
+BACKLOG_WAIT_SECONDS = 0.001
+CATCH_UP_TIMEOUT_SECONDS = 5.0
+CONFIRM_TIMEOUT_SECONDS = 10.0
+# In-flight jobs get this long at shutdown (the service gives background tasks 10 s).
+DRAIN_SECONDS = 8.0
+
+
+@dataclass
+class _EndpointSlots:
+    """Requests in flight to one endpoint, and jobs waiting for one of its slots."""
+
+    limit: asyncio.Semaphore
+    waiting: int = 0
+    holders: int = 0  # jobs running or waiting: the entry is dropped when none are left
+
+
+@dataclass
+class SenderStats:
+    delivered: int = 0
+    failed: int = 0
+    parked: int = 0
+
+
+class JobConsumer:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        directory: Directory,
+        feed: SubscriptionFeed[Directory],
+        deliverer: Deliverer,
+        dead: DeadLetters,
+        settings: Settings,
+    ) -> None:
+        self._js = js
+        self._directory = directory
+        self._feed = feed
+        self._deliverer = deliverer
+        self._dead = dead
+        self._capacity = settings.sender_concurrency
+        self._endpoint_limit = settings.sender_endpoint_concurrency
+        self._retry_after_max = settings.retry_after_max_seconds
+        # A job waits for its endpoint at most about two rounds of attempts, then runs
+        # one: the broker must not think it lost before that.
+        self._ack_wait = 3 * settings.sender_timeout_seconds + 15
+        self._endpoints: dict[str, _EndpointSlots] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+        self.stats = SenderStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subscription = await self._js.pull_subscribe(
+            DELIVERY_JOBS_SUBJECTS,
+            durable=DURABLE,
+            stream=DELIVERIES,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self._ack_wait,
+                max_ack_pending=max(1000, 2 * self._capacity),
+            ),
+        )
+        try:
+            await _first(self._feed.ready.wait(), stop)
+            while not stop.is_set():
+                free = self._capacity - len(self._tasks)
+                if free <= 0:
+                    self._room.clear()
+                    await _first(self._room.wait(), stop)
+                    continue
+                try:
+                    messages = await _next_batch(subscription, min(free, FETCH_BATCH))
+                except TimeoutError:
+                    continue
+                for msg in messages:
+                    task = asyncio.create_task(self._handle(msg))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._finished)
+        finally:
+            await self._drain()
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._room.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("job handling failed", exc_info=task.exception())
+
+    async def _drain(self) -> None:
+        """Finish what is in flight (bounded), hand the rest back to the broker."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=DRAIN_SECONDS)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            job = messages_pb2.DeliveryJob.FromString(msg.data)
+        except DecodeError as error:
+            await self._dead.terminate(msg, "undecodable", str(error))
+            return
+        problem = _malformed(job)
+        if problem:
+            await self._dead.terminate(msg, "invalid", problem)
+            return
+        try:
+            await self._deliver(msg, job)
+        except asyncio.CancelledError:
+            # Shutting down: the job goes back to the broker for another sender now.
+            with contextlib.suppress(Exception):
+                await msg.nak()
+            raise
+        except Exception as error:
+            log.warning("job %s not settled, it comes back: %s", job.job_id, error)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=1)
+
+    async def _deliver(self, msg: Msg, job: messages_pb2.DeliveryJob) -> None:
+        state = self._directory.subscription(job.subscription_id)
+        if state is None or state.version < job.subscription_version:
+            # A subscription newer than the directory: catch up with the stream first.
+            await self._feed.caught_up(self._js, CATCH_UP_TIMEOUT_SECONDS)
+            state = self._directory.subscription(job.subscription_id)
+        if state is None:
+            await self._settle(msg, job, None, gone(job, "subscription does not exist"))
+            return
+        if state.tenant != job.tenant:
+            await self._dead.terminate(msg, "invalid", "job tenant differs from subscription's")
+            return
+        if state.deleted or not state.active:
+            reason = "subscription deleted" if state.deleted else "subscription deactivated"
+            await self._settle(msg, job, state, gone(job, reason))
+            return
+        try:
+            endpoint = self._directory.endpoint(state)
+        except EndpointUnusable as error:
+            await self._settle(msg, job, state, unusable(job, state.webhook.url, str(error)))
+            return
+        slots = self._endpoints.get(endpoint.origin)
+        if slots is None:
+            slots = self._endpoints[endpoint.origin] = _EndpointSlots(
+                asyncio.Semaphore(self._endpoint_limit)
+            )
+        if slots.limit.locked() and slots.waiting >= self._endpoint_limit:
+            await park(self._js, job, dict(msg.headers or {}))
+            await msg.ack()
+            self.stats.parked += 1
+            return
+        slots.holders += 1
+        slots.waiting += 1
+        try:
+            async with slots.limit:
+                slots.waiting -= 1
+                result = await self._deliverer.attempt(
+                    endpoint,
+                    job,
+                    parent=extract_context(dict(job.trace_context)),
+                    links=_previous_attempt(msg),
+                )
+        finally:
+            slots.holders -= 1
+            if slots.holders == 0:
+                self._endpoints.pop(endpoint.origin, None)
+        await self._settle(msg, job, state, result)
+
+    async def _settle(
+        self,
+        msg: Msg,
+        job: messages_pb2.DeliveryJob,
+        state: messages_pb2.SubscriptionState | None,
+        result: AttemptResult,
+    ) -> None:
+        policy = RetryPolicy.of(state or messages_pb2.SubscriptionState(), self._retry_after_max)
+        next_at = None
+        if not result.succeeded:
+            next_at = policy.next_attempt_at(
+                job.attempt,
+                datetime.now(UTC),
+                final=result.final,
+                retry_after=result.retry_after,
+            )
+        record = attempt_record(
+            job, result, max_attempts=policy.max_attempts, next_attempt_at=next_at
+        )
+        trace_headers = dict(result.span_context) or dict(job.trace_context)
+        stored = await publish_attempt(self._js, record, trace_headers)
+        if next_at is not None:
+            await schedule_retry(self._js, job, next_at, dict(result.span_context))
+        await asyncio.wait_for(stored, CONFIRM_TIMEOUT_SECONDS)
+        await msg.ack()
+        if result.succeeded:
+            self.stats.delivered += 1
+        else:
+            self.stats.failed += 1
+
+
+def _malformed(job: messages_pb2.DeliveryJob) -> str:
+    """Why the job cannot be delivered whatever happens, or ''."""
+    if not job.delivery_id or not job.subscription_id or not job.event_id:
+        return "delivery_id, subscription_id and event_id are required"
+    if not is_valid_tenant(job.tenant):
+        return f"tenant: not a valid tenant id: {job.tenant[:64]!r}"
+    if job.attempt < 1 or job.series < 0:
+        return f"attempt {job.attempt} / series {job.series}: out of range"
+    if not job.payload_json:
+        return "payload_json is empty"
+    return ""
+
+
+def _previous_attempt(msg: Msg) -> list[Link]:
+    traceparent = (msg.headers or {}).get(PREVIOUS_ATTEMPT_HEADER)
+    if not traceparent:
+        return []
+    context = trace.get_current_span(extract_context({"traceparent": traceparent}))
+    span_context = context.get_span_context()
+    return [Link(span_context)] if span_context.is_valid else []
+
+
+async def _next_batch(subscription: JetStreamContext.PullSubscription, size: int) -> list[Msg]:
+    """The next job as soon as there is one, with whatever else is already waiting (see the
+    router's consumer: a lone fetch(n) lingers until n arrive or it times out)."""
+    messages: list[Msg] = await subscription.fetch(1, timeout=1.0)
+    if size > 1:
+        with contextlib.suppress(TimeoutError):
+            messages += await subscription.fetch(size - 1, timeout=BACKLOG_WAIT_SECONDS)
+    return messages
+
+
+async def _first(waiting: object, stop: asyncio.Event) -> None:
+    """Wait for ``waiting`` (an awaitable) or ``stop``, whichever comes first."""
+    first = asyncio.ensure_future(waiting)  # type: ignore[call-overload]
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({first, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    first.cancel()
+    stopper.cancel()

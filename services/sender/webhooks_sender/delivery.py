@@ -1,0 +1,309 @@
+"""One delivery attempt: the request a subscription asks for, sent once, its outcome classified.
+
+The body is the job's shaped payload (REST) or that envelope as XML in a SOAP body; the
+headers are the content type, the Standard Webhooks signature (``webhook-id`` is the
+delivery id, the same on every attempt, so receivers can deduplicate), ``webhook-attempt``,
+the W3C trace context and the subscription's authentication. A 401 from an endpoint that
+uses an OAuth grant invalidates the token and the attempt is sent once more with a fresh
+one. Nothing is sent without the configured credentials: a token that cannot be had is a
+failed attempt of class ``oauth_token``.
+
+Every attempt is a CLIENT span (HTTP semantic conventions) under the job's trace; a retry's
+span links to the span of the attempt before it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit, urlunsplit
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from webhooks.v1 import common_pb2, messages_pb2
+from webhooks_sender.credentials import (
+    Credentials,
+    CredentialsUnusable,
+    TokenFailure,
+    refreshable,
+)
+from webhooks_sender.directory import Endpoint
+from webhooks_sender.guard import BlockedDestination
+from webhooks_sender.signing import signature_headers
+from webhooks_sender.soap import SoapEnvelopes, SoapSettingsError, parse_fault
+from webhooks_sender.transport import HttpResponse, Outbound, OutboundError
+from webhooks_telemetry import inject_headers
+
+tracer = trace.get_tracer("webhooks.sender")
+FC = messages_pb2.FailureClass
+
+USER_AGENT = "webhooks-platform/0.1 (+https://github.com/webhooks-platform)"
+JSON = "application/json"
+
+
+def failure_name(failure_class: int) -> str:
+    """The class as the failures view and the spans show it: ``http_status``, ``tls``, …"""
+    if failure_class == FC.FAILURE_CLASS_UNSPECIFIED:
+        return ""
+    return FC.Name(failure_class).removeprefix("FAILURE_CLASS_").lower()  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    started_at: datetime
+    duration_ms: int
+    url: str  # as shown: without user info or query string
+    failure_class: int  # FAILURE_CLASS_UNSPECIFIED when it succeeded
+    status_code: int = 0
+    message: str = ""
+    response_snippet: bytes = b""
+    request_body: bytes = b""
+    request_content_type: str = ""
+    retry_after: float | None = None  # seconds a 429 / 503 asked to wait
+    # Whether a retry is pointless: 410 Gone, or the subscription is gone.
+    final: bool = False
+    span_context: Mapping[str, str] = field(default_factory=dict)  # traceparent of the span
+
+    @property
+    def succeeded(self) -> bool:
+        return self.failure_class == FC.FAILURE_CLASS_UNSPECIFIED
+
+
+def shown_url(url: str) -> str:
+    """The URL without user info, query or fragment: those may carry credentials."""
+    split = urlsplit(url)
+    host = split.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if split.port is not None:
+        host = f"{host}:{split.port}"
+    return urlunsplit((split.scheme, host, split.path, "", ""))
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class Deliverer:
+    def __init__(
+        self, outbound: Outbound, soap: SoapEnvelopes, credentials: Credentials, timeout: float
+    ) -> None:
+        self._outbound = outbound
+        self._soap = soap
+        self._credentials = credentials
+        self._timeout = timeout
+
+    async def attempt(
+        self,
+        endpoint: Endpoint,
+        job: messages_pb2.DeliveryJob,
+        *,
+        parent: Context | None = None,
+        links: Sequence[Link] = (),
+    ) -> AttemptResult:
+        subscription = endpoint.subscription
+        url = subscription.webhook.url
+        split = urlsplit(url)
+        attributes: dict[str, str | int] = {
+            "http.request.method": "POST",
+            "url.full": shown_url(url),
+            "server.address": split.hostname or "",
+            "server.port": split.port or 443,
+            "webhooks.delivery_id": job.delivery_id,
+            "webhooks.subscription_id": job.subscription_id,
+            "webhooks.attempt": job.attempt,
+            "webhooks.series": job.series,
+        }
+        with tracer.start_as_current_span(
+            "POST", context=parent, kind=SpanKind.CLIENT, attributes=attributes, links=links
+        ) as span:
+            result = await self._attempt(endpoint, job)
+            if result.status_code:
+                span.set_attribute("http.response.status_code", result.status_code)
+            if not result.succeeded:
+                span.set_attribute("error.type", failure_name(result.failure_class))
+                span.set_status(Status(StatusCode.ERROR, result.message[:256]))
+            context = inject_headers({})
+        return _with_span(result, context)
+
+    async def _attempt(self, endpoint: Endpoint, job: messages_pb2.DeliveryJob) -> AttemptResult:
+        started_at = datetime.now(UTC)
+        started = time.monotonic()
+        subscription = endpoint.subscription
+        url = shown_url(subscription.webhook.url)
+
+        def failed(failure_class: int, message: str, **more: object) -> AttemptResult:
+            return AttemptResult(
+                started_at=started_at,
+                duration_ms=int((time.monotonic() - started) * 1000),
+                url=url,
+                failure_class=failure_class,
+                message=message,
+                **more,  # type: ignore[arg-type]
+            )
+
+        try:
+            body, content_type, soap_headers = await self._body(endpoint, job)
+        except SoapSettingsError as error:
+            return failed(_refused_or(error, FC.FAILURE_CLASS_CONFIGURATION), str(error))
+        headers = {
+            "Content-Type": content_type,
+            "User-Agent": USER_AGENT,
+            "webhook-attempt": str(job.attempt),
+            **soap_headers,
+            **inject_headers({}),
+        }
+        if endpoint.signing_secrets:
+            try:
+                headers.update(
+                    signature_headers(job.delivery_id, started_at, body, endpoint.signing_secrets)
+                )
+            except ValueError as error:  # a secret not in the whsec_ form: never unsigned
+                return failed(FC.FAILURE_CLASS_CONFIGURATION, f"cannot sign: {error}")
+        sent: dict[str, bytes | str] = {"request_body": body, "request_content_type": content_type}
+        authentication = endpoint.authentication
+        grant = refreshable(authentication)
+        for refreshed in (False, True):
+            try:
+                authorization = await self._credentials.authorization(
+                    subscription.id, subscription.version, authentication
+                )
+            except TokenFailure as error:
+                return failed(
+                    _refused_or(error, FC.FAILURE_CLASS_OAUTH_TOKEN), error.message, **sent
+                )
+            except CredentialsUnusable as error:
+                return failed(FC.FAILURE_CLASS_CONFIGURATION, str(error), **sent)
+            if authorization:
+                headers["Authorization"] = authorization
+            try:
+                response = await self._outbound.post(
+                    subscription.webhook.url,
+                    body,
+                    headers,
+                    client_certificate=endpoint.client_certificate,
+                    timeout=self._timeout,
+                )
+            except OutboundError as error:
+                return failed(error.failure_class, error.message, **sent)
+            if response.status == 401 and grant and authorization and not refreshed:
+                # The token may have been revoked before its expiry: one fresh token, once.
+                self._credentials.invalidate(subscription.id, subscription.version, authorization)
+                continue
+            break
+        return self._outcome(response, subscription.webhook, started_at, started, url, sent)
+
+    async def _body(
+        self, endpoint: Endpoint, job: messages_pb2.DeliveryJob
+    ) -> tuple[bytes, str, dict[str, str]]:
+        webhook = endpoint.subscription.webhook
+        if webhook.type != common_pb2.WEBHOOK_TYPE_SOAP:
+            return job.payload_json, JSON, {}
+        envelope = json.loads(job.payload_json)
+        request = await self._soap.build(webhook.soap, endpoint.key, envelope)
+        return request.body, request.content_type, request.headers
+
+    def _outcome(
+        self,
+        response: HttpResponse,
+        webhook: common_pb2.Webhook,
+        started_at: datetime,
+        started: float,
+        url: str,
+        sent: Mapping[str, bytes | str],
+    ) -> AttemptResult:
+        status = response.status
+        duration_ms = int((time.monotonic() - started) * 1000)
+        common = {
+            "started_at": started_at,
+            "duration_ms": duration_ms,
+            "url": url,
+            "status_code": status,
+            "response_snippet": response.snippet,
+            "request_body": sent["request_body"],
+            "request_content_type": sent["request_content_type"],
+        }
+        fault = parse_fault(response.body) if webhook.type == common_pb2.WEBHOOK_TYPE_SOAP else None
+        if fault is not None:
+            return AttemptResult(
+                failure_class=FC.FAILURE_CLASS_SOAP_FAULT,
+                message=f"SOAP Fault {fault.code}: {fault.string}"[:1024],
+                **common,  # type: ignore[arg-type]
+            )
+        if 200 <= status < 300:
+            return AttemptResult(failure_class=FC.FAILURE_CLASS_UNSPECIFIED, **common)  # type: ignore[arg-type]
+        message = f"HTTP {status}"
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "")
+            message += f": redirect to {shown_url(location) if location else '(none)'} not followed"
+        retry_after = None
+        if status in (429, 503):
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"), started_at)
+        return AttemptResult(
+            failure_class=FC.FAILURE_CLASS_HTTP_STATUS,
+            message=message,
+            retry_after=retry_after,
+            final=status == 410,
+            **common,  # type: ignore[arg-type]
+        )
+
+
+def _refused_or(error: Exception, failure_class: int) -> int:
+    """A token URL or WSDL URL the outbound guard refused is a refused destination, not a
+    token or settings problem: the operator's allow-list is what would change it."""
+    cause = error.__cause__
+    if isinstance(cause, BlockedDestination) or (
+        isinstance(cause, OutboundError)
+        and cause.failure_class == FC.FAILURE_CLASS_BLOCKED_DESTINATION
+    ):
+        return FC.FAILURE_CLASS_BLOCKED_DESTINATION
+    return failure_class
+
+
+def gone(job: messages_pb2.DeliveryJob, reason: str) -> AttemptResult:
+    """The attempt that is not made: the subscription was deleted or deactivated."""
+    return AttemptResult(
+        started_at=datetime.now(UTC),
+        duration_ms=0,
+        url="",
+        failure_class=FC.FAILURE_CLASS_SUBSCRIPTION_GONE,
+        message=reason,
+        request_body=job.payload_json,
+        request_content_type=JSON,
+        final=True,
+    )
+
+
+def unusable(job: messages_pb2.DeliveryJob, url: str, reason: str) -> AttemptResult:
+    """The attempt that cannot be made as the settings are (a fix applies to the retry)."""
+    return AttemptResult(
+        started_at=datetime.now(UTC),
+        duration_ms=0,
+        url=shown_url(url),
+        failure_class=FC.FAILURE_CLASS_CONFIGURATION,
+        message=reason,
+        request_body=job.payload_json,
+        request_content_type=JSON,
+    )
+
+
+def _with_span(result: AttemptResult, context: Mapping[str, str]) -> AttemptResult:
+    return replace(result, span_context=dict(context))

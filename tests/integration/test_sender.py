@@ -1,0 +1,602 @@
+"""The sender run for real: ``webhooks serve sender`` as a separate process next to
+``serve subscriptions``, on a nats-server of this module, delivering to HTTPS receivers
+under a test CA in this process (the sender trusts that CA through WEBHOOKS_CA_BUNDLE and
+admits loopback through WEBHOOKS_OUTBOUND_ALLOW, as an operator would).
+
+Subscriptions are made through the subscriptions API; jobs are put on DELIVERIES as the
+router would put them; what comes out is what the receivers got and what ATTEMPTS holds.
+Each test uses its own tenant, so the attempts it reads are its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+import pytest
+import standardwebhooks
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from tests.support import NatsServer
+from tests.support.certs import issue_client_certificate, make_ca
+from tests.support.receivers import HttpsReceiver, Received, Reply, TestPki
+from tests.support.service_process import ServiceProcess
+from tests.support.token_server import TokenServer
+from webhooks.v1 import (
+    common_pb2,
+    messages_pb2,
+    sender_pb2,
+    sender_pb2_grpc,
+    subscriptions_pb2,
+    subscriptions_pb2_grpc,
+)
+from webhooks_catalogue.samples import sample_data
+from webhooks_catalogue.shaping import shape_payload
+from webhooks_messaging import delivery_job_subject
+from webhooks_secrets import new_key
+
+PLATFORM_TOKEN = "sender-test-platform-" + uuid.uuid4().hex
+RPC_TIMEOUT = 20.0
+SENDER_TIMEOUT_MS = 3000
+FC = messages_pb2.FailureClass
+SUCCEEDED = messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED
+FAILED = messages_pb2.ATTEMPT_OUTCOME_FAILED
+Metadata = tuple[tuple[str, str], ...]
+
+
+def platform(tenant: str) -> Metadata:
+    return (("authorization", f"Bearer {PLATFORM_TOKEN}"), ("x-webhooks-tenant", tenant))
+
+
+def new_tenant(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class AttemptLog:
+    """Every AttemptRecord of one tenant, as it is stored on ATTEMPTS."""
+
+    records: list[messages_pb2.AttemptRecord] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def on_message(self, msg: Msg) -> None:
+        self.records.append(messages_pb2.AttemptRecord.FromString(msg.data))
+        self.arrived.set()
+
+    def of(self, delivery_id: str) -> list[messages_pb2.AttemptRecord]:
+        return sorted(
+            (r for r in self.records if r.delivery_id == delivery_id),
+            key=lambda r: (r.series, r.attempt),
+        )
+
+    async def wait(
+        self,
+        done: Callable[[], bool],
+        timeout: float = 30.0,  # noqa: ASYNC109 - a deadline for a condition, not a call
+        what: str = "attempts",
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{what} not seen in {timeout} s: {self.records[-5:]}")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), min(left, 0.5))
+
+
+@dataclass
+class Stack:
+    nats: NatsServer
+    pki: TestPki
+    subscriptions: ServiceProcess
+    sender: ServiceProcess
+    nc: NATS
+    js: JetStreamContext
+
+    @property
+    def subs(self) -> subscriptions_pb2_grpc.SubscriptionServiceStub:
+        assert self.subscriptions.channel is not None
+        return subscriptions_pb2_grpc.SubscriptionServiceStub(self.subscriptions.channel)
+
+    @property
+    def senders(self) -> sender_pb2_grpc.SenderServiceStub:
+        assert self.sender.channel is not None
+        return sender_pb2_grpc.SenderServiceStub(self.sender.channel)
+
+    async def create(
+        self, tenant: str, spec: subscriptions_pb2.SubscriptionSpec
+    ) -> subscriptions_pb2.CreateSubscriptionResponse:
+        response: subscriptions_pb2.CreateSubscriptionResponse = await self.subs.CreateSubscription(
+            subscriptions_pb2.CreateSubscriptionRequest(subscription=spec),
+            metadata=platform(tenant),
+            timeout=RPC_TIMEOUT,
+        )
+        return response
+
+    async def attempts(self, tenant: str) -> AttemptLog:
+        log = AttemptLog()
+        await self.js.subscribe(
+            f"attempts.{tenant}.>", stream="ATTEMPTS", cb=log.on_message, ordered_consumer=True
+        )
+        return log
+
+    async def send(
+        self,
+        subscription: subscriptions_pb2.Subscription,
+        *,
+        trigger: str = "OnNew",
+        event_id: str | None = None,
+    ) -> messages_pb2.DeliveryJob:
+        """Put one job on DELIVERIES the way the router does."""
+        event_id = event_id or f"ev-{uuid.uuid4().hex}"
+        delivery_id = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        job = messages_pb2.DeliveryJob(
+            job_id=f"{event_id}:{subscription.id}",
+            delivery_id=delivery_id,
+            event_id=event_id,
+            tenant=subscription.tenant,
+            subscription_id=subscription.id,
+            subscription_version=subscription.version,
+            subscription_name=subscription.name,
+            entity=subscription.entity,
+            trigger=trigger,
+            channel=7,
+            subchannel="sales",
+            payload_json=shape_payload(
+                entity=subscription.entity,
+                trigger=trigger,
+                tenant=subscription.tenant,
+                event_id=event_id,
+                delivery_id=delivery_id,
+                subscription_name=subscription.name,
+                occurred_at=now,
+                data=sample_data(subscription.entity, trigger),
+                include_complete_data=False,
+            ),
+            attempt=1,
+        )
+        job.occurred_at.FromDatetime(now)
+        await self.js.publish(
+            delivery_job_subject(subscription.tenant, subscription.id),
+            job.SerializeToString(),
+            headers={"Nats-Msg-Id": job.job_id},
+        )
+        return job
+
+
+def rest(
+    name: str,
+    url: str,
+    *,
+    retries: int = 0,
+    interval: int = 1,
+    authentication: common_pb2.Authentication | None = None,
+    certificate_id: str = "",
+) -> subscriptions_pb2.SubscriptionSpec:
+    spec = subscriptions_pb2.SubscriptionSpec(
+        name=name,
+        entity="Object",
+        triggers=[common_pb2.TriggerSpec(trigger="OnNew")],
+        webhook=common_pb2.Webhook(
+            type=common_pb2.WEBHOOK_TYPE_REST, url=url, client_certificate_id=certificate_id
+        ),
+        retry_policy=common_pb2.RetryPolicy(retries=retries, interval_seconds=interval),
+    )
+    if authentication is not None:
+        spec.authentication.CopyFrom(authentication)
+    return spec
+
+
+def sender_env(tmp: Path, nats_url: str, pki: TestPki, secret_key: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
+    env.update(
+        {
+            "WEBHOOKS_DATA_DIR": str(tmp / "data"),
+            "WEBHOOKS_NATS_URL": nats_url,
+            "WEBHOOKS_TOKENS": json.dumps(
+                [{"name": "platform", "token": PLATFORM_TOKEN, "tenant": "*"}]
+            ),
+            "WEBHOOKS_SECRET_KEYS": secret_key,
+            "WEBHOOKS_MIN_RETRY_INTERVAL_SECONDS": "1",
+            "WEBHOOKS_SENDER_TIMEOUT_MS": str(SENDER_TIMEOUT_MS),
+            "WEBHOOKS_OUTBOUND_ALLOW": "127.0.0.0/8,::1/128",
+            "WEBHOOKS_CA_BUNDLE": str(pki.ca_file),
+            "WEBHOOKS_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    tmp = tmp_path_factory.mktemp("sender")
+    server = NatsServer(tmp / "nats")
+    server.start()
+    pki = TestPki.create(tmp / "pki")
+    env = sender_env(tmp, server.url, pki, new_key())
+    subscriptions = ServiceProcess("subscriptions", env, tmp / "subscriptions.log")
+    sender = ServiceProcess("sender", env, tmp / "sender.log")
+    nc = await nats.connect(server.url)
+    try:
+        await subscriptions.start()
+        await sender.start()
+        yield Stack(server, pki, subscriptions, sender, nc, nc.jetstream())
+    finally:
+        await nc.close()
+        await sender.stop()
+        await subscriptions.stop()
+        server.stop()
+
+
+@pytest.fixture
+async def receiver(stack: Stack) -> AsyncIterator[HttpsReceiver]:
+    async with HttpsReceiver(stack.pki) as running:
+        yield running
+
+
+# ---- what arrives
+
+
+async def test_a_rest_delivery_is_the_shaped_payload_signed_and_recorded(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("rest")
+    attempts = await stack.attempts(tenant)
+    created = await stack.create(tenant, rest("rest hook", receiver.url("/in")))
+    job = await stack.send(created.subscription)
+
+    await receiver.wait_for(1, "/in", timeout=20)
+    got = receiver.at("/in")[0]
+    assert got.body == job.payload_json
+    assert got.headers["content-type"] == "application/json"
+    assert got.headers["webhook-id"] == job.delivery_id
+    assert got.headers["webhook-attempt"] == "1"
+    assert got.headers["traceparent"].startswith("00-")
+    assert "webhooks-platform" in got.headers["user-agent"]
+    verifier = standardwebhooks.Webhook(created.signing_secret)
+    verifier.verify(got.body, dict(got.headers))
+    with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
+        verifier.verify(got.body + b" ", dict(got.headers))
+
+    await attempts.wait(lambda: bool(attempts.of(job.delivery_id)))
+    (record,) = attempts.of(job.delivery_id)
+    assert record.outcome == SUCCEEDED
+    assert record.status_code == 204
+    assert record.attempt == 1 and record.max_attempts == 1
+    assert record.request_body == job.payload_json
+    assert (record.channel, record.subchannel) == (7, "sales")
+    assert record.url == receiver.url("/in")
+    assert record.subscription_name == "rest hook"
+    assert not record.will_retry
+
+
+async def test_basic_credentials_are_sent_and_never_recorded(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("basic")
+    attempts = await stack.attempts(tenant)
+    auth = common_pb2.Authentication(
+        basic=common_pb2.BasicAuth(username="hook-user", password="p@ss:wörd")
+    )
+    created = await stack.create(
+        tenant, rest("basic hook", receiver.url("/basic"), authentication=auth)
+    )
+    job = await stack.send(created.subscription)
+    await receiver.wait_for(1, "/basic", timeout=20)
+    expected = base64.b64encode("hook-user:p@ss:wörd".encode()).decode()
+    assert receiver.at("/basic")[0].headers["authorization"] == f"Basic {expected}"
+    await attempts.wait(lambda: bool(attempts.of(job.delivery_id)))
+    stored = attempts.of(job.delivery_id)[0].SerializeToString()
+    assert b"p@ss" not in stored and expected.encode() not in stored
+
+
+async def test_oauth_client_credentials_one_token_for_many_deliveries_and_401_refreshes(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("oauth")
+    attempts = await stack.attempts(tenant)
+    async with TokenServer(
+        stack.pki, client_id="sender", client_secret="s3cret-value", scope="hooks.write"
+    ) as tokens:
+        receiver.reply("/oauth", tokens.protected())
+        auth = common_pb2.Authentication(
+            oauth2_client_credentials=common_pb2.OAuth2ClientCredentials(
+                token_url=tokens.url,
+                scope="hooks.write",
+                client_id="sender",
+                client_secret="s3cret-value",
+            )
+        )
+        created = await stack.create(
+            tenant, rest("oauth hook", receiver.url("/oauth"), authentication=auth)
+        )
+        jobs = [await stack.send(created.subscription) for _ in range(100)]
+        await attempts.wait(lambda: len(attempts.records) >= 100, timeout=30)
+        assert all(r.outcome == SUCCEEDED for r in attempts.records)
+        assert tokens.requests == 1
+
+        # The token is revoked before its expiry: the endpoint says 401; the sender gets
+        # one new token and sends that attempt once more.
+        tokens.revoke()
+        job = await stack.send(created.subscription)
+        await attempts.wait(lambda: bool(attempts.of(job.delivery_id)))
+        (record,) = attempts.of(job.delivery_id)
+        assert record.outcome == SUCCEEDED
+        assert tokens.requests == 2
+        assert len(receiver.at("/oauth")) == len(jobs) + 2
+        stored = record.SerializeToString()
+        assert b"s3cret-value" not in stored
+        assert tokens.issued[-1].encode() not in stored
+
+        # A token endpoint that fails: its own failure class, and nothing is sent.
+        tokens.revoke()
+        tokens.fail(TokenServer.oauth_error("invalid_client", 401))
+        before = len(receiver.at("/oauth"))
+        job = await stack.send(created.subscription)
+        await attempts.wait(lambda: bool(attempts.of(job.delivery_id)))
+        (record,) = attempts.of(job.delivery_id)
+        # The revoked token is still cached: the endpoint says 401, the refresh fails.
+        assert record.failure_class == FC.FAILURE_CLASS_OAUTH_TOKEN
+        assert "invalid_client" in record.error_message
+        assert len(receiver.at("/oauth")) == before + 1  # the 401 one, none after
+
+
+async def test_mtls_with_the_tenants_uploaded_certificate(stack: Stack) -> None:
+    tenant = new_tenant("mtls")
+    attempts = await stack.attempts(tenant)
+    client_ca = make_ca("Tenant client CA")
+    issued = issue_client_certificate(client_ca, "acme-sender")
+    certificate = await stack.subs.UploadCertificate(
+        subscriptions_pb2.UploadCertificateRequest(
+            name="acme client",
+            certificate_pem=issued.certificate_pem,
+            private_key_pem=issued.private_key_pem,
+        ),
+        metadata=platform(tenant),
+        timeout=RPC_TIMEOUT,
+    )
+    async with HttpsReceiver(stack.pki, client_ca=client_ca) as strict:
+        with_certificate = await stack.create(
+            tenant, rest("mtls hook", strict.url("/mtls"), certificate_id=certificate.id)
+        )
+        without = await stack.create(tenant, rest("no cert hook", strict.url("/mtls")))
+        accepted = await stack.send(with_certificate.subscription)
+        refused = await stack.send(without.subscription)
+        await attempts.wait(lambda: len(attempts.records) >= 2)
+        assert attempts.of(accepted.delivery_id)[0].outcome == SUCCEEDED
+        assert strict.at("/mtls")[0].client_certificate_cn == "acme-sender"
+        failed = attempts.of(refused.delivery_id)[0]
+        assert failed.outcome == FAILED
+        assert failed.failure_class in (FC.FAILURE_CLASS_TLS, FC.FAILURE_CLASS_CONNECT)
+        assert len(strict.at("/mtls")) == 1
+
+
+async def test_soap_envelope_and_a_soap_fault(stack: Stack, receiver: HttpsReceiver) -> None:
+    tenant = new_tenant("soap")
+    attempts = await stack.attempts(tenant)
+    spec = subscriptions_pb2.SubscriptionSpec(
+        name="soap hook",
+        entity="Object",
+        triggers=[common_pb2.TriggerSpec(trigger="OnNew")],
+        webhook=common_pb2.Webhook(
+            type=common_pb2.WEBHOOK_TYPE_SOAP,
+            url=receiver.url("/soap"),
+            soap=common_pb2.SoapSettings(
+                operation="Notify",
+                namespace="urn:example:hooks",
+                soap_action="urn:example:hooks#Notify",
+                parameters=[common_pb2.SoapParameter(name="Source", value="webhooks")],
+            ),
+        ),
+        retry_policy=common_pb2.RetryPolicy(retries=0, interval_seconds=1),
+    )
+    created = await stack.create(tenant, spec)
+    fault = (
+        b'<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/'
+        b'envelope/"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode>'
+        b"<faultstring>Queue full</faultstring></soap:Fault></soap:Body></soap:Envelope>"
+    )
+    receiver.reply("/soap", Reply(500, fault, {"Content-Type": "text/xml"}))
+    job = await stack.send(created.subscription)
+    await attempts.wait(lambda: bool(attempts.of(job.delivery_id)))
+    (record,) = attempts.of(job.delivery_id)
+    got = receiver.at("/soap")[0]
+    assert got.headers["content-type"].startswith("text/xml")
+    assert got.headers["soapaction"] == '"urn:example:hooks#Notify"'
+    assert b"urn:example:hooks" in got.body and b"Envelope" in got.body
+    assert record.request_body == got.body
+    assert record.failure_class == FC.FAILURE_CLASS_SOAP_FAULT
+    assert "Queue full" in record.error_message and "Server" in record.error_message
+
+
+# ---- retries
+
+
+async def test_retries_three_means_four_attempts_then_failed(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("retry")
+    attempts = await stack.attempts(tenant)
+    receiver.reply("/down", Reply(500, b"down"))
+    three = await stack.create(tenant, rest("three", receiver.url("/down"), retries=3))
+    none = await stack.create(tenant, rest("none", receiver.url("/down"), retries=0))
+    job3 = await stack.send(three.subscription)
+    job0 = await stack.send(none.subscription)
+    await attempts.wait(lambda: len(attempts.of(job3.delivery_id)) >= 4, timeout=40)
+    await asyncio.sleep(2.5)  # an extra attempt would come about a second later
+    records = attempts.of(job3.delivery_id)
+    assert [r.attempt for r in records] == [1, 2, 3, 4]
+    assert [r.will_retry for r in records] == [True, True, True, False]
+    assert all(r.max_attempts == 4 and r.status_code == 500 for r in records)
+    assert records[0].response_snippet == b"down"
+    gaps = [
+        b.started_at.ToDatetime() - a.started_at.ToDatetime()
+        for a, b in itertools.pairwise(records)
+    ]
+    assert all(gap.total_seconds() >= 0.9 for gap in gaps), gaps
+    assert [r.attempt for r in attempts.of(job0.delivery_id)] == [1]
+    assert len(receiver.at("/down")) == 5
+    # Every attempt of a delivery carries the same webhook-id.
+    assert {r.headers["webhook-id"] for r in receiver.at("/down")} == {
+        job3.delivery_id,
+        job0.delivery_id,
+    }
+
+
+async def test_success_on_the_second_attempt_stops_and_410_stops_at_once(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("recover")
+    attempts = await stack.attempts(tenant)
+    calls = 0
+
+    def flaky(request: Received) -> Reply:
+        nonlocal calls
+        calls += 1
+        return Reply(503 if calls == 1 else 200)
+
+    receiver.reply("/flaky", flaky)
+    receiver.reply("/gone", Reply(410))
+    flaky_sub = await stack.create(tenant, rest("flaky", receiver.url("/flaky"), retries=3))
+    gone_sub = await stack.create(tenant, rest("gone", receiver.url("/gone"), retries=3))
+    recovered = await stack.send(flaky_sub.subscription)
+    gone = await stack.send(gone_sub.subscription)
+    await attempts.wait(lambda: len(attempts.of(recovered.delivery_id)) >= 2)
+    await asyncio.sleep(2.5)
+    assert [r.outcome for r in attempts.of(recovered.delivery_id)] == [FAILED, SUCCEEDED]
+    (record,) = attempts.of(gone.delivery_id)
+    assert record.status_code == 410 and not record.will_retry
+
+
+async def test_retry_after_is_honoured(stack: Stack, receiver: HttpsReceiver) -> None:
+    tenant = new_tenant("later")
+    attempts = await stack.attempts(tenant)
+    calls = 0
+
+    def busy(request: Received) -> Reply:
+        nonlocal calls
+        calls += 1
+        return Reply(429, headers={"Retry-After": "3"}) if calls == 1 else Reply(204)
+
+    receiver.reply("/busy", busy)
+    created = await stack.create(tenant, rest("busy", receiver.url("/busy"), retries=2))
+    job = await stack.send(created.subscription)
+    await attempts.wait(lambda: len(attempts.of(job.delivery_id)) >= 2, timeout=20)
+    first, second = attempts.of(job.delivery_id)
+    gap = second.started_at.ToDatetime() - first.started_at.ToDatetime()
+    assert gap.total_seconds() >= 3.0, gap
+    planned = first.next_attempt_at.ToDatetime() - first.started_at.ToDatetime()
+    assert planned.total_seconds() >= 3.0
+
+
+async def test_a_retry_survives_a_sender_restart(stack: Stack, receiver: HttpsReceiver) -> None:
+    tenant = new_tenant("restart")
+    attempts = await stack.attempts(tenant)
+    calls = 0
+
+    def once_down(request: Received) -> Reply:
+        nonlocal calls
+        calls += 1
+        return Reply(500) if calls == 1 else Reply(200)
+
+    receiver.reply("/restart", once_down)
+    created = await stack.create(
+        tenant, rest("restart", receiver.url("/restart"), retries=1, interval=4)
+    )
+    job = await stack.send(created.subscription)
+    await attempts.wait(lambda: len(attempts.of(job.delivery_id)) >= 1)
+    stack.sender.kill()  # the next attempt is due in 4 s; no sender is running then
+    await asyncio.sleep(5)
+    await stack.sender.start()
+    await attempts.wait(lambda: len(attempts.of(job.delivery_id)) >= 2, timeout=30)
+    assert [r.outcome for r in attempts.of(job.delivery_id)] == [FAILED, SUCCEEDED]
+
+
+# ---- bad input
+
+
+async def test_malformed_jobs_and_gone_subscriptions_are_recorded_and_delivery_goes_on(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("bad")
+    attempts = await stack.attempts(tenant)
+    letters: list[messages_pb2.DeadLetter] = []
+
+    async def on_letter(msg: Msg) -> None:
+        letters.append(messages_pb2.DeadLetter.FromString(msg.data))
+
+    await stack.nc.subscribe("sender.deadletter.>", cb=on_letter)
+    created = await stack.create(tenant, rest("bad", receiver.url("/ok")))
+    deleted = await stack.create(tenant, rest("deleted", receiver.url("/never")))
+    await stack.subs.DeleteSubscription(
+        subscriptions_pb2.DeleteSubscriptionRequest(id=deleted.subscription.id),
+        metadata=platform(tenant),
+        timeout=RPC_TIMEOUT,
+    )
+    subject = delivery_job_subject(tenant, created.subscription.id)
+    await stack.js.publish(subject, b"\xff\x00 not a job")
+    await stack.js.publish(subject, messages_pb2.DeliveryJob(job_id="x").SerializeToString())
+    for_deleted = await stack.send(deleted.subscription)
+    good = await stack.send(created.subscription)
+    await attempts.wait(
+        lambda: bool(attempts.of(good.delivery_id)) and bool(attempts.of(for_deleted.delivery_id))
+    )
+    assert attempts.of(good.delivery_id)[0].outcome == SUCCEEDED
+    gone = attempts.of(for_deleted.delivery_id)[0]
+    assert gone.failure_class == FC.FAILURE_CLASS_SUBSCRIPTION_GONE
+    assert "deleted" in gone.error_message and not gone.will_retry
+    assert receiver.at("/never") == []
+    await attempts.wait(lambda: len(letters) >= 2, timeout=5, what="dead letters")
+    reasons = sorted(letter.reason.split(":")[0] for letter in letters)
+    assert reasons == ["invalid", "undecodable"]
+
+
+# ---- the API
+
+
+async def test_send_test_event_reports_what_the_endpoint_said(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("test-event")
+    attempts = await stack.attempts(tenant)
+    receiver.reply("/test", Reply(502, b"bad gateway"))
+    created = await stack.create(tenant, rest("tested", receiver.url("/test")))
+    response = await stack.senders.SendTestEvent(
+        sender_pb2.SendTestEventRequest(subscription_id=created.subscription.id),
+        metadata=platform(tenant),
+        timeout=RPC_TIMEOUT,
+    )
+    attempt = response.attempt
+    assert attempt.status_code == 502
+    assert attempt.failure_class == FC.FAILURE_CLASS_HTTP_STATUS
+    assert attempt.response_snippet == b"bad gateway"
+    body = json.loads(receiver.at("/test")[0].body)
+    assert body["Event"]["Subscription"] == "Object" and body["Event"]["Name"] == "OnNew"
+    # Not part of the delivery record: nothing on ATTEMPTS.
+    await asyncio.sleep(1)
+    assert attempts.records == []
+
+    # Another tenant does not see it.
+    with pytest.raises(Exception) as refused:
+        await stack.senders.SendTestEvent(
+            sender_pb2.SendTestEventRequest(subscription_id=created.subscription.id),
+            metadata=platform(new_tenant("other")),
+            timeout=RPC_TIMEOUT,
+        )
+    assert "NOT_FOUND" in str(refused.value)
