@@ -42,6 +42,7 @@ from webhooks_catalogue import (
     parse_object_status,
     parse_whatsapp_status,
 )
+from webhooks_catalogue.samples import sample_data, sample_event
 from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import message_dict, note, print_json, print_table
 from webhooks_cli.router_client import RouterClient
@@ -248,10 +249,6 @@ def _read_data(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def _sample_fields(entity: str, trigger: str) -> dict[str, Any]:
     """The event fields and data of the catalogue's sample event of this trigger."""
-    try:
-        from webhooks_catalogue.samples import sample_data, sample_event
-    except ImportError:
-        raise UsageError("--sample needs the router package (webhooks_router)") from None
     try:
         data = sample_data(entity, trigger)
         sample = sample_event(entity, trigger)

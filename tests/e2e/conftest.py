@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support import free_port
+from tests.support.receivers import TestPki
 from webhooks_cli.up import READY_LINE
 from webhooks_config import SERVICES
 
@@ -41,6 +42,7 @@ class Platform:
     log_path: Path
     addresses: dict[str, str]
     env: dict[str, str]
+    pki: TestPki
     token: str = ""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -52,7 +54,14 @@ class Platform:
         env.update({f"WEBHOOKS_{s.upper()}_ADDR": a for s, a in addresses.items()})
         env["WEBHOOKS_DATA_DIR"] = str(data_dir)
         env["PYTHONUNBUFFERED"] = "1"
-        return cls(data_dir=data_dir, log_path=root / "up.log", addresses=addresses, env=env)
+        # Receivers of these tests run on loopback under a test CA: admitted and trusted
+        # the way an operator would admit an internal receiver.
+        pki = TestPki.create(root / "pki")
+        env["WEBHOOKS_OUTBOUND_ALLOW"] = "127.0.0.0/8,::1/128"
+        env["WEBHOOKS_CA_BUNDLE"] = str(pki.ca_file)
+        return cls(
+            data_dir=data_dir, log_path=root / "up.log", addresses=addresses, env=env, pki=pki
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -188,3 +189,30 @@ class HttpsReceiver:
         async with self._arrived:
             self._arrived.notify_all()
         return web.Response(status=reply.status, body=reply.body, headers=dict(reply.headers))
+
+
+class ReceiverThread:
+    """An ``HttpsReceiver`` on its own event loop in a background thread, for synchronous
+    tests (end-to-end tests driving the CLI as subprocesses)."""
+
+    def __init__(self, pki: TestPki, **options: object) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.receiver = HttpsReceiver(pki, **options)  # type: ignore[arg-type]
+
+    def __enter__(self) -> ReceiverThread:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.receiver.start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.receiver.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def wait_for(self, count: int, path: str | None = None, timeout: float = 10.0) -> None:
+        future = asyncio.run_coroutine_threadsafe(
+            self.receiver.wait_for(count, path, timeout), self._loop
+        )
+        future.result(timeout + 1)
