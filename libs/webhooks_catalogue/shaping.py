@@ -183,9 +183,17 @@ class _Prefix:
         return _encode(text)
 
 
+# ensure_ascii=False: non-ASCII text goes out as UTF-8, a third of the size of \u escapes.
+# One encoder for every call: json.dumps with options builds a new one each time.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# What that encoder does to a str, without the encoder's dispatch (C, like the encoder's).
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
 def _dumps(value: Any) -> str:
-    # ensure_ascii=False: non-ASCII text goes out as UTF-8, a third of the size of \u escapes.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if type(value) is str:
+        return _encode_str(value)
+    return _ENCODER.encode(value)
 
 
 def _encode(text: str) -> bytes:
@@ -203,5 +211,7 @@ def _time(occurred_at: datetime) -> str:
     A naive datetime is taken as UTC: protobuf's Timestamp.ToDatetime() returns one.
     """
     if occurred_at.tzinfo is not None:
-        occurred_at = occurred_at.astimezone(UTC)
+        occurred_at = occurred_at.astimezone(UTC).replace(tzinfo=None)
+    if occurred_at.year >= 1000:  # isoformat pads years to 4 digits, strftime may not
+        return occurred_at.isoformat(timespec="milliseconds") + "Z"
     return occurred_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{occurred_at.microsecond // 1000:03d}Z"

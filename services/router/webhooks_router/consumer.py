@@ -15,20 +15,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import DecodeError
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, PubAck
+from nats.js.api import AckPolicy, ConsumerConfig
 from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 
 from webhooks.v1 import messages_pb2
 from webhooks_messaging import EVENTS
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_router.deadletters import DeadLetters
-from webhooks_router.jobs import build_job, shaper_for
-from webhooks_router.publishing import confirm, send_job
+from webhooks_router.jobs import EventJobs
+from webhooks_router.publishing import (
+    CONFIRM_TIMEOUT_SECONDS,
+    Batch,
+    Confirmation,
+    JobPublisher,
+    send_traced,
+)
 from webhooks_router.routes import RoutingTable
 from webhooks_router.validation import InvalidEvent, validate_event
-from webhooks_telemetry import extract_context
+from webhooks_telemetry import extract_context, inject_headers
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("webhooks.router")
@@ -41,23 +49,33 @@ CATCH_UP_TIMEOUT_SECONDS = 5.0
 RETRY_DELAY_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decoded:
     msg: Msg
     event: messages_pb2.PlatformEvent
     data: dict[str, Any]
 
 
-Sent = tuple[Decoded, list[asyncio.Future[PubAck]]]
+@dataclass(slots=True)
+class Sent:
+    """A batch whose jobs are sent: each event with the confirmation of its jobs."""
+
+    batch: Batch
+    events: list[tuple[Decoded, Confirmation]]
 
 
 class EventConsumer:
     def __init__(
-        self, table: RoutingTable, feed: SubscriptionFeed[RoutingTable], dead: DeadLetters
+        self,
+        table: RoutingTable,
+        feed: SubscriptionFeed[RoutingTable],
+        dead: DeadLetters,
+        nc: NATS,
     ) -> None:
         self._table = table
         self._feed = feed
         self._dead = dead
+        self._nc = nc
         self.routed_events = 0
         self.published_jobs = 0
 
@@ -71,8 +89,10 @@ class EventConsumer:
                 ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=20_000
             ),
         )
+        publisher = JobPublisher(self._nc)
         settling: set[asyncio.Task[None]] = set()
         try:
+            await publisher.start()
             await _wait_either(self._feed.ready.wait(), stop)
             while not stop.is_set():
                 try:
@@ -85,7 +105,7 @@ class EventConsumer:
                     continue
                 # The next batch is fetched and sent while this one's acknowledgements are
                 # awaited: waiting for the broker, not Python, would otherwise set the pace.
-                sent = await self.send(js, messages)
+                sent = await self.send(publisher, messages)
                 task = asyncio.create_task(self.settle(sent))
                 settling.add(task)
                 task.add_done_callback(settling.discard)
@@ -94,37 +114,37 @@ class EventConsumer:
         finally:
             if settling:
                 await asyncio.wait(settling)
+            await publisher.close()
             # A restart (after an error) subscribes again: do not leave this one behind.
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
-    async def send(self, js: JetStreamContext, messages: list[Msg]) -> list[Sent]:
+    async def send(self, publisher: JobPublisher, messages: list[Msg]) -> Sent:
         """Sends the jobs of every valid event; invalid ones are terminated here."""
-        sent: list[Sent] = []
-        for msg in messages:
-            item = await self._decode(msg)
-            if item is None:
-                continue
-            try:
-                sent.append((item, await self._send(js, item)))
-            except Exception as error:  # the broker refused a send: this event comes back
-                log.warning("routing %s failed, it will be retried: %s", item.event.event_id, error)
-                await msg.nak(delay=RETRY_DELAY_SECONDS)
+        sent = Sent(publisher.batch(), [])
+        try:
+            for msg in messages:
+                item = await self._decode(msg)
+                if item is not None:
+                    sent.events.append((item, await self._send(publisher, sent.batch, item)))
+        finally:
+            sent.batch.seal()
         return sent
 
-    async def settle(self, sent: list[Sent]) -> None:
+    async def settle(self, sent: Sent) -> None:
         """Acknowledges each event whose jobs are all stored; the others come back."""
-        for item, acks in sent:
-            try:
-                await confirm(acks)
-            except Exception as error:
+        await sent.batch.wait(CONFIRM_TIMEOUT_SECONDS)
+        for item, confirmation in sent.events:
+            if confirmation.error is not None:
                 event_id = item.event.event_id
-                log.warning("routing %s failed, it will be retried: %s", event_id, error)
+                log.warning(
+                    "routing %s failed, it will be retried: %s", event_id, confirmation.error
+                )
                 await item.msg.nak(delay=RETRY_DELAY_SECONDS)
                 continue
             await item.msg.ack()
             self.routed_events += 1
-            self.published_jobs += len(acks)
+            self.published_jobs += confirmation.jobs
 
     async def _decode(self, msg: Msg) -> Decoded | None:
         event = messages_pb2.PlatformEvent()
@@ -140,24 +160,45 @@ class EventConsumer:
             return None
         return Decoded(msg, event, data)
 
-    async def _send(self, js: JetStreamContext, item: Decoded) -> list[asyncio.Future[PubAck]]:
+    async def _send(self, publisher: JobPublisher, batch: Batch, item: Decoded) -> Confirmation:
+        """Sends the event's jobs in its routing span; a failure is the confirmation's."""
         event = item.event
-        with tracer.start_as_current_span(
+        headers = item.msg.headers
+        parent = extract_context(headers) if headers else None
+        span = tracer.start_span(
             "route event",
-            context=extract_context(item.msg.headers),
+            context=parent,
             attributes={
                 "webhooks.event_id": event.event_id,
                 "webhooks.tenant": event.tenant,
                 "webhooks.entity": event.entity,
                 "webhooks.trigger": event.trigger,
             },
-        ) as span:
+        )
+        confirmation = batch.event()
+        try:
             entries = self._table.route(event)
             span.set_attribute("webhooks.jobs", len(entries))
-            if not entries:
-                return []
-            shaper = shaper_for(event, item.data)
-            return [await send_job(js, build_job(entry, event, shaper)) for entry in entries]
+            if entries:
+                context = trace.set_span_in_context(span, parent)
+                jobs = EventJobs(event, item.data)
+                if span.is_recording():
+                    for entry in entries:
+                        await send_traced(publisher, confirmation, jobs.job(entry), context)
+                else:
+                    # Not sampled: no span per job (none would be recorded); every job
+                    # carries the routing span's context, flagged as not sampled.
+                    trace_headers = inject_headers({}, context)
+                    for entry in entries:
+                        await publisher.send(confirmation, jobs.job(entry), trace_headers)
+        except Exception as error:  # the broker refused a send: this event comes back
+            span.record_exception(error)
+            span.set_status(StatusCode.ERROR, str(error))
+            confirmation.fail(str(error))
+        finally:
+            span.end()
+            batch.seal(confirmation)
+        return confirmation
 
 
 async def _next_batch(subscription: JetStreamContext.PullSubscription) -> list[Msg]:

@@ -8,7 +8,7 @@ inactive and deleted ones leave the index but their status is remembered. Pure: 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from webhooks.v1 import messages_pb2
@@ -29,6 +29,9 @@ class RouteEntry:
     entity: str
     triggers: tuple[TriggerMatcher, ...]
     include_complete_data: bool
+    # Its fields of a DeliveryJob (id, version, name) serialized, or b"" (then computed
+    # per job): routing encodes them once per subscription rather than once per job.
+    job_fields: bytes = field(default=b"", compare=False, repr=False)
 
     @classmethod
     def from_state(cls, state: messages_pb2.SubscriptionState) -> RouteEntry:
@@ -40,6 +43,11 @@ class RouteEntry:
             entity=state.entity,
             triggers=tuple(TriggerMatcher.from_spec(t) for t in state.triggers),
             include_complete_data=state.include_complete_data,
+            job_fields=messages_pb2.DeliveryJob(
+                subscription_id=state.id,
+                subscription_version=state.version,
+                subscription_name=state.name,
+            ).SerializeToString(),
         )
 
     def index_keys(self) -> set[_IndexKey]:

@@ -36,7 +36,7 @@ async def run(
     await declare_streams(js, settings)
     table = RoutingTable()
     feed = SubscriptionFeed(table)
-    consumer = EventConsumer(table, feed, DeadLetters(nc))
+    consumer = EventConsumer(table, feed, DeadLetters(nc), nc)
     servicer = RouterServicer(js, table, settings)
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
