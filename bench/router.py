@@ -12,7 +12,7 @@ nats-server per case. Each figure comes with a ceiling measured in the same run:
   the call's start to the job arriving at a push consumer of DELIVERIES. Ceiling: js.publish
   -> push consumer of the same size at the same rate on the same NATS.
 - table build: S subscription states on SUBSCRIPTIONS, then the router is started; the
-  router's own "routing table built: N subscriptions in X s" and the wall time from spawn
+  router's own "SUBSCRIPTIONS projection built: N subscriptions in X s" and the wall time from spawn
   to health SERVING plus that line. Ceiling: reading the S messages with an ordered
   consumer in this process.
 
@@ -63,7 +63,9 @@ TENANT = "bench"
 TOKEN = "bench-router-" + uuid.uuid4().hex
 RESULTS = REPO / "bench" / "results"
 PIPELINE = 2000  # js.publish calls in flight
-BUILT = re.compile(r"routing table built: (\d+) subscriptions in ([\d.]+) s")
+PROFILE_DIR: Path | None = None  # --profile: py-spy output of every router process
+# Logged by webhooks_messaging.feed once the table holds what SUBSCRIPTIONS held at start.
+BUILT = re.compile(r"SUBSCRIPTIONS projection built: (\d+) subscriptions in ([\d.]+) s")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -107,6 +109,7 @@ class Router:
             "PYTHONUNBUFFERED": "1",
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.profiler: subprocess.Popen[bytes] | None = None
         self.started = 0.0
 
     def spawn(self) -> None:
@@ -118,6 +121,16 @@ class Router:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        if PROFILE_DIR is not None:
+            # py-spy samples the router process until stop(); flamegraph-ready "raw" output.
+            out = PROFILE_DIR / f"{self.log.parent.name}.txt"
+            self.profiler = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                 str(self.process.pid), "--rate", "250", "--format", "raw", "--output",
+                 str(out)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
 
     async def serving(self) -> float:
         """Seconds from spawn until health SERVING."""
@@ -140,6 +153,13 @@ class Router:
             await asyncio.sleep(0.02)
 
     def stop(self) -> None:
+        if self.profiler is not None and self.profiler.poll() is None:
+            self.profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            try:
+                self.profiler.wait(30)
+            except subprocess.TimeoutExpired:
+                self.profiler.kill()
+                self.profiler.wait()
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -426,6 +446,11 @@ def show(results: list[dict[str, Any]]) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
+    cases = set(args.cases.split(",")) if args.cases else None
+
+    def wanted(name: str) -> bool:
+        return cases is None or name in cases
+
     sizes = (
         {1: 2000, 10: 500, 1000: 10}
         if args.quick
@@ -435,14 +460,19 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-router-") as tmp:
         root = Path(tmp)
         for fanout, events in sizes.items():
+            if not wanted(f"route{fanout}"):
+                continue
             results.append(await bench_routing(root, fanout, events))
             show(results[-1:])
         seconds = 2.0 if args.quick else args.seconds
         for per_call in (1, 10):
+            if not wanted(f"latency{per_call}"):
+                continue
             results.append(await bench_latency(root, args.rate, seconds, per_call))
             show(results[-1:])
-        results.append(await bench_table(root, 10_000 if args.quick else args.subscriptions))
-        show(results[-1:])
+        if wanted("table"):
+            results.append(await bench_table(root, 10_000 if args.quick else args.subscriptions))
+            show(results[-1:])
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"router-{stamp}.json"
@@ -451,6 +481,8 @@ async def run(args: argparse.Namespace) -> None:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "quick": args.quick,
+        "traces_sampler": os.environ.get("OTEL_TRACES_SAMPLER", "(default: parentbased_always_on)"),
+        "traces_sampler_arg": os.environ.get("OTEL_TRACES_SAMPLER_ARG", ""),
     }
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print("\n== router benchmark ==")
@@ -465,7 +497,20 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s for latency")
     parser.add_argument("--seconds", type=float, default=10.0, help="latency run length")
     parser.add_argument("--subscriptions", type=int, default=100_000, help="table build size")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument(
+        "--cases",
+        default="",
+        help="comma-separated subset: route1,route10,route1000,latency1,latency10,table",
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy every router process into DIR (raw stacks)"
+    )
+    args = parser.parse_args()
+    if args.profile:
+        global PROFILE_DIR
+        PROFILE_DIR = Path(args.profile).resolve()
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":
