@@ -16,6 +16,7 @@ class AttemptOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ATTEMPT_OUTCOME_UNSPECIFIED: _ClassVar[AttemptOutcome]
     ATTEMPT_OUTCOME_SUCCEEDED: _ClassVar[AttemptOutcome]
     ATTEMPT_OUTCOME_FAILED: _ClassVar[AttemptOutcome]
+    ATTEMPT_OUTCOME_REDELIVERY_REQUESTED: _ClassVar[AttemptOutcome]
 
 class FailureClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,6 +34,7 @@ class FailureClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 ATTEMPT_OUTCOME_UNSPECIFIED: AttemptOutcome
 ATTEMPT_OUTCOME_SUCCEEDED: AttemptOutcome
 ATTEMPT_OUTCOME_FAILED: AttemptOutcome
+ATTEMPT_OUTCOME_REDELIVERY_REQUESTED: AttemptOutcome
 FAILURE_CLASS_UNSPECIFIED: FailureClass
 FAILURE_CLASS_HTTP_STATUS: FailureClass
 FAILURE_CLASS_TIMEOUT: FailureClass
@@ -195,7 +197,7 @@ class DeliveryJob(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., delivery_id: _Optional[str] = ..., event_id: _Optional[str] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_version: _Optional[int] = ..., subscription_name: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payload_json: _Optional[bytes] = ..., attempt: _Optional[int] = ..., replay: _Optional[bool] = ..., manual: _Optional[bool] = ..., series: _Optional[int] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., first_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AttemptRecord(_message.Message):
-    __slots__ = ("delivery_id", "series", "attempt", "tenant", "subscription_id", "subscription_name", "event_id", "entity", "trigger", "channel", "subchannel", "started_at", "duration_ms", "outcome", "failure_class", "status_code", "error_message", "response_snippet", "request_body", "request_content_type", "will_retry", "next_attempt_at", "max_attempts", "manual", "replay", "url")
+    __slots__ = ("delivery_id", "series", "attempt", "tenant", "subscription_id", "subscription_name", "event_id", "entity", "trigger", "channel", "subchannel", "started_at", "duration_ms", "outcome", "failure_class", "status_code", "error_message", "response_snippet", "request_body", "request_content_type", "will_retry", "next_attempt_at", "max_attempts", "manual", "replay", "url", "payload_json", "occurred_at", "subscription_version", "requested_by")
     DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
     SERIES_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -222,6 +224,10 @@ class AttemptRecord(_message.Message):
     MANUAL_FIELD_NUMBER: _ClassVar[int]
     REPLAY_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
     delivery_id: str
     series: int
     attempt: int
@@ -248,7 +254,11 @@ class AttemptRecord(_message.Message):
     manual: bool
     replay: bool
     url: str
-    def __init__(self, delivery_id: _Optional[str] = ..., series: _Optional[int] = ..., attempt: _Optional[int] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., event_id: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[int] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., failure_class: _Optional[_Union[FailureClass, str]] = ..., status_code: _Optional[int] = ..., error_message: _Optional[str] = ..., response_snippet: _Optional[bytes] = ..., request_body: _Optional[bytes] = ..., request_content_type: _Optional[str] = ..., will_retry: _Optional[bool] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_attempts: _Optional[int] = ..., manual: _Optional[bool] = ..., replay: _Optional[bool] = ..., url: _Optional[str] = ...) -> None: ...
+    payload_json: bytes
+    occurred_at: _timestamp_pb2.Timestamp
+    subscription_version: int
+    requested_by: str
+    def __init__(self, delivery_id: _Optional[str] = ..., series: _Optional[int] = ..., attempt: _Optional[int] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., event_id: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[int] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., failure_class: _Optional[_Union[FailureClass, str]] = ..., status_code: _Optional[int] = ..., error_message: _Optional[str] = ..., response_snippet: _Optional[bytes] = ..., request_body: _Optional[bytes] = ..., request_content_type: _Optional[str] = ..., will_retry: _Optional[bool] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_attempts: _Optional[int] = ..., manual: _Optional[bool] = ..., replay: _Optional[bool] = ..., url: _Optional[str] = ..., payload_json: _Optional[bytes] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subscription_version: _Optional[int] = ..., requested_by: _Optional[str] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("subject", "data", "headers", "reason", "terminated_at")

@@ -58,7 +58,13 @@ def attempt_record(
         manual=job.manual,
         replay=job.replay,
         url=result.url,
+        subscription_version=job.subscription_version,
     )
+    if result.request_body != job.payload_json:
+        # SOAP (or nothing sent): keep what a manual redelivery must send again.
+        record.payload_json = job.payload_json
+    if job.HasField("occurred_at"):
+        record.occurred_at.CopyFrom(job.occurred_at)
     if job.HasField("channel"):
         record.channel = job.channel
     record.started_at.FromDatetime(result.started_at)
