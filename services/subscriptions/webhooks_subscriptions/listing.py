@@ -8,16 +8,14 @@ SQL; the SQLite and PostgreSQL recorders differ only in how they connect.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from abc import ABC, abstractmethod
 from base64 import urlsafe_b64decode, urlsafe_b64encode
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from webhooks_storage import Cursor, PostgresConnector, SQLiteConnector, SqlStore
 from webhooks_subscriptions.domain.errors import InvalidField
 
 SCHEMA = [
@@ -96,27 +94,12 @@ class ListQuery:
     order: str = "created_desc"
 
 
-class Cursor(Protocol):
-    rowcount: int
-
-    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-    def fetchone(self) -> Any: ...
-
-
-class PositionMoved(Exception):
-    """Another projector applied these notifications first: this batch is discarded."""
-
-
-class ListingRecorder(ABC):
-    placeholder = "?"
-
-    @abstractmethod
-    def _transaction(self, write: bool = True) -> Any:
-        """A context manager giving a cursor; commits on success, rolls back on error."""
+class ListingRecorder(SqlStore):
+    def _transaction(self, write: bool = True) -> AbstractContextManager[Cursor]:
+        return self.transaction(write)
 
     def _sql(self, sql: str) -> str:
-        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+        return self.sql(sql)
 
     def create_tables(self) -> None:
         # On PostgreSQL, bootstrap holds a lock around this: replicas starting together would
@@ -132,12 +115,7 @@ class ListingRecorder(ABC):
 
     def apply(self, previous: int, position: int, changes: Sequence[Change]) -> None:
         with self._transaction() as cursor:
-            cursor.execute(
-                self._sql("UPDATE listing_tracking SET position = ? WHERE position = ?"),
-                (position, previous),
-            )
-            if cursor.rowcount != 1:
-                raise PositionMoved()
+            self.advance(cursor, "listing_tracking", previous, position)
             for change in changes:
                 self._apply_one(cursor, change)
 
@@ -250,9 +228,6 @@ class ListingRecorder(ABC):
             )
             return [row[0] for row in cursor.fetchall()]
 
-    def close(self) -> None:  # noqa: B027 - optional for subclasses
-        pass
-
 
 def encode_page_token(order: str, key: Any, last_id: str) -> str:
     raw = json.dumps([order, key, last_id]).encode()
@@ -272,52 +247,11 @@ def decode_page_token(token: str, order: str) -> tuple[Any, str]:
 
 class SQLiteListingRecorder(ListingRecorder):
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._local = threading.local()
-        # WAL: readers are not blocked by the projector's writes.
-        self._connection().execute("PRAGMA journal_mode=WAL")
+        super().__init__(SQLiteConnector(path))
         self.create_tables()
-
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
-        return connection
-
-    @contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[sqlite3.Cursor]:
-        connection = self._connection()
-        cursor = connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            yield cursor
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        cursor.execute("COMMIT")
 
 
 class PostgresListingRecorder(ListingRecorder):
-    placeholder = "%s"
-
     def __init__(self, conninfo: str, schema: str) -> None:
-        from psycopg_pool import ConnectionPool
-
-        self._pool = ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=8,
-            kwargs={"options": f"-c search_path={schema}"},
-            open=True,
-        )
+        super().__init__(PostgresConnector(conninfo, schema))
         self.create_tables()
-
-    @contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[Any]:
-        with self._pool.connection() as connection, connection.transaction():
-            yield connection.cursor()
-
-    def close(self) -> None:
-        self._pool.close()

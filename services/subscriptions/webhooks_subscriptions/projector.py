@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import Any
 
+from webhooks_storage import PositionMoved
 from webhooks_subscriptions.application import Subscriptions
 from webhooks_subscriptions.domain import rules
 from webhooks_subscriptions.domain.certificate import ClientCertificate
@@ -22,7 +23,6 @@ from webhooks_subscriptions.listing import (
     CertificateRow,
     Change,
     ListingRecorder,
-    PositionMoved,
     Removal,
     SubscriptionRow,
 )
