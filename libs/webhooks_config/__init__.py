@@ -61,6 +61,7 @@ class Settings:
     outbound_allow: tuple[str, ...]  # networks (CIDR) the outbound guard admits anyway
     dns_servers: tuple[str, ...]  # "host" or "host:port"; empty: the system resolver
     ca_bundle: Path | None  # PEM CA certificates trusted instead of the system's
+    failures_max_age_seconds: int  # failed events older than this leave the view
 
     def address(self, service: str) -> str:
         return self.addresses[service]
@@ -158,4 +159,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         outbound_allow=_list(env, "OUTBOUND_ALLOW"),
         dns_servers=_list(env, "DNS_SERVERS"),
         ca_bundle=Path(env[PREFIX + "CA_BUNDLE"]) if env.get(PREFIX + "CA_BUNDLE") else None,
+        failures_max_age_seconds=_int(
+            env, "FAILURES_MAX_AGE_SECONDS", 30 * 86400, 60, 3650 * 86400
+        ),
     )
