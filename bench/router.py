@@ -152,6 +152,12 @@ class Router:
                 return int(found[1]), float(found[2]), time.monotonic() - self.started
             await asyncio.sleep(0.02)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the router process has used so far (Linux)."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.profiler is not None and self.profiler.poll() is None:
             self.profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
@@ -242,6 +248,7 @@ async def bench_routing(root: Path, fanout: int, events: int) -> dict[str, Any]:
             await router.serving()
             # From SERVING (the table build follows, then routing): a conservative start.
             first = time.monotonic()
+            cpu_first = router.cpu_seconds()
             last = 0.0
             while True:
                 n = await count(env.js, "DELIVERIES")
@@ -250,6 +257,8 @@ async def bench_routing(root: Path, fanout: int, events: int) -> dict[str, Any]:
                     last = now
                     break
                 await asyncio.sleep(0.01)
+            # The router's own CPU per event: less at the mercy of a shared machine.
+            cpu = router.cpu_seconds() - cpu_first
             sample = await env.js.get_msg("DELIVERIES", seq=1)
             job_size = len(sample.data or b"")
         finally:
@@ -274,6 +283,8 @@ async def bench_routing(root: Path, fanout: int, events: int) -> dict[str, Any]:
             "jobs_per_s": round(jobs / seconds),
             "ceiling_jobs_per_s": round(ceiling),
             "ratio": round(jobs / seconds / ceiling, 3),
+            "router_cpu_us_per_event": round(cpu / events * 1e6, 1),
+            "router_cpu_share": round(cpu / seconds, 2),
         }
 
 
@@ -340,7 +351,17 @@ async def bench_latency(
                 await steady(calls, 1.0, send)  # warm-up
                 latencies.clear()
                 sent.clear()
+                # CPU used during the steady phase, as a share of one core: who saturates
+                # first, the router or this client (grpc.aio calls, the job consumer)?
+                wall0, client0, router0 = (
+                    time.monotonic(),
+                    time.process_time(),
+                    router.cpu_seconds(),
+                )
                 await steady(calls, seconds, send)
+                wall = time.monotonic() - wall0
+                client_cpu = (time.process_time() - client0) / wall
+                router_cpu = (router.cpu_seconds() - router0) / wall
                 deadline = time.monotonic() + 10
                 while len(latencies) < len(sent) and time.monotonic() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
@@ -391,6 +412,8 @@ async def bench_latency(
         "ceiling_p99_ms": round(c99, 2),
         "p99_ratio": round(p99 / c99, 2),
         "failed_calls": failures,
+        "router_cpu_share": round(router_cpu, 2),
+        "client_cpu_share": round(client_cpu, 2),
         "mean_ms": round(statistics.fmean(router_lat) * 1e3, 2),
     }
 

@@ -114,10 +114,22 @@ class SubscriptionFeed(Generic[P]):
 
     # A timeout parameter, not asyncio.timeout around the call: a timeout is an answer
     # (False) here, not an error.
-    async def caught_up(self, js: JetStreamContext, timeout: float) -> bool:  # noqa: ASYNC109
+    async def caught_up(
+        self,
+        js: JetStreamContext,
+        timeout: float,  # noqa: ASYNC109
+        *,
+        target: int | None = None,
+    ) -> bool:
         """Whether the table has applied everything on the stream now, waiting up to
-        ``timeout`` seconds for it."""
-        target = (await js.stream_info(self.stream)).state.last_seq
+        ``timeout`` seconds for it.
+
+        ``target``: the stream's last sequence (``stream_end``) when the caller asked for it
+        itself, e.g. while it was fetching the work this check guards: one round trip less.
+        "Now" is then when that answer was asked for.
+        """
+        if target is None:
+            target = await self.stream_end(js)
         if self.table.applied_seq >= target:
             return True
         if len(self._waiters) > MAX_STALE_WAITERS:
@@ -132,6 +144,10 @@ class SubscriptionFeed(Generic[P]):
             return True
         except TimeoutError:
             return False
+
+    async def stream_end(self, js: JetStreamContext) -> int:
+        """The stream's last sequence now (a round trip to the broker)."""
+        return int((await js.stream_info(self.stream)).state.last_seq)
 
     async def _on_message(self, msg: Msg) -> None:
         # Everything is caught here: an exception would reach nats-py's error callback and
