@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import StatusCode
 
 from webhooks.v1 import messages_pb2
@@ -41,6 +41,8 @@ from webhooks_telemetry import extract_context, inject_headers
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("webhooks.router")
 
+# The headers the configured propagators read (by default traceparent, tracestate, baggage).
+_TRACE_FIELDS = frozenset(propagate.get_global_textmap().fields)
 DURABLE = "router"
 FETCH_BATCH = 256
 BACKLOG_WAIT_SECONDS = 0.001  # how long the second fetch of a batch may wait
@@ -188,7 +190,10 @@ class EventConsumer:
         """Sends the event's jobs in its routing span; a failure is the confirmation's."""
         event = item.event
         headers = item.msg.headers
-        parent = extract_context(headers) if headers else None
+        # Most of the propagator's work is for nothing when no header of it is there.
+        parent = (
+            extract_context(headers) if headers and not _TRACE_FIELDS.isdisjoint(headers) else None
+        )
         span = tracer.start_span(
             "route event",
             context=parent,
