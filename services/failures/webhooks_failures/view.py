@@ -1,0 +1,636 @@
+"""The failed-events view: the ATTEMPTS stream folded into SQL tables by the state rules of
+``model.py``, and the queries of the failures API.
+
+``apply`` writes a batch of records and the stream position it reaches in one
+transaction (the position is a compare-and-set: two projectors on one database never both
+apply a batch). A record's key in the trial history (tenant, delivery, series, attempt)
+makes it count once, whichever batch brings it again. The batch is folded in Python: one
+read of the rows it touches (and of their history keys), then one executemany per table;
+no statement per record.
+
+Every method is synchronous (blocking database calls): callers in an event loop run them
+with ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from webhooks.v1 import failures_pb2, messages_pb2
+from webhooks_failures import view_query, view_schema
+from webhooks_failures.model import (
+    DEFAULT_PAGE_SIZE,
+    FAILED,
+    MAX_PAGE_SIZE,
+    RECOVERED,
+    REDELIVERED,
+    RETRYING,
+    Filter,
+    Page,
+    RedeliveryTarget,
+    error_code,
+)
+from webhooks_failures.view_schema import LIVE, SHADOW, Tables
+from webhooks_storage import Cursor, PostgresConnector, SQLiteConnector, SqlStore
+from webhooks_storage.store import Connector
+
+log = logging.getLogger(__name__)
+
+SUCCEEDED = messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED
+ATTEMPT_FAILED = messages_pb2.ATTEMPT_OUTCOME_FAILED
+REDELIVERY_REQUESTED = messages_pb2.ATTEMPT_OUTCOME_REDELIVERY_REQUESTED
+OUTCOMES = frozenset({SUCCEEDED, ATTEMPT_FAILED, REDELIVERY_REQUESTED})
+
+# Rows read per IN list (SQLite allows 32766 parameters; PostgreSQL uses one array).
+CHUNK = 500
+
+ROW_COLUMNS = (
+    "tenant, delivery_id, event_id, subscription_id, subscription_name, entity, trigger_name, "
+    "channel, subchannel, last_attempt_us, error_code, status_code, failure_class, "
+    "error_message, attempts, failed_attempts, state, max_series, head_series, head_attempt"
+)
+_WRITTEN = [*ROW_COLUMNS.split(", "), "message_key"]
+
+
+@dataclass(slots=True)
+class _Row:
+    """One failed event while a batch is folded into it (the columns, in order)."""
+
+    tenant: str
+    delivery_id: str
+    event_id: str
+    subscription_id: str
+    subscription_name: str
+    entity: str
+    trigger: str
+    channel: int | None
+    subchannel: str
+    last_attempt_us: int
+    error_code: str
+    status_code: int
+    failure_class: int
+    error_message: str
+    attempts: int  # attempts made (not REDELIVERY_REQUESTED markers)
+    failed_attempts: int
+    state: int
+    max_series: int  # the highest series seen, markers included
+    head_series: int  # the latest attempt applied: its record holds the payload
+    head_attempt: int
+
+    @classmethod
+    def new(cls, record: messages_pb2.AttemptRecord) -> _Row:
+        return cls(
+            record.tenant, record.delivery_id, "", record.subscription_id, "", "", "", None,
+            "", 0, "", 0, 0, "", 0, 0, FAILED, record.series, record.series, record.attempt,
+        )  # fmt: skip
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.tenant, self.delivery_id, self.event_id, self.subscription_id,
+            self.subscription_name, self.entity, self.trigger, self.channel, self.subchannel,
+            self.last_attempt_us, self.error_code, self.status_code, self.failure_class,
+            self.error_message, self.attempts, self.failed_attempts, self.state,
+            self.max_series, self.head_series, self.head_attempt,
+            self.error_message.casefold(),
+        )  # fmt: skip
+
+    def fold(self, record: messages_pb2.AttemptRecord) -> None:
+        """Apply one record not applied before (the state rules of model.py)."""
+        # A record of an older series than one already seen (a late attempt of a series
+        # replaced by a manual redelivery) is history and counts, but the state, the
+        # error and the payload follow the newest series.
+        current = record.series >= self.max_series
+        self.max_series = max(self.max_series, record.series)
+        if record.outcome == REDELIVERY_REQUESTED:
+            if current:
+                self.state = REDELIVERED
+            return
+        self.attempts += 1
+        failed = record.outcome == ATTEMPT_FAILED
+        if failed:
+            self.failed_attempts += 1
+        started = record.started_at
+        # The newest attempt time, whatever order records of different senders arrive in.
+        self.last_attempt_us = max(
+            self.last_attempt_us, started.seconds * 1_000_000 + started.nanos // 1000
+        )
+        if not current:
+            return
+        self.head_series, self.head_attempt = record.series, record.attempt
+        self.event_id = record.event_id
+        self.subscription_name = record.subscription_name
+        self.entity = record.entity
+        self.trigger = record.trigger
+        self.channel = record.channel if record.HasField("channel") else None
+        self.subchannel = record.subchannel
+        if failed:
+            self.error_code = error_code(record)
+            self.status_code = record.status_code
+            self.failure_class = record.failure_class
+            self.error_message = record.error_message
+            self.state = RETRYING if record.will_retry else FAILED
+        else:
+            self.state = RECOVERED
+
+
+def _micros_timestamp(us: int) -> Any:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    stamp = Timestamp()
+    stamp.FromMicroseconds(us)
+    return stamp
+
+
+def _failed_event(row: Sequence[Any]) -> failures_pb2.FailedEvent:
+    (tenant, delivery_id, event_id, subscription_id, subscription_name, entity, trigger,
+     channel, subchannel, last_us, code, status_code, failure_class, message, attempts,
+     _failed, state, *_rest) = row  # fmt: skip
+    event = failures_pb2.FailedEvent(
+        delivery_id=delivery_id,
+        tenant=tenant,
+        subscription_id=subscription_id,
+        subscription_name=subscription_name,
+        entity=entity,
+        trigger=trigger,
+        subchannel=subchannel,
+        last_attempt_at=_micros_timestamp(last_us),
+        error_code=code,
+        status_code=status_code,
+        failure_class=failure_class,
+        error_message=message,
+        retry_attempts=max(attempts - 1, 0),
+        state=state,
+        event_id=event_id,
+    )
+    if channel is not None:
+        event.channel = channel
+    return event
+
+
+def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class FailuresView(SqlStore):
+    """The view over one set of tables (the live ones, or a rebuild's shadow)."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        tables: Tables = LIVE,
+        *,
+        trgm_schema: str | None = None,
+        owns_connector: bool = True,
+    ) -> None:
+        super().__init__(connector)
+        self.tables = tables
+        self._trgm_schema = trgm_schema
+        self._owns_connector = owns_connector
+        t = tables
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _WRITTEN[2:])
+        self._upsert_row = self.sql(
+            f"INSERT INTO {t.events} ({', '.join(_WRITTEN)}) "
+            f"VALUES ({', '.join('?' * len(_WRITTEN))}) "
+            f"ON CONFLICT (tenant, delivery_id) DO UPDATE SET {updates}"
+        )
+        self._insert_history = self.sql(
+            f"INSERT INTO {t.history} (tenant, delivery_id, series, attempt, record) "
+            "VALUES (?, ?, ?, ?, ?)"
+        )
+        self._add_counts = self.sql(
+            f"INSERT INTO {t.counts} (tenant, subscription_id, failed_attempts, failed_events) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (tenant, subscription_id) DO UPDATE SET "
+            f"failed_attempts = {t.counts}.failed_attempts + excluded.failed_attempts, "
+            f"failed_events = {t.counts}.failed_events + excluded.failed_events"
+        )
+
+    # ---- tables
+
+    def create_tables(self) -> None:
+        """Create this view's tables unless they exist (they are created all at once)."""
+        with self.transaction() as cursor:
+            if not view_schema.exists(cursor, self.dialect, self.tables.tracking):
+                for statement in view_schema.ddl(self.tables, self.dialect, self._trgm_schema):
+                    cursor.execute(statement)
+
+    def fresh_shadow(self) -> FailuresView:
+        """Empty shadow tables on the same database, for a rebuild (any left by an
+        interrupted rebuild are dropped)."""
+        shadow = FailuresView(
+            self.connector, SHADOW, trgm_schema=self._trgm_schema, owns_connector=False
+        )
+        with self.transaction() as cursor:
+            view_schema.drop(cursor, SHADOW)
+            for statement in view_schema.ddl(SHADOW, self.dialect, self._trgm_schema):
+                cursor.execute(statement)
+        return shadow
+
+    def swap_in(self, shadow: FailuresView) -> int:
+        """Make ``shadow``'s tables this view's, atomically; returns its failed events.
+        The caller pauses every projector of this view first."""
+        with self.transaction() as cursor:
+            view_schema.swap(cursor, shadow.tables, self.tables)
+            cursor.execute(f"SELECT COUNT(*) FROM {self.tables.events}")
+            count = int(cursor.fetchone()[0])
+        if self.dialect == "sqlite":
+            # Planner statistics for the new tables (cheap: ANALYZE samples the indexes).
+            with self.transaction() as cursor:
+                cursor.execute("PRAGMA optimize")
+        return count
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, in key order: what a rebuild must reproduce."""
+        t = self.tables
+        queries = {
+            "events": f"SELECT * FROM {t.events} ORDER BY tenant, delivery_id",
+            "history": f"SELECT * FROM {t.history} ORDER BY tenant, delivery_id, series, attempt",
+            "counts": f"SELECT * FROM {t.counts} ORDER BY tenant, subscription_id",
+        }
+        with self.transaction(write=False) as cursor:
+            out = {}
+            for name, query in queries.items():
+                cursor.execute(query)
+                out[name] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                             for row in cursor.fetchall()]  # fmt: skip
+            return out
+
+    def close(self) -> None:
+        if self._owns_connector:
+            super().close()
+
+    # ---- projection
+
+    def position(self) -> int:
+        with self.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT position FROM {self.tables.tracking} WHERE singleton = 1")
+            return int(cursor.fetchone()[0])
+
+    def apply(
+        self,
+        previous: int,
+        batch: Sequence[tuple[int, messages_pb2.AttemptRecord]],
+        *,
+        position: int | None = None,
+    ) -> None:
+        """Apply ``batch`` (stream sequence, record) and move the position from
+        ``previous`` to ``position`` (default: the batch's last sequence; the projector
+        passes a later one when messages after the last record were undecodable).
+        Raises PositionMoved, changing nothing, when the position is not ``previous``."""
+        if position is None:
+            position = batch[-1][0] if batch else previous
+        with self.transaction() as cursor:
+            # First: on PostgreSQL this row lock queues a second projector here.
+            self.advance(cursor, self.tables.tracking, previous, position)
+            if batch:
+                self._fold(cursor, [record for _, record in batch])
+
+    def _fold(self, cursor: Cursor, records: Sequence[messages_pb2.AttemptRecord]) -> None:
+        keys: dict[str, dict[str, None]] = {}  # tenant -> delivery ids (ordered, unique)
+        for record in records:
+            keys.setdefault(record.tenant, {})[record.delivery_id] = None
+        rows, seen = self._load(cursor, keys)
+        dirty: dict[tuple[str, str], _Row] = {}
+        history: list[tuple[str, str, int, int, bytes]] = []
+        counts: dict[tuple[str, str], list[int]] = {}
+        for record in records:
+            if record.outcome not in OUTCOMES or not record.delivery_id:
+                continue
+            key = (record.tenant, record.delivery_id)
+            history_key = (record.tenant, record.delivery_id, record.series, record.attempt)
+            if history_key in seen:
+                continue  # applied before: in this batch or an earlier one
+            row = rows.get(key)
+            created = False
+            if row is None:
+                if record.outcome != ATTEMPT_FAILED:
+                    continue  # a delivery that never failed is not a failed event
+                row = rows[key] = _Row.new(record)
+                created = True
+            seen.add(history_key)
+            row.fold(record)
+            dirty[key] = row
+            history.append((*history_key, record.SerializeToString()))
+            failed = record.outcome == ATTEMPT_FAILED
+            if failed or created:
+                count = counts.setdefault((row.tenant, row.subscription_id), [0, 0])
+                count[0] += failed
+                count[1] += created
+        if dirty:
+            cursor.executemany(self._upsert_row, [row.values() for row in dirty.values()])
+            cursor.executemany(self._insert_history, history)
+        if counts:
+            cursor.executemany(self._add_counts, [(*k, *v) for k, v in counts.items()])
+
+    def _load(
+        self, cursor: Cursor, keys: dict[str, dict[str, None]]
+    ) -> tuple[dict[tuple[str, str], _Row], set[tuple[str, str, int, int]]]:
+        """The rows of these deliveries and the history keys they hold; on PostgreSQL
+        locked until commit, so that expire cannot delete one under the fold."""
+        t = self.tables
+        rows: dict[tuple[str, str], _Row] = {}
+        lock = " FOR UPDATE" if self.dialect == "postgres" else ""
+        for tenant, wanted in keys.items():
+            for chunk in self._id_chunks(list(wanted)):
+                condition, params = self._in("delivery_id", chunk)
+                cursor.execute(
+                    self.sql(
+                        f"SELECT {ROW_COLUMNS} FROM {t.events} WHERE tenant = ? AND {condition}"
+                        f"{lock}"
+                    ),
+                    (tenant, *params),
+                )
+                for values in cursor.fetchall():
+                    rows[(values[0], values[1])] = _Row(*values)
+        seen: set[tuple[str, str, int, int]] = set()
+        # History exists only for deliveries with a row: new ones need no lookup.
+        known: dict[str, list[str]] = {}
+        for tenant, delivery_id in rows:
+            known.setdefault(tenant, []).append(delivery_id)
+        for tenant, ids in known.items():
+            for chunk in self._id_chunks(ids):
+                condition, params = self._in("delivery_id", chunk)
+                cursor.execute(
+                    self.sql(
+                        f"SELECT delivery_id, series, attempt FROM {t.history} "
+                        f"WHERE tenant = ? AND {condition}"
+                    ),
+                    (tenant, *params),
+                )
+                seen.update((tenant, d, s, a) for d, s, a in cursor.fetchall())
+        return rows, seen
+
+    def _id_chunks(self, ids: list[str]) -> Iterable[Sequence[str]]:
+        return [ids] if self.dialect == "postgres" else _chunks(ids)
+
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if self.dialect == "postgres":
+            return f"{column} = ANY(?)", [list(values)]
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+    # ---- queries
+
+    def list_failed(self, tenant: str, filter: Filter, page_size: int, page_token: str) -> Page:
+        """Newest first (last attempt, then delivery id); see view_query for what a page
+        token guarantees while failures arrive."""
+        if page_size <= 0:
+            page_size = DEFAULT_PAGE_SIZE
+        page_size = min(page_size, MAX_PAGE_SIZE)
+        after = view_query.decode_token(page_token, tenant, filter) if page_token else None
+        sql, params = view_query.listing_sql(
+            self.tables.events, ROW_COLUMNS, tenant, filter, page_size + 1, after
+        )
+        with self.transaction(write=False) as cursor:
+            cursor.execute(self.sql(sql), params)
+            rows = cursor.fetchall()
+        token = ""
+        if len(rows) > page_size:
+            rows = rows[:page_size]
+            last = rows[-1]
+            token = view_query.encode_token(tenant, filter, last[9], last[1])
+        return Page([_failed_event(row) for row in rows], token)
+
+    def count_matching(self, tenant: str, filter: Filter) -> int:
+        w = view_query.where(tenant, filter)
+        with self.transaction(write=False) as cursor:
+            cursor.execute(
+                self.sql(f"SELECT COUNT(*) FROM {self.tables.events} WHERE {w.sql()}"), w.params
+            )
+            return int(cursor.fetchone()[0])
+
+    def details(self, tenant: str, delivery_id: str) -> failures_pb2.FailedEventDetails | None:
+        t = self.tables
+        with self.transaction(write=False) as cursor:
+            cursor.execute(
+                self.sql(
+                    f"SELECT {ROW_COLUMNS} FROM {t.events} WHERE tenant = ? AND delivery_id = ?"
+                ),
+                (tenant, delivery_id),
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            cursor.execute(
+                self.sql(
+                    f"SELECT series, attempt, record FROM {t.history} "
+                    "WHERE tenant = ? AND delivery_id = ? ORDER BY series, attempt"
+                ),
+                (tenant, delivery_id),
+            )
+            history = cursor.fetchall()
+        details = failures_pb2.FailedEventDetails(overview=_failed_event(row))
+        head = (row[18], row[19])
+        for series, attempt, blob in history:
+            record = messages_pb2.AttemptRecord.FromString(bytes(blob))
+            details.trial_history.append(record)
+            if (series, attempt) == head:
+                details.payload = record.request_body
+                details.payload_content_type = record.request_content_type
+        return details
+
+    def counts(
+        self, tenant: str, subscription_ids: Sequence[str]
+    ) -> list[failures_pb2.SubscriptionFailureCount]:
+        """Per subscription: failed attempts and failed events (every row of the view is
+        a failed event, whatever its state). Named subscriptions are answered in the
+        order given, with zeros when they have none; no names: every subscription of the
+        tenant that has any, by id."""
+        t = self.tables
+        found: dict[str, tuple[int, int]] = {}
+        wanted: list[str] = list(dict.fromkeys(subscription_ids))
+        with self.transaction(write=False) as cursor:
+            if wanted:
+                for chunk in self._id_chunks(wanted):
+                    condition, params = self._in("subscription_id", chunk)
+                    cursor.execute(
+                        self.sql(
+                            "SELECT subscription_id, failed_attempts, failed_events "
+                            f"FROM {t.counts} WHERE tenant = ? AND {condition}"
+                        ),
+                        (tenant, *params),
+                    )
+                    found.update((s, (a, e)) for s, a, e in cursor.fetchall())
+            else:
+                cursor.execute(
+                    self.sql(
+                        "SELECT subscription_id, failed_attempts, failed_events "
+                        f"FROM {t.counts} WHERE tenant = ? AND failed_events > 0 "
+                        "ORDER BY subscription_id"
+                    ),
+                    (tenant,),
+                )
+                found = {s: (a, e) for s, a, e in cursor.fetchall()}
+                wanted = list(found)
+        return [
+            failures_pb2.SubscriptionFailureCount(
+                subscription_id=s,
+                failed_attempts=found.get(s, (0, 0))[0],
+                failed_events=found.get(s, (0, 0))[1],
+            )
+            for s in wanted
+        ]
+
+    def redelivery_targets(
+        self,
+        tenant: str,
+        *,
+        delivery_id: str | None = None,
+        filter: Filter | None = None,
+        limit: int = 10_000,
+    ) -> list[RedeliveryTarget]:
+        """What a redelivery of one failed event (``delivery_id``) or of those matching
+        ``filter`` (newest first, at most ``limit``) needs, from their latest attempt."""
+        t = self.tables
+        columns = "delivery_id, max_series, head_series, head_attempt, last_attempt_us"
+        if delivery_id is not None:
+            inner = (
+                f"SELECT {columns} FROM {t.events} WHERE tenant = ? AND delivery_id = ?",
+                [tenant, delivery_id],
+            )
+        else:
+            inner = view_query.listing_sql(
+                t.events, columns, tenant, filter or Filter(), limit, None
+            )
+        sql = (
+            f"SELECT f.max_series, h.record FROM ({inner[0]}) AS f JOIN {t.history} AS h "
+            "ON h.tenant = ? AND h.delivery_id = f.delivery_id "
+            "AND h.series = f.head_series AND h.attempt = f.head_attempt "
+            f"ORDER BY f.{view_query.ORDER.replace(', ', ', f.')}"
+        )
+        with self.transaction(write=False) as cursor:
+            cursor.execute(self.sql(sql), [*inner[1], tenant])
+            rows = cursor.fetchall()
+        return [_target(max_series, bytes(blob)) for max_series, blob in rows]
+
+    # ---- retention
+
+    def expire(self, before: datetime, chunk: int = 1000) -> int:
+        """Delete failed events (and their history) whose last attempt is before
+        ``before``; returns how many. Chunked transactions: a projector sharing the
+        database is never held up for long."""
+        cutoff = view_query.micros(before)
+        t = self.tables
+        with self.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT DISTINCT tenant FROM {t.counts}")
+            tenants = [row[0] for row in cursor.fetchall()]
+        lock = " FOR UPDATE" if self.dialect == "postgres" else ""
+        deleted = 0
+        for tenant in tenants:
+            while True:
+                with self.transaction() as cursor:
+                    cursor.execute(
+                        self.sql(
+                            f"SELECT delivery_id, subscription_id, failed_attempts FROM {t.events}"
+                            f" WHERE tenant = ? AND last_attempt_us < ? LIMIT ?{lock}"
+                        ),
+                        (tenant, cutoff, chunk),
+                    )
+                    rows = cursor.fetchall()
+                    if not rows:
+                        break
+                    self._delete(cursor, tenant, rows)
+                    deleted += len(rows)
+        return deleted
+
+    def _delete(self, cursor: Cursor, tenant: str, rows: Sequence[Sequence[Any]]) -> None:
+        t = self.tables
+        ids = [row[0] for row in rows]
+        for chunk in self._id_chunks(ids):
+            condition, params = self._in("delivery_id", chunk)
+            for table in (t.history, t.events):
+                cursor.execute(
+                    self.sql(f"DELETE FROM {table} WHERE tenant = ? AND {condition}"),
+                    (tenant, *params),
+                )
+        removed: dict[str, list[int]] = {}
+        for _, subscription_id, failed_attempts in rows:
+            count = removed.setdefault(subscription_id, [0, 0])
+            count[0] += failed_attempts
+            count[1] += 1
+        cursor.executemany(
+            self.sql(
+                f"UPDATE {t.counts} SET failed_attempts = failed_attempts - ?, "
+                "failed_events = failed_events - ? WHERE tenant = ? AND subscription_id = ?"
+            ),
+            [(a, e, tenant, s) for s, (a, e) in removed.items()],
+        )
+        cursor.execute(
+            self.sql(f"DELETE FROM {t.counts} WHERE tenant = ? AND failed_events <= 0"),
+            (tenant,),
+        )
+
+
+def _target(max_series: int, blob: bytes) -> RedeliveryTarget:
+    record = messages_pb2.AttemptRecord.FromString(blob)
+    return RedeliveryTarget(
+        delivery_id=record.delivery_id,
+        event_id=record.event_id,
+        tenant=record.tenant,
+        subscription_id=record.subscription_id,
+        subscription_version=record.subscription_version,
+        subscription_name=record.subscription_name,
+        entity=record.entity,
+        trigger=record.trigger,
+        channel=record.channel if record.HasField("channel") else None,
+        subchannel=record.subchannel,
+        occurred_at=(
+            record.occurred_at.ToDatetime(tzinfo=UTC) if record.HasField("occurred_at") else None
+        ),
+        payload_json=record.payload_json or record.request_body,
+        replay=record.replay,
+        next_series=max_series + 1,
+    )
+
+
+class SQLiteFailuresView(FailuresView):
+    def __init__(self, path: Path) -> None:
+        super().__init__(SQLiteConnector(path))
+        self.create_tables()
+
+
+class PostgresFailuresView(FailuresView):
+    """On PostgreSQL: the schema is created if missing, under an advisory lock (replicas
+    starting together would race on CREATE ... IF NOT EXISTS), with pg_trgm for the
+    message search when the extension can be created."""
+
+    def __init__(self, conninfo: str, schema: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute("SELECT pg_advisory_lock(hashtext('webhooks.failures.schema'))")
+            try:
+                connection.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                )
+                trgm = _trigram_schema(connection)
+                super().__init__(PostgresConnector(conninfo, schema), trgm_schema=trgm)
+                self.create_tables()
+            finally:
+                connection.execute(
+                    "SELECT pg_advisory_unlock(hashtext('webhooks.failures.schema'))"
+                )
+
+
+def _trigram_schema(connection: Any) -> str | None:
+    """The schema holding pg_trgm, creating the extension (in public) if it can; None if
+    it cannot: the message search then reads the tenant's rows in order, filtered."""
+    query = (
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = 'pg_trgm'"
+    )
+    row = connection.execute(query).fetchone()
+    if row is not None:
+        return str(row[0])
+    try:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
+    except Exception as err:  # privileges or the contrib package missing
+        log.warning("pg_trgm unavailable (%s): message search without an index", err)
+        return None
+    row = connection.execute(query).fetchone()
+    return str(row[0]) if row is not None else None

@@ -1,0 +1,158 @@
+"""A Filter as SQL over the failed events table, and the page tokens of ListFailedEvents.
+
+Pagination is by keyset on the listing order (last_attempt_us DESC, delivery_id DESC): a
+page token is the (last_attempt_us, delivery_id) of the last row shown, with a hash of
+the tenant and filter it was issued for. A row that arrives or is updated between pages
+gets a newer last_attempt_us (its attempt happened after the first page was read), so it
+sorts above the cursor: the pages that follow neither repeat nor skip any row that was
+below the cursor. Such an updated row is not shown again in this walk if it was already
+shown, and is shown on a fresh first page (not in this walk) if it had not been reached
+yet; a row expired between pages simply is not returned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from webhooks_failures.model import Filter, InvalidPageToken
+
+ORDER = "last_attempt_us DESC, delivery_id DESC"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TOKEN_VERSION = 1
+# An IN list on an indexed column is read as one ordered index range per value merged by
+# a UNION ALL (each stops after a page): an IN list cannot give the listing order from one
+# index range. Beyond this many values the plain IN is used (one ordered scan, filtered).
+MAX_SPLIT_VALUES = 16
+# The list fields of a Filter and their columns; each has an index (tenant, column,
+# last_attempt_us, delivery_id). A listing splits on the first one given with several
+# values (in this order: the most selective first).
+LIST_FIELDS = (
+    ("subscription_ids", "subscription_id"),
+    ("error_codes", "error_code"),
+    ("states", "state"),
+)
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly; naive datetimes are UTC (as in protobuf)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def like_pattern(text: str) -> str:
+    """``text`` as a case-insensitive substring LIKE pattern over the casefolded column."""
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass
+class Where:
+    """Conditions joined by AND, with their parameters in placeholder order."""
+
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def any_of(self, column: str, values: tuple[Any, ...]) -> None:
+        if len(values) == 1:
+            self.add(f"{column} = ?", values[0])
+        else:
+            self.add(f"{column} IN ({', '.join('?' * len(values))})", *values)
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses)
+
+
+def where(tenant: str, filter: Filter, *, skip: str = "") -> Where:
+    """The filter's conditions; ``skip`` names a list field the caller splits on."""
+    w = Where()
+    w.add("tenant = ?", tenant)
+    for name, column in LIST_FIELDS:
+        values: tuple[Any, ...] = getattr(filter, name)
+        if values and name != skip:
+            w.any_of(column, values)
+    if filter.entity:
+        w.add("entity = ?", filter.entity)
+    if filter.trigger:
+        w.add("trigger_name = ?", filter.trigger)
+    if filter.channel is not None:
+        w.add("channel = ?", filter.channel)
+    if filter.subchannel:
+        w.add("subchannel = ?", filter.subchannel)
+    if filter.since is not None:
+        w.add("last_attempt_us >= ?", micros(filter.since))
+    if filter.until is not None:
+        w.add("last_attempt_us < ?", micros(filter.until))
+    if filter.message_contains:
+        w.add("message_key LIKE ? ESCAPE '\\'", like_pattern(filter.message_contains))
+    return w
+
+
+def split_field(filter: Filter) -> tuple[str, str, tuple[Any, ...]] | None:
+    """The list field a page reads as a UNION ALL of ordered ranges, if any."""
+    for name, column in LIST_FIELDS:
+        values: tuple[Any, ...] = getattr(filter, name)
+        if 1 < len(values) <= MAX_SPLIT_VALUES:
+            return name, column, values
+    return None
+
+
+def listing_sql(
+    table: str, columns: str, tenant: str, filter: Filter, limit: int, after: tuple[int, str] | None
+) -> tuple[str, list[Any]]:
+    """SELECT ``columns`` of the rows matching ``filter`` in listing order, after the
+    keyset ``after`` (last_attempt_us, delivery_id) when given, at most ``limit``."""
+    split = split_field(filter)
+    w = where(tenant, filter, skip=split[0] if split else "")
+    if after is not None:
+        # A row-value comparison: both databases read it as one index range.
+        w.add("(last_attempt_us, delivery_id) < (?, ?)", *after)
+    base = f"SELECT {columns} FROM {table} WHERE {w.sql()}"
+    if split is None:
+        return f"{base} ORDER BY {ORDER} LIMIT ?", [*w.params, limit]
+    _, column, values = split
+    branches = []
+    params: list[Any] = []
+    for i, value in enumerate(values):
+        branches.append(f"SELECT * FROM ({base} AND {column} = ? ORDER BY {ORDER} LIMIT ?) AS b{i}")
+        params += [*w.params, value, limit]
+    union = " UNION ALL ".join(branches)
+    return f"SELECT * FROM ({union}) AS u ORDER BY {ORDER} LIMIT ?", [*params, limit]
+
+
+def filter_hash(tenant: str, filter: Filter) -> str:
+    # repr of a frozen dataclass of tuples, ints, strings and datetimes is stable.
+    return hashlib.sha256(repr((tenant, filter)).encode()).hexdigest()[:16]
+
+
+def encode_token(tenant: str, filter: Filter, last_us: int, delivery_id: str) -> str:
+    raw = json.dumps([TOKEN_VERSION, filter_hash(tenant, filter), last_us, delivery_id])
+    return urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, tenant: str, filter: Filter) -> tuple[int, str]:
+    try:
+        raw = urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        version, digest, last_us, delivery_id = json.loads(raw)
+    except (ValueError, TypeError):
+        raise InvalidPageToken("not a page token this service returned") from None
+    if (
+        version != TOKEN_VERSION
+        or not isinstance(last_us, int)
+        or isinstance(last_us, bool)
+        or not isinstance(delivery_id, str)
+        or not isinstance(digest, str)
+    ):
+        raise InvalidPageToken("not a page token this service returned")
+    if digest != filter_hash(tenant, filter):
+        raise InvalidPageToken("the page token was returned for another filter")
+    return last_us, delivery_id
