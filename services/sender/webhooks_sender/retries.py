@@ -128,7 +128,13 @@ async def schedule_retry(
 async def park(
     js: JetStreamContext, job: messages_pb2.DeliveryJob, headers: dict[str, str]
 ) -> None:
-    """Put ``job`` back for a few seconds, unchanged (not an attempt)."""
+    """Put ``job`` back for a few seconds, unchanged (not an attempt).
+
+    ``headers`` (the job message's) keep the trace context and the previous attempt; the
+    broker's own (``Nats-*``) are dropped: a job that came from a schedule carries
+    ``Nats-Scheduler``, which the broker refuses on a new schedule ("invalid scheduler").
+    """
+    headers = {k: v for k, v in headers.items() if not k.lower().startswith("nats-")}
     delay = random.uniform(*PARKED_SECONDS)
     at = datetime.now(UTC) + timedelta(seconds=delay)
     # Each parking is a distinct message: the id only guards this one publish's re-sends.
