@@ -14,6 +14,7 @@ from webhooks.v1 import router_pb2, router_pb2_grpc
 from webhooks_config import Settings
 from webhooks_grpc import abort, current_principal
 from webhooks_router.ingest import ingest
+from webhooks_router.publishing import StreamStore
 from webhooks_router.replay import ReplayRefused, Window, replay
 from webhooks_router.routes import RoutingTable
 
@@ -26,10 +27,13 @@ REFUSALS = {
 
 
 class RouterServicer(router_pb2_grpc.RouterServiceServicer):
-    def __init__(self, js: JetStreamContext, table: RoutingTable, settings: Settings) -> None:
+    def __init__(
+        self, js: JetStreamContext, table: RoutingTable, settings: Settings, store: StreamStore
+    ) -> None:
         self._js = js
         self._table = table
         self._settings = settings
+        self._store = store  # of EVENTS, started
 
     async def PublishEvents(
         self, request: router_pb2.PublishEventsRequest, context: Context
@@ -44,7 +48,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 f"at most {limit} events per call, got {len(request.events)}",
                 "events",
             )
-        results = await ingest(self._js, request.events, current_principal())
+        results = await ingest(self._store, request.events, current_principal())
         return router_pb2.PublishEventsResponse(results=results)
 
     async def ReplayEvents(

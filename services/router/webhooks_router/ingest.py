@@ -1,20 +1,18 @@
 """Ingest: platform events into the EVENTS stream, one verdict per event.
 
 Each valid event is stored with ``Nats-Msg-Id`` = its event id, so the broker itself says
-whether it is new (accepted) or seen within the duplicate window (duplicate). An invalid
+whether it is new (accepted) or seen within the duplicate window (duplicate). The events
+of one call are published together and their acknowledgements awaited together. An invalid
 event is rejected with the field and the reason, and nothing of it is stored.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-
-from nats.js import JetStreamContext
 
 from webhooks.v1 import messages_pb2, router_pb2
 from webhooks_grpc import Principal
-from webhooks_messaging import EVENTS
+from webhooks_router.publishing import StreamStore
 from webhooks_router.validation import InvalidEvent, event_subject, validate_event
 from webhooks_telemetry import inject_headers
 
@@ -35,18 +33,8 @@ def _check_tenant(event: messages_pb2.PlatformEvent, principal: Principal) -> No
         raise InvalidEvent("tenant", "belongs to another organisation than the token")
 
 
-async def _store(
-    js: JetStreamContext, event: messages_pb2.PlatformEvent
-) -> router_pb2.PublishStatus:
-    headers = inject_headers({"Nats-Msg-Id": event.event_id})
-    ack = await js.publish(
-        event_subject(event), event.SerializeToString(), stream=EVENTS, headers=headers
-    )
-    return DUPLICATE if ack.duplicate else ACCEPTED
-
-
 async def ingest(
-    js: JetStreamContext,
+    store: StreamStore,
     events: Sequence[messages_pb2.PlatformEvent],
     principal: Principal,
 ) -> list[router_pb2.PublishResult]:
@@ -62,7 +50,17 @@ async def ingest(
             results[index] = _rejected(event.event_id, error.field, error.reason)
             continue
         pending.append((index, event))
-    statuses = await asyncio.gather(*(_store(js, event) for _, event in pending))
-    for (index, event), status in zip(pending, statuses, strict=True):
+    duplicates = await store.store(
+        [
+            (
+                event_subject(event),
+                event.SerializeToString(),
+                inject_headers({"Nats-Msg-Id": event.event_id}),
+            )
+            for _, event in pending
+        ]
+    )
+    for (index, event), duplicate in zip(pending, duplicates, strict=True):
+        status = DUPLICATE if duplicate else ACCEPTED
         results[index] = router_pb2.PublishResult(event_id=event.event_id, status=status)
     return [result for result in results if result is not None]

@@ -13,6 +13,8 @@ import contextlib
 import json
 from collections.abc import Sequence
 
+import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -245,3 +247,79 @@ class JobPublisher:
                 confirmation._answered()
         if not self._room.is_set() and len(self._waiting) <= self._max_in_flight // 2:
             self._room.set()
+
+
+STORE_TIMEOUT_SECONDS = 5.0  # nats-py's js.publish default
+
+
+class StreamStore:
+    """Stores messages on a stream and tells new ones from duplicates, like ``js.publish``,
+    but with one reply subscription for every acknowledgement: a future per message and
+    one timer per call rather than an inbox, a task and a timer per message."""
+
+    def __init__(self, nc: NATS, stream: str) -> None:
+        self._nc = nc
+        self._stream = stream
+        self._prefix = ""
+        self._sub: Subscription | None = None
+        self._waiting: dict[str, asyncio.Future[bool]] = {}
+        self._next = 0
+
+    async def start(self) -> None:
+        self._prefix = self._nc.new_inbox() + "."
+        self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_reply)
+
+    async def store(
+        self,
+        messages: Sequence[tuple[str, bytes, dict[str, str]]],
+        timeout: float = STORE_TIMEOUT_SECONDS,  # noqa: ASYNC109
+    ) -> list[bool]:
+        """Stores each (subject, payload, headers); whether each was a duplicate. Raises as
+        ``js.publish`` does: the broker's APIError, NoStreamResponseError, TimeoutError."""
+        loop = asyncio.get_running_loop()
+        tokens: list[str] = []
+        futures: list[asyncio.Future[bool]] = []
+        try:
+            for subject, payload, headers in messages:
+                token = str(self._next)
+                self._next += 1
+                future: asyncio.Future[bool] = loop.create_future()
+                self._waiting[token] = future
+                tokens.append(token)
+                futures.append(future)
+                headers[EXPECTED_STREAM] = self._stream
+                await self._nc.publish(
+                    subject, payload, reply=self._prefix + token, headers=headers
+                )
+            try:
+                return await asyncio.wait_for(asyncio.gather(*futures), timeout)
+            except TimeoutError:
+                raise nats.errors.TimeoutError from None
+        finally:
+            for token in tokens:
+                self._waiting.pop(token, None)
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+                elif not future.cancelled():
+                    future.exception()  # retrieved: no "never retrieved" warnings
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self._waiting.pop(msg.subject[len(self._prefix) :], None)
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get(STATUS_HEADER) == NO_RESPONDERS:
+            future.set_exception(nats.js.errors.NoStreamResponseError())
+            return
+        try:
+            reply = json.loads(msg.data)
+        except ValueError as error:
+            future.set_exception(error)
+            return
+        if "error" in reply:
+            try:
+                nats.js.errors.APIError.from_error(reply["error"])  # raises the right subclass
+            except Exception as error:  # an APIError, or whatever an odd reply causes
+                future.set_exception(error)
+        else:
+            future.set_result(bool(reply.get("duplicate", False)))

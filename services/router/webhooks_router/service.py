@@ -12,11 +12,12 @@ import grpc.aio
 from webhooks.v1 import router_pb2, router_pb2_grpc
 from webhooks_config import Settings
 from webhooks_grpc import run_service
-from webhooks_messaging import connect, declare_streams
+from webhooks_messaging import EVENTS, connect, declare_streams
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_router.api import RouterServicer
 from webhooks_router.consumer import EventConsumer
 from webhooks_router.deadletters import DeadLetters
+from webhooks_router.publishing import StreamStore
 from webhooks_router.routes import RoutingTable
 
 SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
@@ -37,7 +38,9 @@ async def run(
     table = RoutingTable()
     feed = SubscriptionFeed(table)
     consumer = EventConsumer(table, feed, DeadLetters(nc), nc)
-    servicer = RouterServicer(js, table, settings)
+    store = StreamStore(nc, EVENTS)
+    await store.start()
+    servicer = RouterServicer(js, table, settings, store)
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         router_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
