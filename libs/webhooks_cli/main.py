@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from webhooks_cli import catalogue, certificates, events, replay, subscriptions
+from webhooks_cli import catalogue, certificates, events, failures, replay, subscriptions
 from webhooks_cli.client import connect, resolve_token
 from webhooks_cli.errors import EXIT_USAGE, CliError
 from webhooks_cli.router_client import run_router_command
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.add_parser(commands, common)
     events.add_parser(commands, common)
     replay.add_parser(commands, common)
+    failures.add_parser(commands, common)
     commands.add_parser("secret-key", help="print a new key for WEBHOOKS_SECRET_KEYS")
     return parser
 

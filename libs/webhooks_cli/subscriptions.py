@@ -8,6 +8,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from webhooks.v1.failures_pb2 import CountFailuresRequest, SubscriptionFailureCount
 from webhooks.v1.messages_pb2 import FailureClass
 from webhooks.v1.sender_pb2 import SendTestEventRequest
 from webhooks.v1.subscriptions_pb2 import (
@@ -24,7 +25,7 @@ from webhooks.v1.subscriptions_pb2 import (
     UpdateSubscriptionRequest,
 )
 from webhooks_cli.client import Client
-from webhooks_cli.errors import UsageError
+from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import note, print_fields, print_json, print_table
 from webhooks_cli.spec import AUTH_KINDS, SOAP_VERSIONS, WEBHOOK_TYPES, create_spec, update_spec
 from webhooks_cli.views import (
@@ -49,6 +50,8 @@ TRIGGER_HELP = (
     "OnMessageStatus:whatsapp_channels=ch1;whatsapp_statuses=read,failed "
     "(names or ids; a component left out means all; repeat --trigger for more triggers)"
 )
+COUNT_BATCH = 1000  # subscription ids per CountFailures call (the service's limit)
+COUNT_TIMEOUT_SECONDS = 5.0  # a slow failures service must not hold up the listing
 SECRET_HELP = "%s; '-' reads it from stdin (a command line is visible in ps: prefer %s)"
 
 
@@ -135,10 +138,31 @@ def list_(args: argparse.Namespace, client: Client) -> int:
     if args.json:
         print_json(result)
         return 0
-    print_table(SUBSCRIPTION_HEADERS, [subscription_row(s) for s in result.subscriptions])
+    counts = failure_counts(client, [s.id for s in result.subscriptions])
+    print_table(
+        SUBSCRIPTION_HEADERS,
+        [subscription_row(s, counts.get(s.id) if counts else None) for s in result.subscriptions],
+    )
     if result.next_page_token:
         note(f"more: --page-token {result.next_page_token} (or --all)")
     return 0
+
+
+def failure_counts(client: Client, ids: list[str]) -> dict[str, SubscriptionFailureCount] | None:
+    """Failed attempts and events per subscription, or None when the failures service
+    cannot say: the listing is shown anyway, with "-" in that column."""
+    counts: dict[str, SubscriptionFailureCount] = {}
+    try:
+        with client.other("failures") as failures:
+            for start in range(0, len(ids), COUNT_BATCH):
+                request = CountFailuresRequest(subscription_ids=ids[start : start + COUNT_BATCH])
+                response = failures.call("CountFailures", request, timeout=COUNT_TIMEOUT_SECONDS)
+                counts.update((c.subscription_id, c) for c in response.counts)
+    except CliError as err:
+        note(f"failure counts not shown: {err.message}")
+        return None
+    zero = SubscriptionFailureCount()
+    return {i: counts.get(i, zero) for i in ids}
 
 
 def show(args: argparse.Namespace, subscription: Subscription) -> int:

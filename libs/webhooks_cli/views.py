@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from webhooks.v1.common_pb2 import Authentication, RetryPolicy, Webhook, WebhookType
+from webhooks.v1.failures_pb2 import SubscriptionFailureCount
 from webhooks.v1.subscriptions_pb2 import (
     Certificate,
     Subscription,
@@ -23,7 +24,7 @@ from webhooks_cli.triggers import CatalogueNames, format_trigger
 
 SUBSCRIPTION_HEADERS = (
     *("NAME", "ENTITY", "TRIGGERS", "URL"),
-    *("CREATED", "MODIFIED", "ACTIVE", "ID"),
+    *("CREATED", "MODIFIED", "ACTIVE", "FAILURES", "ID"),
 )
 HISTORY_HEADERS = ("VERSION", "TIME", "EVENT", "ACTOR", "CHANGES")
 CERTIFICATE_HEADERS = ("ID", "NAME", "SUBJECT", "EXPIRES")
@@ -42,7 +43,20 @@ def triggers_text(sub: Subscription, separator: str = " | ") -> str:
     return separator.join(format_trigger(t, catalogue_names()) for t in sub.triggers)
 
 
-def subscription_row(sub: Subscription) -> tuple[str, ...]:
+def failures_text(count: SubscriptionFailureCount | None) -> str:
+    """The guide's warning and number: failed attempts (and the events they belong to);
+    "-" when the failures service could not say."""
+    if count is None:
+        return "-"
+    if count.failed_attempts == 0:
+        return "0"
+    events = "event" if count.failed_events == 1 else "events"
+    return f"! {count.failed_attempts} ({count.failed_events} {events})"
+
+
+def subscription_row(
+    sub: Subscription, failures: SubscriptionFailureCount | None = None
+) -> tuple[str, ...]:
     return (
         sub.name,
         sub.entity,
@@ -51,6 +65,7 @@ def subscription_row(sub: Subscription) -> tuple[str, ...]:
         timestamp_text(sub.created_at),
         timestamp_text(sub.updated_at),
         yes_no(sub.active),
+        failures_text(failures),
         sub.id,
     )
 

@@ -90,7 +90,7 @@ def test_create_rest_basic_and_soap_oauth_then_list(platform: Platform) -> None:
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()
     assert header.split() == [
-        *("NAME", "ENTITY", "TRIGGERS", "URL", "CREATED", "MODIFIED", "ACTIVE", "ID")
+        *("NAME", "ENTITY", "TRIGGERS", "URL", "CREATED", "MODIFIED", "ACTIVE", "FAILURES", "ID")
     ]
     rest_row = next(r for r in rows if rest_name in r)
     assert "Object" in rest_row and "https://example.com/hooks/crm" in rest_row

@@ -1,0 +1,381 @@
+"""``webhooks failures ...``: the organisation's failed webhook deliveries (the failures
+service): list them with filters, show one (Overview, Payload, Trial History), send them
+again (retry) and rebuild the view (operators).
+
+The failures service is reached at WEBHOOKS_FAILURES_ADDR (``settings.address("failures")``)
+with the same token and tenant as every command; ``--address`` still names the
+subscriptions service.
+
+``retry`` takes one delivery id, or filter flags: then it first asks how many match (a dry
+run) and, unless ``--yes`` is given, asks for confirmation on a terminal. Without
+``--state`` a filtered retry sends the FAILED events only (retrying ones have an attempt
+scheduled, recovered ones were delivered).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from xml.dom import minidom
+from xml.parsers.expat import ExpatError
+
+from webhooks.v1.failures_pb2 import (
+    FailedEvent,
+    FailedEventDetails,
+    FailedEventFilter,
+    FailedEventState,
+    GetFailedEventRequest,
+    ListFailedEventsRequest,
+    ListFailedEventsResponse,
+    RebuildReadModelRequest,
+    RedeliverFailedEventsRequest,
+    RedeliverFailedEventsResponse,
+)
+from webhooks.v1.messages_pb2 import AttemptOutcome, AttemptRecord, FailureClass
+from webhooks_catalogue import channel_name, parse_channel
+from webhooks_cli.client import Client
+from webhooks_cli.errors import UsageError
+from webhooks_cli.output import note, print_fields, print_json, print_table, timestamp_text
+from webhooks_cli.times import TIME_HELP, TimeSyntaxError, parse_time, timestamp
+
+Handler = Callable[[argparse.Namespace, Client], int]
+STATES = {
+    "retrying": FailedEventState.FAILED_EVENT_STATE_RETRYING,
+    "failed": FailedEventState.FAILED_EVENT_STATE_FAILED,
+    "recovered": FailedEventState.FAILED_EVENT_STATE_RECOVERED,
+    "redelivered": FailedEventState.FAILED_EVENT_STATE_REDELIVERED,
+}
+STATE_NAMES: dict[int, str] = {value: name for name, value in STATES.items()}
+LIST_HEADERS = (
+    *("WEBHOOK", "ENTITY", "TRIGGER", "LAST ATTEMPT", "CHANNEL", "SUBCHANNEL"),
+    *("ERROR", "MESSAGE", "RETRIES", "STATE", "DELIVERY ID"),
+)
+HISTORY_HEADERS = (
+    *("TIME", "SERIES", "ATTEMPT", "OUTCOME", "STATUS", "CLASS"),
+    *("MESSAGE", "DURATION", "RESPONSE"),
+)
+MESSAGE_WIDTH = 60  # of an error message or a response snippet in a table cell
+REBUILD_TIMEOUT_SECONDS = 3600.0  # a rebuild replays all of ATTEMPTS
+
+
+def state_text(state: int) -> str:
+    return STATE_NAMES.get(state, "-")
+
+
+def channel_text(event: FailedEvent | AttemptRecord) -> str:
+    if not event.HasField("channel"):
+        return "-"
+    try:
+        return channel_name(event.channel)
+    except ValueError:
+        return str(event.channel)
+
+
+def one_line(text: str, width: int = MESSAGE_WIDTH) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def class_text(failure_class: int) -> str:
+    if failure_class == FailureClass.FAILURE_CLASS_UNSPECIFIED:
+        return "-"
+    name: str = FailureClass.Name(failure_class)  # type: ignore[arg-type]
+    return name.removeprefix("FAILURE_CLASS_").lower()
+
+
+def failed_event_row(event: FailedEvent) -> tuple[str, ...]:
+    return (
+        event.subscription_name or event.subscription_id,
+        event.entity,
+        event.trigger,
+        timestamp_text(event.last_attempt_at),
+        channel_text(event),
+        event.subchannel or "-",
+        event.error_code or "-",
+        one_line(event.error_message) or "-",
+        str(event.retry_attempts),
+        state_text(event.state),
+        event.delivery_id,
+    )
+
+
+def overview_fields(event: FailedEvent) -> list[tuple[str, str]]:
+    return [
+        ("delivery id", event.delivery_id),
+        ("event id", event.event_id),
+        ("webhook", f"{event.subscription_name} ({event.subscription_id})"),
+        ("entity", event.entity),
+        ("trigger", event.trigger),
+        ("channel", channel_text(event)),
+        ("subchannel", event.subchannel or "-"),
+        ("state", state_text(event.state)),
+        ("last attempt", timestamp_text(event.last_attempt_at)),
+        ("error code", event.error_code or "-"),
+        ("error", event.error_message or "-"),
+        ("retries", str(event.retry_attempts)),
+    ]
+
+
+def payload_text(payload: bytes, content_type: str) -> str:
+    """Indented JSON or XML; as it is when it is neither (or not well-formed)."""
+    text = payload.decode("utf-8", "replace")
+    if not payload:
+        return "(none)"
+    if "xml" in content_type or text.lstrip().startswith("<"):
+        try:
+            pretty = minidom.parseString(payload).toprettyxml(indent="  ")
+        except (ExpatError, ValueError):
+            return text
+        return "\n".join(line for line in pretty.splitlines() if line.strip())
+    try:
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def outcome_text(record: AttemptRecord) -> str:
+    if record.outcome == AttemptOutcome.ATTEMPT_OUTCOME_REDELIVERY_REQUESTED:
+        return f"redelivery requested by {record.requested_by or '?'}"
+    if record.outcome == AttemptOutcome.ATTEMPT_OUTCOME_SUCCEEDED:
+        return "succeeded"
+    retry = ", will retry" if record.will_retry else ""
+    return f"failed{retry}"
+
+
+def history_row(record: AttemptRecord) -> tuple[str, ...]:
+    marker = record.outcome == AttemptOutcome.ATTEMPT_OUTCOME_REDELIVERY_REQUESTED
+    manual = " (manual)" if record.manual and not marker else ""
+    return (
+        timestamp_text(record.started_at),
+        str(record.series),
+        f"{record.attempt}{manual}" if not marker else "-",
+        outcome_text(record),
+        str(record.status_code or "-"),
+        class_text(record.failure_class),
+        one_line(record.error_message) or "-",
+        "-" if marker else f"{record.duration_ms} ms",
+        one_line(record.response_snippet.decode("utf-8", "replace")) or "-",
+    )
+
+
+def _time(flag: str, value: str | None, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value, now)
+    except TimeSyntaxError as err:
+        raise UsageError(f"{flag}: {err}") from None
+
+
+def filter_of(args: argparse.Namespace) -> FailedEventFilter:
+    """The filter flags as a FailedEventFilter (the service validates the values)."""
+    now = datetime.now(UTC)
+    found = FailedEventFilter(
+        subscription_ids=args.subscription or [],
+        entity=args.entity or "",
+        trigger=args.trigger or "",
+        subchannel=args.subchannel or "",
+        error_codes=[c.strip() for v in args.error_code or [] for c in v.split(",") if c.strip()],
+        states=[STATES[s] for v in args.state or [] for s in _states(v)],
+        message_contains=args.message or "",
+    )
+    if args.channel is not None:
+        try:
+            found.channel = parse_channel(args.channel)
+        except ValueError as err:
+            raise UsageError(f"--channel: {err}") from None
+    since, until = _time("--since", args.since, now), _time("--until", args.until, now)
+    if since is not None:
+        found.since.CopyFrom(timestamp(since))
+    if until is not None:
+        found.until.CopyFrom(timestamp(until))
+    return found
+
+
+def _states(value: str) -> list[str]:
+    names = [s.strip().lower() for s in value.split(",") if s.strip()]
+    for name in names:
+        if name not in STATES:
+            raise UsageError(f"--state: unknown state {name!r}; one of {', '.join(STATES)}")
+    return names
+
+
+def list_(args: argparse.Namespace, client: Client) -> int:
+    request = ListFailedEventsRequest(
+        filter=filter_of(args), page_size=args.page_size or 0, page_token=args.page_token or ""
+    )
+    result = ListFailedEventsResponse()
+    with client.other("failures") as failures:
+        while True:
+            page = failures.call("ListFailedEvents", request)
+            result.failed_events.extend(page.failed_events)
+            result.next_page_token = page.next_page_token
+            if not (args.all and page.next_page_token):
+                break
+            request.page_token = page.next_page_token
+    if args.json:
+        print_json(result)
+        return 0
+    print_table(LIST_HEADERS, [failed_event_row(e) for e in result.failed_events])
+    if result.next_page_token:
+        note(f"more: --page-token {result.next_page_token} (or --all)")
+    return 0
+
+
+def show(args: argparse.Namespace, client: Client) -> int:
+    with client.other("failures") as failures:
+        details: FailedEventDetails = failures.call(
+            "GetFailedEvent", GetFailedEventRequest(delivery_id=args.id)
+        )
+    if args.json:
+        print_json(details)
+        return 0
+    print("Overview")
+    print_fields(overview_fields(details.overview))
+    content_type = details.payload_content_type or "unknown content type"
+    print(f"\nPayload ({content_type})")
+    print(payload_text(details.payload, details.payload_content_type))
+    print("\nTrial History")
+    print_table(HISTORY_HEADERS, [history_row(r) for r in details.trial_history])
+    return 0
+
+
+def _has_filter(args: argparse.Namespace) -> bool:
+    flags = ("subscription", "entity", "trigger", "channel", "subchannel", "error_code")
+    return any(getattr(args, f) for f in (*flags, "state", "since", "until", "message")) or (
+        args.channel is not None
+    )
+
+
+def retry(args: argparse.Namespace, client: Client) -> int:
+    if args.id and _has_filter(args):
+        raise UsageError("retry: give a delivery ID or filter flags, not both")
+    if not args.id and not _has_filter(args):
+        raise UsageError(
+            "retry: give a delivery ID, or filter flags (--subscription, --state failed, ...) "
+            "to send every matching failed event again"
+        )
+    if args.id:
+        request = RedeliverFailedEventsRequest(delivery_id=args.id, dry_run=args.dry_run)
+    else:
+        request = RedeliverFailedEventsRequest(filter=filter_of(args), dry_run=True)
+    with client.other("failures") as failures:
+        if args.id or args.dry_run:
+            return _report(args, failures.call("RedeliverFailedEvents", request), args.dry_run)
+        # How many first: a filter can match thousands, and that deserves a yes.
+        counted: RedeliverFailedEventsResponse = failures.call("RedeliverFailedEvents", request)
+        if counted.matched == 0:
+            return _report(args, counted, dry=True)
+        if not _confirmed(args, counted.matched):
+            note("nothing was sent")
+            return 1
+        request.dry_run = False
+        response = failures.call("RedeliverFailedEvents", request)
+    return _report(args, response, dry=False)
+
+
+def _confirmed(args: argparse.Namespace, matched: int) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"retry: {matched} failed events match; stdin is not a terminal, confirm with --yes"
+        )
+    answer = input(f"Send {matched} failed events again? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _report(args: argparse.Namespace, response: RedeliverFailedEventsResponse, dry: bool) -> int:
+    if args.json:
+        print_json(response)
+        return 0
+    if dry:
+        print(f"dry run: {response.matched} failed events would be sent again; nothing was sent")
+        return 0
+    print(f"sent again: {response.redelivered} of {response.matched} matching failed events")
+    for delivery_id in response.delivery_ids:
+        print(delivery_id)
+    if response.redelivered < response.matched:
+        note("more match than one call sends: run the same command again for the rest")
+    return 0
+
+
+def rebuild(args: argparse.Namespace, client: Client) -> int:
+    with client.other("failures") as failures:
+        response = failures.call(
+            "RebuildReadModel", RebuildReadModelRequest(), timeout=REBUILD_TIMEOUT_SECONDS
+        )
+    if args.json:
+        print_json(response)
+    else:
+        print(
+            f"rebuilt the failures view: {response.applied_attempts} attempts applied, "
+            f"{response.failed_events} failed events"
+        )
+    return 0
+
+
+def add_filter_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (all given must hold)")
+    group.add_argument(
+        "--subscription", action="append", metavar="ID", help="subscription id (repeatable)"
+    )
+    group.add_argument("--entity", help="Object, User, Tag, WhatsApp, ...")
+    group.add_argument("--trigger", help="OnNew, OnAdd, ...")
+    group.add_argument("--channel", metavar="NAME|ID", help="e.g. WhatsApp or 7")
+    group.add_argument("--subchannel")
+    group.add_argument(
+        "--error-code",
+        action="append",
+        metavar="CODE",
+        help="an HTTP status (500) or a failure class (timeout, tls, connect, dns, ...); "
+        "repeatable or comma-separated",
+    )
+    group.add_argument(
+        "--state",
+        action="append",
+        metavar="STATE",
+        help=f"{', '.join(STATES)}; repeatable or comma-separated",
+    )
+    group.add_argument("--since", metavar="TIME", help=f"last attempt at or after; {TIME_HELP}")
+    group.add_argument("--until", metavar="TIME", help="last attempt before")
+    group.add_argument("--message", metavar="TEXT", help="in the error message (any case)")
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    parent = commands.add_parser(
+        "failures",
+        help="failed webhook deliveries: list, show, retry",
+        parents=[common],
+        allow_abbrev=False,
+    )
+    sub = parent.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help, parents=[common], allow_abbrev=False)
+        parser.set_defaults(client_handler=handler)
+        return parser
+
+    parser = action("list", list_, "list failed events, newest first")
+    add_filter_flags(parser)
+    parser.add_argument("--page-size", type=int, metavar="N", help="default 50, at most 500")
+    parser.add_argument("--page-token", metavar="TOKEN")
+    parser.add_argument("--all", action="store_true", help="follow every next page")
+
+    parser = action("show", show, "one failed event: Overview, Payload, Trial History")
+    parser.add_argument("id", metavar="ID", help="delivery id (the webhook-id)")
+
+    parser = action(
+        "retry", retry, "send a failed event (ID) or every one matching the filters again"
+    )
+    parser.add_argument("id", metavar="ID", nargs="?", help="delivery id")
+    add_filter_flags(parser)
+    parser.add_argument("--dry-run", action="store_true", help="only count what would be sent")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    action("rebuild", rebuild, "replay ATTEMPTS into a fresh view (platform token)")
