@@ -15,6 +15,7 @@ from webhooks_router.jobs import (
     build_job,
     delivery_id_for,
     shaper_for,
+    trace_fields,
 )
 from webhooks_router.routes import RouteEntry
 from webhooks_router.validation import validate_event
@@ -75,7 +76,7 @@ def test_the_fast_path_serializes_the_job_build_job_makes(
     assert routed.job_id == expected.msg_id == f"{event.event_id}:{route.subscription_id}"
     assert routed.delivery_id == expected.job.delivery_id
     assert routed.subscription_id == route.subscription_id
-    job = messages_pb2.DeliveryJob.FromString(routed.serialize(TRACE))
+    job = messages_pb2.DeliveryJob.FromString(routed.serialize(trace_fields(TRACE)))
     assert job == expected.job
     assert job.HasField("channel") == (channel is not None)
     assert json.loads(job.payload_json)["Event"]["OccurredAt"] == "2024-05-01T09:35:40.123Z"

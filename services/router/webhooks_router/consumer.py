@@ -26,7 +26,7 @@ from webhooks.v1 import messages_pb2
 from webhooks_messaging import EVENTS
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_router.deadletters import DeadLetters
-from webhooks_router.jobs import EventJobs
+from webhooks_router.jobs import EventJobs, trace_fields
 from webhooks_router.publishing import (
     CONFIRM_TIMEOUT_SECONDS,
     Batch,
@@ -51,7 +51,7 @@ CATCH_UP_TIMEOUT_SECONDS = 5.0
 RETRY_DELAY_SECONDS = 2.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decoded:
     msg: Msg
     event: messages_pb2.PlatformEvent
@@ -218,8 +218,11 @@ class EventConsumer:
                     # Not sampled: no span per job (none would be recorded); every job
                     # carries the routing span's context, flagged as not sampled.
                     trace_headers = inject_headers({}, context)
+                    trace_context = trace_fields(trace_headers)
                     for entry in entries:
-                        await publisher.send(confirmation, jobs.job(entry), trace_headers)
+                        await publisher.send(
+                            confirmation, jobs.job(entry), trace_headers, trace_context
+                        )
         except Exception as error:  # the broker refused a send: this event comes back
             span.record_exception(error)
             span.set_status(StatusCode.ERROR, str(error))

@@ -119,20 +119,24 @@ class RoutedJob:
     head: bytes  # every field but job_id, delivery_id, payload_json, trace_context
     payload: bytes
 
-    def serialize(self, trace_context: dict[str, str]) -> bytes:
-        """The DeliveryJob's wire form: ``build_job``'s job with ``trace_context``.
+    def serialize(self, trace_context: bytes) -> bytes:
+        """The DeliveryJob's wire form: ``build_job``'s job with the trace context
+        serialized by ``trace_fields``.
 
         Serialized protobuf messages concatenate into their merge, so the fields every job
-        of the event shares are encoded once per event (``EventJobs``) and the
-        subscription's once per subscription; only these four are encoded per job.
+        of the event shares are encoded once per event (``EventJobs``), the subscription's
+        once per subscription and the trace context once per span; only the ids and the
+        payload are encoded per job.
         """
         tail = messages_pb2.DeliveryJob(
-            job_id=self.job_id,
-            delivery_id=self.delivery_id,
-            payload_json=self.payload,
-            trace_context=trace_context,
+            job_id=self.job_id, delivery_id=self.delivery_id, payload_json=self.payload
         )
-        return self.head + tail.SerializeToString()
+        return self.head + trace_context + tail.SerializeToString()
+
+
+def trace_fields(trace_context: dict[str, str]) -> bytes:
+    """A DeliveryJob's ``trace_context`` alone, serialized (for ``RoutedJob.serialize``)."""
+    return messages_pb2.DeliveryJob(trace_context=trace_context).SerializeToString()
 
 
 class EventJobs:

@@ -25,7 +25,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, StatusCode
 
 from webhooks_messaging import DELIVERIES
-from webhooks_router.jobs import OutgoingJob, RoutedJob
+from webhooks_router.jobs import OutgoingJob, RoutedJob, trace_fields
 from webhooks_telemetry import inject_headers
 
 tracer = trace.get_tracer("webhooks.router")
@@ -195,10 +195,17 @@ class JobPublisher:
         return Batch(self, self._next)
 
     async def send(
-        self, confirmation: Confirmation, job: RoutedJob, trace_headers: dict[str, str]
+        self,
+        confirmation: Confirmation,
+        job: RoutedJob,
+        trace_headers: dict[str, str],
+        trace_context: bytes | None = None,
     ) -> None:
         """Publishes one job; its answer is counted on ``confirmation``. Raises if it
-        could not be sent (then it is not counted)."""
+        could not be sent (then it is not counted). ``trace_context``: ``trace_headers``
+        serialized by ``trace_fields`` when the caller has them (shared by many jobs)."""
+        if trace_context is None:
+            trace_context = trace_fields(trace_headers)
         if len(self._waiting) >= self._max_in_flight:
             await asyncio.wait_for(self._room.wait(), CONFIRM_TIMEOUT_SECONDS)
         headers = {"Nats-Msg-Id": job.job_id, **trace_headers, EXPECTED_STREAM: DELIVERIES}
@@ -210,7 +217,7 @@ class JobPublisher:
         try:
             await self._nc.publish(
                 job.subject,
-                job.serialize(trace_headers),
+                job.serialize(trace_context),
                 reply=self._prefix + token,
                 headers=headers,
             )
