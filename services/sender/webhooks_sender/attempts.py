@@ -11,6 +11,7 @@ record it twice within the duplicate window.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime
 
 from nats.js import JetStreamContext
@@ -74,7 +75,7 @@ def attempt_record(
 
 
 async def publish_attempt(
-    js: JetStreamContext, record: messages_pb2.AttemptRecord, trace_headers: dict[str, str]
+    js: JetStreamContext, record: messages_pb2.AttemptRecord, trace_headers: Mapping[str, str]
 ) -> asyncio.Future[PubAck]:
     """Sends the record; the future resolves when the broker has stored it."""
     headers = {

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -52,13 +53,50 @@ CONFIRM_TIMEOUT_SECONDS = 10.0
 DRAIN_SECONDS = 8.0
 
 
-@dataclass
 class _EndpointSlots:
-    """Requests in flight to one endpoint, and jobs waiting for one of its slots."""
+    """Requests in flight to one endpoint, and jobs waiting (first come, first served) for
+    one of its slots.
 
-    limit: asyncio.Semaphore
-    waiting: int = 0
-    holders: int = 0  # jobs running or waiting: the entry is dropped when none are left
+    Not an ``asyncio.Semaphore``: on Python 3.11 its ``acquire`` scans every waiter
+    (``locked()``), which with hundreds of jobs waiting for a busy endpoint was ~5 % of
+    the sender's CPU. Here taking a free slot is a comparison, and a released slot is
+    handed straight to the first waiter.
+    """
+
+    __slots__ = ("holders", "limit", "running", "waiters")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.holders = 0  # jobs running or waiting: the entry is dropped when none are left
+
+    @property
+    def waiting(self) -> int:
+        return len(self.waiters)
+
+    async def acquire(self) -> None:
+        if self.running < self.limit and not self.waiters:
+            self.running += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter  # release() has counted the slot as ours when it resolves this
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed over, but we are not going to use it
+            else:
+                self.waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes on: running stays as it is
+                return
+        self.running -= 1
 
 
 @dataclass
@@ -186,25 +224,24 @@ class JobConsumer:
             return
         slots = self._endpoints.get(endpoint.origin)
         if slots is None:
-            slots = self._endpoints[endpoint.origin] = _EndpointSlots(
-                asyncio.Semaphore(self._endpoint_limit)
-            )
-        if slots.limit.locked() and slots.waiting >= self._endpoint_limit:
+            slots = self._endpoints[endpoint.origin] = _EndpointSlots(self._endpoint_limit)
+        if slots.running >= slots.limit and slots.waiting >= slots.limit:
             await park(self._js, job, dict(msg.headers or {}))
             await msg.ack()
             self.stats.parked += 1
             return
         slots.holders += 1
-        slots.waiting += 1
         try:
-            async with slots.limit:
-                slots.waiting -= 1
+            await slots.acquire()
+            try:
                 result = await self._deliverer.attempt(
                     endpoint,
                     job,
-                    parent=extract_context(dict(job.trace_context)),
+                    parent=extract_context(job.trace_context),
                     links=_previous_attempt(msg),
                 )
+            finally:
+                slots.release()
         finally:
             slots.holders -= 1
             if slots.holders == 0:
@@ -230,11 +267,12 @@ class JobConsumer:
         record = attempt_record(
             job, result, max_attempts=policy.max_attempts, next_attempt_at=next_at
         )
-        trace_headers = dict(result.span_context) or dict(job.trace_context)
-        stored = await publish_attempt(self._js, record, trace_headers)
+        stored = await publish_attempt(self._js, record, result.span_context or job.trace_context)
         if next_at is not None:
             await schedule_retry(self._js, job, next_at, dict(result.span_context))
-        await asyncio.wait_for(stored, CONFIRM_TIMEOUT_SECONDS)
+        # asyncio.timeout rather than wait_for: no extra future and callbacks per job.
+        async with asyncio.timeout(CONFIRM_TIMEOUT_SECONDS):
+            await stored
         await msg.ack()
         if result.succeeded:
             self.stats.delivered += 1

@@ -46,6 +46,8 @@ MAX_BODY_BYTES = 64 * 1024  # read of any response; the rest is left unread
 SNIPPET_BYTES = 8 * 1024  # what an attempt record keeps
 CLIENT_CONTEXT_CACHE_SIZE = 1024
 DNS_CACHE_SECONDS = 10  # short: a changed DNS answer is vetted again soon
+ADMITTED_LITERALS_CACHE_SIZE = 4096
+TIMEOUTS_CACHE_SIZE = 64  # per-attempt timeouts in use: one setting, plus tests' own
 
 _FC = messages_pb2.FailureClass
 
@@ -111,6 +113,12 @@ class Outbound:
         self._trust = self._new_context()
         self._client_contexts: OrderedDict[str, ssl.SSLContext] = OrderedDict()
         self._session: aiohttp.ClientSession | None = None
+        # Per-request objects that only depend on a value known in advance, built once.
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # IP-literal hosts the guard admitted. Its rules (refused classes, allow-list) are
+        # fixed for the life of the process, so one verdict per address holds; refusals
+        # are not kept, they raise every time.
+        self._admitted_literals: set[str] = set()
 
     async def start(self) -> None:
         if self._session is not None:
@@ -177,10 +185,10 @@ class Outbound:
             async with self.session.post(
                 target,
                 data=body,
-                headers=dict(headers),
+                headers=headers,  # aiohttp copies them into its own multidict
                 ssl=context,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=total),
+                timeout=self._timeout_of(total),
             ) as response:
                 content = await _read_at_most(response, MAX_BODY_BYTES)
                 return HttpResponse(
@@ -242,13 +250,24 @@ class Outbound:
         # aiohttp connects to IP-literal hosts without asking the resolver, so the guard
         # would never see them; vet them here, before any connection is made.
         host = request.url.raw_host
-        if host is not None and is_ip_address(host):
+        if host is not None and host not in self._admitted_literals and is_ip_address(host):
             try:
                 ipaddress.ip_address(host)
             except ValueError:
                 raise BlockedDestination(host, host, "malformed") from None
             self.guard.vet(host, host)
+            if len(self._admitted_literals) >= ADMITTED_LITERALS_CACHE_SIZE:
+                self._admitted_literals.clear()
+            self._admitted_literals.add(host)
         return await handler(request)
+
+    def _timeout_of(self, total: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(total)
+        if timeout is None:
+            if len(self._timeouts) >= TIMEOUTS_CACHE_SIZE:
+                self._timeouts.clear()
+            timeout = self._timeouts[total] = aiohttp.ClientTimeout(total=total)
+        return timeout
 
     def _new_context(self) -> ssl.SSLContext:
         if self.ca_bundle is not None:
