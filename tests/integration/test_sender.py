@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import standardwebhooks
+from google.protobuf.field_mask_pb2 import FieldMask
 from nats.aio.msg import Msg
 
 from tests.support.certs import issue_client_certificate, make_ca
@@ -406,3 +407,132 @@ async def test_send_test_event_reports_what_the_endpoint_said(
             timeout=RPC_TIMEOUT,
         )
     assert "NOT_FOUND" in str(refused.value)
+
+
+# ---- the outbound guard, redirects, settings that change or cannot be used
+
+
+async def test_refused_destinations_for_webhook_token_and_wsdl_urls(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    """Loopback is admitted in this stack; metadata and private addresses are not."""
+    tenant = new_tenant("guard")
+    attempts = await stack.attempts(tenant)
+    metadata_hook = await stack.create(
+        tenant, rest("metadata", "https://169.254.169.254/latest/meta-data")
+    )
+    token_auth = common_pb2.Authentication(
+        oauth2_client_credentials=common_pb2.OAuth2ClientCredentials(
+            token_url="https://10.20.30.40/oauth/token",
+            client_id="sender",
+            client_secret="never-sent-anywhere",
+        )
+    )
+    private_token = await stack.create(
+        tenant, rest("private token url", receiver.url("/token-guarded"), authentication=token_auth)
+    )
+    wsdl_spec = subscriptions_pb2.SubscriptionSpec(
+        name="private wsdl",
+        entity="Object",
+        triggers=[common_pb2.TriggerSpec(trigger="OnNew")],
+        webhook=common_pb2.Webhook(
+            type=common_pb2.WEBHOOK_TYPE_SOAP,
+            url=receiver.url("/wsdl-guarded"),
+            soap=common_pb2.SoapSettings(
+                operation="Notify", wsdl_url="https://192.168.10.1/service?wsdl"
+            ),
+        ),
+        retry_policy=common_pb2.RetryPolicy(retries=0, interval_seconds=1),
+    )
+    private_wsdl = await stack.create(tenant, wsdl_spec)
+    jobs = [
+        await stack.send(created.subscription)
+        for created in (metadata_hook, private_token, private_wsdl)
+    ]
+    await attempts.wait(lambda: all(attempts.of(job.delivery_id) for job in jobs))
+    for job in jobs:
+        (record,) = attempts.of(job.delivery_id)
+        assert record.failure_class == FC.FAILURE_CLASS_BLOCKED_DESTINATION, record
+        assert "refused destination" in record.error_message
+    assert "metadata" in attempts.of(jobs[0].delivery_id)[0].error_message
+    # Neither the webhook behind the refused token URL nor the SOAP endpoint got anything.
+    assert receiver.at("/token-guarded") == [] and receiver.at("/wsdl-guarded") == []
+
+
+async def test_a_redirect_is_a_failed_attempt_and_not_followed(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("redirect")
+    attempts = await stack.attempts(tenant)
+    receiver.reply("/moved", Reply(302, headers={"Location": receiver.url("/elsewhere")}))
+    created = await stack.create(tenant, rest("moved", receiver.url("/moved")))
+    job = await stack.send(created.subscription)
+    await attempts.wait(lambda: bool(attempts.of(job.delivery_id)))
+    (record,) = attempts.of(job.delivery_id)
+    assert record.status_code == 302 and record.failure_class == FC.FAILURE_CLASS_HTTP_STATUS
+    assert "not followed" in record.error_message
+    assert len(receiver.at("/moved")) == 1 and receiver.at("/elsewhere") == []
+
+
+async def test_a_changed_url_applies_to_the_next_attempt(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("moved-url")
+    attempts = await stack.attempts(tenant)
+    receiver.reply("/old", Reply(500))
+    created = await stack.create(
+        tenant, rest("moving", receiver.url("/old"), retries=1, interval=3)
+    )
+    job = await stack.send(created.subscription)
+    await attempts.wait(lambda: bool(attempts.of(job.delivery_id)))
+    await stack.subs.UpdateSubscription(
+        subscriptions_pb2.UpdateSubscriptionRequest(
+            id=created.subscription.id,
+            subscription=subscriptions_pb2.SubscriptionSpec(
+                webhook=common_pb2.Webhook(
+                    type=common_pb2.WEBHOOK_TYPE_REST, url=receiver.url("/new")
+                )
+            ),
+            update_mask=FieldMask(paths=["webhook"]),
+        ),
+        metadata=platform(tenant),
+        timeout=RPC_TIMEOUT,
+    )
+    await attempts.wait(lambda: len(attempts.of(job.delivery_id)) >= 2, timeout=20)
+    first, second = attempts.of(job.delivery_id)
+    assert (first.status_code, second.outcome) == (500, SUCCEEDED)
+    assert second.url == receiver.url("/new")
+    assert receiver.at("/new")[0].headers["webhook-id"] == job.delivery_id
+
+
+async def test_an_unparseable_wsdl_is_recorded_and_delivery_goes_on(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("bad-wsdl")
+    attempts = await stack.attempts(tenant)
+    receiver.reply(
+        "/broken.wsdl", Reply(200, b"<definitions><unclosed>", {"Content-Type": "text/xml"})
+    )
+    spec = subscriptions_pb2.SubscriptionSpec(
+        name="broken wsdl",
+        entity="Object",
+        triggers=[common_pb2.TriggerSpec(trigger="OnNew")],
+        webhook=common_pb2.Webhook(
+            type=common_pb2.WEBHOOK_TYPE_SOAP,
+            url=receiver.url("/soap-broken"),
+            soap=common_pb2.SoapSettings(operation="Notify", wsdl_url=receiver.url("/broken.wsdl")),
+        ),
+        retry_policy=common_pb2.RetryPolicy(retries=0, interval_seconds=1),
+    )
+    broken = await stack.create(tenant, spec)
+    healthy = await stack.create(tenant, rest("after broken", receiver.url("/after")))
+    bad_job = await stack.send(broken.subscription)
+    good_job = await stack.send(healthy.subscription)
+    await attempts.wait(
+        lambda: bool(attempts.of(bad_job.delivery_id)) and bool(attempts.of(good_job.delivery_id))
+    )
+    (record,) = attempts.of(bad_job.delivery_id)
+    assert record.failure_class == FC.FAILURE_CLASS_CONFIGURATION
+    assert "broken.wsdl" in record.error_message
+    assert attempts.of(good_job.delivery_id)[0].outcome == SUCCEEDED
+    assert receiver.at("/soap-broken") == []

@@ -67,6 +67,7 @@ from authlib.oauth2.client import DEFAULT_HEADERS
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from webhooks.v1 import common_pb2
+from webhooks_sender.guard import BlockedDestination, DnsFailure
 
 __all__ = [
     "DEFAULT_FAILURE_BACKOFF_SECONDS",
@@ -303,9 +304,10 @@ class Credentials:
             raise TokenFailure(
                 f"{where} did not answer within {self.timeout_seconds:g} s"
             ) from None
-        except httpx.HTTPError as error:
-            # The error text is scrubbed anyway; the cause stays attached for callers that
-            # classify (a refused destination, a TLS failure).
+        except (httpx.HTTPError, BlockedDestination, DnsFailure) as error:
+            # The guard's refusals come through httpx-aiohttp unwrapped. The error text is
+            # scrubbed anyway; the cause stays attached for callers that classify (a
+            # refused destination, a TLS failure).
             detail = grant.scrub(f"{type(error).__name__}: {error}".strip().rstrip(":"))
             raise TokenFailure(f"{where} unreachable ({_one_line(detail)})") from error
         return self._token_from(response, grant, where, started)
