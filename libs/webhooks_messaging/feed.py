@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import json
 import logging
 import time
 from typing import Generic, Protocol, TypeVar
 
+import nats.js.errors
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -43,6 +45,7 @@ IDLE_HEARTBEAT_SECONDS = 1.0
 PENDING_BYTES_LIMIT = 512 * 1024 * 1024
 PENDING_MSGS_LIMIT = 4 * 1024 * 1024
 MAX_STALE_WAITERS = 1024
+STREAM_INFO_TIMEOUT = 5.0  # seconds, as js.stream_info's default
 
 
 class Projection(Protocol):
@@ -146,8 +149,22 @@ class SubscriptionFeed(Generic[P]):
             return False
 
     async def stream_end(self, js: JetStreamContext) -> int:
-        """The stream's last sequence now (a round trip to the broker)."""
-        return int((await js.stream_info(self.stream)).state.last_seq)
+        """The stream's last sequence now (a round trip to the broker).
+
+        The STREAM.INFO request itself rather than ``js.stream_info``: that one turns the
+        whole answer (configuration, limits, cluster) into objects, several times the cost
+        of the request, and the router asks before every batch it routes.
+        """
+        nc = getattr(js, "_nc", None)
+        prefix = getattr(js, "_prefix", None)
+        if nc is None or not isinstance(prefix, str):  # another nats-py: the public way
+            return int((await js.stream_info(self.stream)).state.last_seq)
+        reply = json.loads(
+            (await nc.request(f"{prefix}.STREAM.INFO.{self.stream}", b"", STREAM_INFO_TIMEOUT)).data
+        )
+        if "error" in reply:
+            nats.js.errors.APIError.from_error(reply["error"])  # raises the matching error
+        return int(reply["state"]["last_seq"])
 
     async def _on_message(self, msg: Msg) -> None:
         # Everything is caught here: an exception would reach nats-py's error callback and
