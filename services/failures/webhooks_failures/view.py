@@ -4,9 +4,8 @@
 ``apply`` writes a batch of records and the stream position it reaches in one
 transaction (the position is a compare-and-set: two projectors on one database never both
 apply a batch). A record's key in the trial history (tenant, delivery, series, attempt)
-makes it count once, whichever batch brings it again. The batch is folded in Python: one
-read of the rows it touches (and of their history keys), then one executemany per table;
-no statement per record.
+makes it count once, whichever batch brings it again. ``view_fold`` folds a batch with a
+few statements whatever its size; ``view_query`` turns a Filter into SQL and pages.
 
 Every method is synchronous (blocking database calls): callers in an event loop run them
 with ``asyncio.to_thread``.
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,26 +23,17 @@ from webhooks.v1 import failures_pb2, messages_pb2
 from webhooks_failures import view_query, view_schema
 from webhooks_failures.model import (
     DEFAULT_PAGE_SIZE,
-    FAILED,
     MAX_PAGE_SIZE,
-    RECOVERED,
-    REDELIVERED,
-    RETRYING,
     Filter,
     Page,
     RedeliveryTarget,
-    error_code,
 )
+from webhooks_failures.view_fold import Folder
 from webhooks_failures.view_schema import LIVE, SHADOW, Tables
 from webhooks_storage import Cursor, PostgresConnector, SQLiteConnector, SqlStore
 from webhooks_storage.store import Connector
 
 log = logging.getLogger(__name__)
-
-SUCCEEDED = messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED
-ATTEMPT_FAILED = messages_pb2.ATTEMPT_OUTCOME_FAILED
-REDELIVERY_REQUESTED = messages_pb2.ATTEMPT_OUTCOME_REDELIVERY_REQUESTED
-OUTCOMES = frozenset({SUCCEEDED, ATTEMPT_FAILED, REDELIVERY_REQUESTED})
 
 # Rows read per IN list (SQLite allows 32766 parameters; PostgreSQL uses one array).
 CHUNK = 500
@@ -54,88 +43,6 @@ ROW_COLUMNS = (
     "channel, subchannel, last_attempt_us, error_code, status_code, failure_class, "
     "error_message, attempts, failed_attempts, state, max_series, head_series, head_attempt"
 )
-_WRITTEN = [*ROW_COLUMNS.split(", "), "message_key"]
-
-
-@dataclass(slots=True)
-class _Row:
-    """One failed event while a batch is folded into it (the columns, in order)."""
-
-    tenant: str
-    delivery_id: str
-    event_id: str
-    subscription_id: str
-    subscription_name: str
-    entity: str
-    trigger: str
-    channel: int | None
-    subchannel: str
-    last_attempt_us: int
-    error_code: str
-    status_code: int
-    failure_class: int
-    error_message: str
-    attempts: int  # attempts made (not REDELIVERY_REQUESTED markers)
-    failed_attempts: int
-    state: int
-    max_series: int  # the highest series seen, markers included
-    head_series: int  # the latest attempt applied: its record holds the payload
-    head_attempt: int
-
-    @classmethod
-    def new(cls, record: messages_pb2.AttemptRecord) -> _Row:
-        return cls(
-            record.tenant, record.delivery_id, "", record.subscription_id, "", "", "", None,
-            "", 0, "", 0, 0, "", 0, 0, FAILED, record.series, record.series, record.attempt,
-        )  # fmt: skip
-
-    def values(self) -> tuple[Any, ...]:
-        return (
-            self.tenant, self.delivery_id, self.event_id, self.subscription_id,
-            self.subscription_name, self.entity, self.trigger, self.channel, self.subchannel,
-            self.last_attempt_us, self.error_code, self.status_code, self.failure_class,
-            self.error_message, self.attempts, self.failed_attempts, self.state,
-            self.max_series, self.head_series, self.head_attempt,
-            self.error_message.casefold(),
-        )  # fmt: skip
-
-    def fold(self, record: messages_pb2.AttemptRecord) -> None:
-        """Apply one record not applied before (the state rules of model.py)."""
-        # A record of an older series than one already seen (a late attempt of a series
-        # replaced by a manual redelivery) is history and counts, but the state, the
-        # error and the payload follow the newest series.
-        current = record.series >= self.max_series
-        self.max_series = max(self.max_series, record.series)
-        if record.outcome == REDELIVERY_REQUESTED:
-            if current:
-                self.state = REDELIVERED
-            return
-        self.attempts += 1
-        failed = record.outcome == ATTEMPT_FAILED
-        if failed:
-            self.failed_attempts += 1
-        started = record.started_at
-        # The newest attempt time, whatever order records of different senders arrive in.
-        self.last_attempt_us = max(
-            self.last_attempt_us, started.seconds * 1_000_000 + started.nanos // 1000
-        )
-        if not current:
-            return
-        self.head_series, self.head_attempt = record.series, record.attempt
-        self.event_id = record.event_id
-        self.subscription_name = record.subscription_name
-        self.entity = record.entity
-        self.trigger = record.trigger
-        self.channel = record.channel if record.HasField("channel") else None
-        self.subchannel = record.subchannel
-        if failed:
-            self.error_code = error_code(record)
-            self.status_code = record.status_code
-            self.failure_class = record.failure_class
-            self.error_message = record.error_message
-            self.state = RETRYING if record.will_retry else FAILED
-        else:
-            self.state = RECOVERED
 
 
 def _micros_timestamp(us: int) -> Any:
@@ -192,23 +99,7 @@ class FailuresView(SqlStore):
         self.tables = tables
         self._trgm_schema = trgm_schema
         self._owns_connector = owns_connector
-        t = tables
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _WRITTEN[2:])
-        self._upsert_row = self.sql(
-            f"INSERT INTO {t.events} ({', '.join(_WRITTEN)}) "
-            f"VALUES ({', '.join('?' * len(_WRITTEN))}) "
-            f"ON CONFLICT (tenant, delivery_id) DO UPDATE SET {updates}"
-        )
-        self._insert_history = self.sql(
-            f"INSERT INTO {t.history} (tenant, delivery_id, series, attempt, record) "
-            "VALUES (?, ?, ?, ?, ?)"
-        )
-        self._add_counts = self.sql(
-            f"INSERT INTO {t.counts} (tenant, subscription_id, failed_attempts, failed_events) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (tenant, subscription_id) DO UPDATE SET "
-            f"failed_attempts = {t.counts}.failed_attempts + excluded.failed_attempts, "
-            f"failed_events = {t.counts}.failed_events + excluded.failed_events"
-        )
+        self._folder = Folder(self.dialect, tables)
 
     # ---- tables
 
@@ -288,82 +179,7 @@ class FailuresView(SqlStore):
             # First: on PostgreSQL this row lock queues a second projector here.
             self.advance(cursor, self.tables.tracking, previous, position)
             if batch:
-                self._fold(cursor, [record for _, record in batch])
-
-    def _fold(self, cursor: Cursor, records: Sequence[messages_pb2.AttemptRecord]) -> None:
-        keys: dict[str, dict[str, None]] = {}  # tenant -> delivery ids (ordered, unique)
-        for record in records:
-            keys.setdefault(record.tenant, {})[record.delivery_id] = None
-        rows, seen = self._load(cursor, keys)
-        dirty: dict[tuple[str, str], _Row] = {}
-        history: list[tuple[str, str, int, int, bytes]] = []
-        counts: dict[tuple[str, str], list[int]] = {}
-        for record in records:
-            if record.outcome not in OUTCOMES or not record.delivery_id:
-                continue
-            key = (record.tenant, record.delivery_id)
-            history_key = (record.tenant, record.delivery_id, record.series, record.attempt)
-            if history_key in seen:
-                continue  # applied before: in this batch or an earlier one
-            row = rows.get(key)
-            created = False
-            if row is None:
-                if record.outcome != ATTEMPT_FAILED:
-                    continue  # a delivery that never failed is not a failed event
-                row = rows[key] = _Row.new(record)
-                created = True
-            seen.add(history_key)
-            row.fold(record)
-            dirty[key] = row
-            history.append((*history_key, record.SerializeToString()))
-            failed = record.outcome == ATTEMPT_FAILED
-            if failed or created:
-                count = counts.setdefault((row.tenant, row.subscription_id), [0, 0])
-                count[0] += failed
-                count[1] += created
-        if dirty:
-            cursor.executemany(self._upsert_row, [row.values() for row in dirty.values()])
-            cursor.executemany(self._insert_history, history)
-        if counts:
-            cursor.executemany(self._add_counts, [(*k, *v) for k, v in counts.items()])
-
-    def _load(
-        self, cursor: Cursor, keys: dict[str, dict[str, None]]
-    ) -> tuple[dict[tuple[str, str], _Row], set[tuple[str, str, int, int]]]:
-        """The rows of these deliveries and the history keys they hold; on PostgreSQL
-        locked until commit, so that expire cannot delete one under the fold."""
-        t = self.tables
-        rows: dict[tuple[str, str], _Row] = {}
-        lock = " FOR UPDATE" if self.dialect == "postgres" else ""
-        for tenant, wanted in keys.items():
-            for chunk in self._id_chunks(list(wanted)):
-                condition, params = self._in("delivery_id", chunk)
-                cursor.execute(
-                    self.sql(
-                        f"SELECT {ROW_COLUMNS} FROM {t.events} WHERE tenant = ? AND {condition}"
-                        f"{lock}"
-                    ),
-                    (tenant, *params),
-                )
-                for values in cursor.fetchall():
-                    rows[(values[0], values[1])] = _Row(*values)
-        seen: set[tuple[str, str, int, int]] = set()
-        # History exists only for deliveries with a row: new ones need no lookup.
-        known: dict[str, list[str]] = {}
-        for tenant, delivery_id in rows:
-            known.setdefault(tenant, []).append(delivery_id)
-        for tenant, ids in known.items():
-            for chunk in self._id_chunks(ids):
-                condition, params = self._in("delivery_id", chunk)
-                cursor.execute(
-                    self.sql(
-                        f"SELECT delivery_id, series, attempt FROM {t.history} "
-                        f"WHERE tenant = ? AND {condition}"
-                    ),
-                    (tenant, *params),
-                )
-                seen.update((tenant, d, s, a) for d, s, a in cursor.fetchall())
-        return rows, seen
+                self._folder.fold(cursor, [record for _, record in batch])
 
     def _id_chunks(self, ids: list[str]) -> Iterable[Sequence[str]]:
         return [ids] if self.dialect == "postgres" else _chunks(ids)
