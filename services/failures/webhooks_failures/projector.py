@@ -1,0 +1,323 @@
+"""Follows ATTEMPTS into the failures view, in batches, from the position the view holds.
+
+An ordered push consumer (ephemeral, in memory, no acks, flow-controlled, idle
+heartbeats) starts after ``view.position()``. Its callback only queues (stream sequence,
+bytes) into a bounded inbox; the loop takes up to ``batch_size`` messages (waiting
+``linger`` seconds for a batch to fill when the stream is quiet) and decodes and applies
+them in a worker thread, so the event loop never waits on the database. While the inbox
+is full the callback waits, nats-py's pending queue grows, and the broker's flow control
+stops sending: memory stays bounded during a replay of millions of attempts.
+
+Each batch moves the stored position by compare-and-set: when it moved under us (another
+replica on the same PostgreSQL, or a rebuild swapped in a view further ahead), the batch
+is dropped and the consumer is recreated from the stored position. A restart after a
+crash resumes after the last committed batch, so a record is never applied twice; the
+history key makes even that harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from webhooks.v1 import messages_pb2
+from webhooks_failures.view import FailuresView
+from webhooks_failures.view_fold import OUTCOMES
+from webhooks_messaging import ATTEMPTS
+from webhooks_messaging.feed import stream_sequence
+from webhooks_storage import PositionMoved
+
+log = logging.getLogger(__name__)
+
+SUBJECTS = "attempts.>"
+BATCH_SIZE = 1000
+LINGER_SECONDS = 0.005
+# Messages queued ahead of the database: a few batches, so the next one is ready when a
+# write returns, and flow control holds the rest on the broker.
+INBOX_LIMIT = 4 * BATCH_SIZE
+IDLE_HEARTBEAT_SECONDS = 1.0
+# Far above the broker's flow-control window: nats-py would drop messages silently as a
+# "slow consumer" beyond these (the ordered consumer has already counted them).
+PENDING_BYTES_LIMIT = 512 * 1024 * 1024
+PENDING_MSGS_LIMIT = 4 * 1024 * 1024
+MAX_STALE_WAITERS = 1024
+
+Raw = tuple[int, bytes]  # (stream sequence, message data)
+
+
+class _Inbox:
+    """From the subscription's callback to the batching loop, bounded."""
+
+    def __init__(self, batch_size: int, limit: int) -> None:
+        self.items: list[Raw] = []
+        self.batch_size = batch_size
+        self.limit = limit
+        self.closed = False
+        self._ready = asyncio.Event()  # items (or closed)
+        self._full = asyncio.Event()  # a whole batch is waiting
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def put(self, item: Raw) -> None:
+        while len(self.items) >= self.limit and not self.closed:
+            self._room.clear()
+            await self._room.wait()
+        self.items.append(item)
+        self._ready.set()
+        if len(self.items) >= self.batch_size:
+            self._full.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+        self._full.set()
+        self._room.set()
+
+    async def take(self, linger: float) -> list[Raw]:
+        """The next batch; [] once closed."""
+        await self._ready.wait()
+        if not self._full.is_set() and linger > 0:
+            # A quiet stream: a few ms for more to arrive, so a burst is one transaction.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), linger)
+        if self.closed:
+            return []
+        batch = self.items[: self.batch_size]
+        del self.items[: self.batch_size]
+        if len(self.items) < self.batch_size:
+            self._full.clear()
+        if not self.items:
+            self._ready.clear()
+        self._room.set()
+        return batch
+
+
+class Projector:
+    """Applies ATTEMPTS to ``view``; one ``run`` at a time per projector."""
+
+    def __init__(
+        self,
+        view: FailuresView,
+        *,
+        stream: str = ATTEMPTS,
+        batch_size: int = BATCH_SIZE,
+        linger: float = LINGER_SECONDS,
+    ) -> None:
+        self.view = view
+        self.stream = stream
+        self.batch_size = batch_size
+        self.linger = linger
+        # The stream sequence applied (what the view's position was after our last write
+        # or read); -1 until run() has read it.
+        self._position = -1
+        self.records_applied = 0  # records decoded and handed to the view by this object
+        self.batches_applied = 0
+        # Messages skipped, by kind ("undecodable", …); each kind logged once.
+        self.skipped: dict[str, int] = {}
+        # Held while a batch is written; rebuild() holds it to stop the projector between
+        # two batches (a consistent point: the view and its position agree).
+        self._lock = asyncio.Lock()
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._tie = itertools.count()
+
+    @property
+    def applied(self) -> int:
+        """The ATTEMPTS sequence this projector has applied (or read from the view)."""
+        return max(self._position, 0)
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No batch is applied inside; entered between two batches."""
+        async with self._lock:
+            yield
+
+    async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        """Follow the stream until ``stop`` is set; raises when it cannot subscribe (the
+        service's keep_running restarts it, and it resumes from the stored position)."""
+        while not stop.is_set():
+            self._set_position(await asyncio.to_thread(self.view.position))
+            try:
+                await self._follow(js, stop)
+                return
+            except PositionMoved:
+                log.info("%s: position moved under the projector; resuming from it", self.stream)
+
+    async def _follow(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        inbox = _Inbox(self.batch_size, max(INBOX_LIMIT, 2 * self.batch_size))
+
+        async def on_message(msg: Msg) -> None:
+            try:
+                seq = stream_sequence(msg.reply)
+            except (ValueError, IndexError):
+                self._skip("no stream sequence", msg.subject, 0)
+                return
+            await inbox.put((seq, msg.data))
+
+        start = self._position + 1
+        sub = await js.subscribe(
+            SUBJECTS,
+            stream=self.stream,
+            cb=on_message,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.ALL if start <= 1 else DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=None if start <= 1 else start,
+            ),
+            ordered_consumer=True,
+            idle_heartbeat=IDLE_HEARTBEAT_SECONDS,
+            pending_msgs_limit=PENDING_MSGS_LIMIT,
+            pending_bytes_limit=PENDING_BYTES_LIMIT,
+        )
+        closer = asyncio.create_task(_close_when(stop, inbox))
+        try:
+            while True:
+                batch = await inbox.take(self.linger)
+                if not batch:
+                    return  # stopped
+                async with self._lock:
+                    await self._apply(batch)
+        finally:
+            closer.cancel()
+            inbox.close()  # release a callback waiting for room
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _apply(self, batch: list[Raw]) -> None:
+        previous = self._position
+        fresh = [item for item in batch if item[0] > previous]
+        if not fresh:
+            return
+        position = fresh[-1][0]
+        work = asyncio.ensure_future(
+            asyncio.to_thread(self._decode_and_apply, previous, position, fresh)
+        )
+        try:
+            records = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # A write in a thread cannot be interrupted: it finishes before the cancellation
+            # goes on, so whoever cancelled finds the view, its position and ``applied``
+            # in agreement (and a restart reads where this one ended).
+            while not work.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(work)
+            if not work.cancelled() and work.exception() is None:
+                self._set_position(position)
+            raise
+        self.records_applied += records
+        self.batches_applied += 1
+        self._set_position(position)
+
+    def _decode_and_apply(self, previous: int, position: int, batch: Sequence[Raw]) -> int:
+        """In a worker thread: decoding a thousand records is milliseconds of CPU."""
+        records: list[tuple[int, messages_pb2.AttemptRecord]] = []
+        for seq, data in batch:
+            try:
+                record = messages_pb2.AttemptRecord.FromString(data)
+            except DecodeError:
+                self._skip("undecodable", "", seq)
+                continue
+            if not record.tenant or not record.delivery_id or record.outcome not in OUTCOMES:
+                self._skip("no tenant, delivery or outcome", "", seq)
+                continue
+            records.append((seq, record))
+        # The position covers the skipped messages too: they are never read again.
+        self.view.apply(previous, records, position=position)
+        return len(records)
+
+    def _skip(self, kind: str, subject: str, seq: int) -> None:
+        count = self.skipped.get(kind, 0) + 1
+        self.skipped[kind] = count
+        if count == 1:
+            log.warning(
+                "%s: skipped a message (%s) %s at %d; further ones are counted, not logged",
+                self.stream,
+                kind,
+                subject,
+                seq,
+            )
+
+    def _set_position(self, position: int) -> None:
+        self._position = position
+        while self._waiters and self._waiters[0][0] <= position:
+            future = heapq.heappop(self._waiters)[2]
+            if not future.done():
+                future.set_result(None)
+
+    # ---- read-your-writes
+
+    async def stream_end(self, js: JetStreamContext) -> int:
+        """The stream's last sequence now (a round trip to the broker)."""
+        return int((await js.stream_info(self.stream)).state.last_seq)
+
+    # A timeout parameter, not asyncio.timeout around the call: a timeout is an answer
+    # (False) here, not an error.
+    async def caught_up(
+        self,
+        js: JetStreamContext,
+        timeout: float,  # noqa: ASYNC109
+        *,
+        target: int | None = None,
+    ) -> bool:
+        """Whether the view holds everything on the stream now (or up to ``target``),
+        waiting up to ``timeout`` seconds for it."""
+        if target is None:
+            target = await self.stream_end(js)
+        try:
+            await asyncio.wait_for(self.reached(target), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def reached(self, target: int) -> None:
+        """Returns once this projector has applied ``target``."""
+        if self._position >= target:
+            return
+        if len(self._waiters) > MAX_STALE_WAITERS:
+            # The projector is stuck and callers keep timing out: forget their futures.
+            self._waiters = [w for w in self._waiters if not w[2].done()]
+            heapq.heapify(self._waiters)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (target, next(self._tie), future))
+        await future
+
+    # ---- retention
+
+    async def expire_loop(
+        self, stop: asyncio.Event, max_age_seconds: int, every_seconds: float = 60
+    ) -> None:
+        """Every ``every_seconds`` until ``stop``: failed events whose last attempt is
+        older than ``max_age_seconds`` leave the view (0 or less: kept forever)."""
+        if max_age_seconds <= 0:
+            await stop.wait()
+            return
+        while not stop.is_set():
+            before = datetime.now(UTC) - timedelta(seconds=max_age_seconds)
+            started = time.monotonic()
+            removed = await asyncio.to_thread(self.view.expire, before)
+            if removed:
+                log.info(
+                    "retention: %d failed events older than %s removed in %.2f s",
+                    removed,
+                    before.isoformat(timespec="seconds"),
+                    time.monotonic() - started,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_seconds)
+
+    # The service wiring calls it by this name.
+    retention = expire_loop
+
+
+async def _close_when(stop: asyncio.Event, inbox: _Inbox) -> None:
+    await stop.wait()
+    inbox.close()
