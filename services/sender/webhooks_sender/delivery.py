@@ -43,6 +43,9 @@ from webhooks_telemetry import inject_headers
 
 tracer = trace.get_tracer("webhooks.sender")
 FC = messages_pb2.FailureClass
+# Read once: attribute access on a protobuf enum wrapper goes through a Python __getattr__,
+# and ``succeeded`` is asked several times per delivery.
+_NO_FAILURE = FC.FAILURE_CLASS_UNSPECIFIED
 
 USER_AGENT = "webhooks-platform/0.1 (+https://github.com/webhooks-platform)"
 JSON = "application/json"
@@ -73,7 +76,7 @@ class AttemptResult:
 
     @property
     def succeeded(self) -> bool:
-        return self.failure_class == FC.FAILURE_CLASS_UNSPECIFIED
+        return self.failure_class == _NO_FAILURE
 
 
 def shown_url(url: str) -> str:
@@ -272,7 +275,7 @@ class Deliverer:
                 **common,  # type: ignore[arg-type]
             )
         if 200 <= status < 300:
-            return AttemptResult(failure_class=FC.FAILURE_CLASS_UNSPECIFIED, **common)  # type: ignore[arg-type]
+            return AttemptResult(failure_class=_NO_FAILURE, **common)  # type: ignore[arg-type]
         message = f"HTTP {status}"
         if 300 <= status < 400:
             location = response.headers.get("Location", "")
