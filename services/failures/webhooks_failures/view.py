@@ -13,6 +13,7 @@ with ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -201,9 +202,20 @@ class FailuresView(SqlStore):
         sql, params = view_query.listing_sql(
             self.tables.events, ROW_COLUMNS, tenant, filter, page_size + 1, after
         )
+        if self.dialect == "postgres":
+            # One JSON cell instead of ~1,000: psycopg's pure-Python row loading costs
+            # about 8 µs a value, json.loads a fraction of that.
+            sql = (
+                f"SELECT COALESCE(json_agg(json_build_array({ROW_COLUMNS}) "
+                f"ORDER BY {view_query.ORDER}), '[]')::text FROM ({sql}) AS page"
+            )
         with self.transaction(write=False) as cursor:
             cursor.execute(self.sql(sql), params)
-            rows = cursor.fetchall()
+            rows = (
+                json.loads(cursor.fetchone()[0])
+                if self.dialect == "postgres"
+                else cursor.fetchall()
+            )
         token = ""
         if len(rows) > page_size:
             rows = rows[:page_size]
