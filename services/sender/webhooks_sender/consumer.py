@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,8 +30,9 @@ from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
-from opentelemetry import trace
-from opentelemetry.trace import Link
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 
 from webhooks.v1 import messages_pb2
 from webhooks_config import Settings
@@ -237,7 +240,7 @@ class JobConsumer:
                 result = await self._deliverer.attempt(
                     endpoint,
                     job,
-                    parent=extract_context(job.trace_context),
+                    parent=parent_context(job.trace_context),
                     links=_previous_attempt(msg),
                 )
             finally:
@@ -291,6 +294,42 @@ def _malformed(job: messages_pb2.DeliveryJob) -> str:
     if not job.payload_json:
         return "payload_json is empty"
     return ""
+
+
+# A version-00 traceparent and nothing else, as the router sends it (W3C Trace Context).
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_W3C_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})
+_w3c_only: tuple[object, bool] = (None, False)  # (global propagator, only W3C ones?)
+
+
+def parent_context(carrier: Mapping[str, str]) -> Context:
+    """The job's trace context, the parent of its attempt's span: what ``extract_context``
+    returns, with a fast path for the common carrier.
+
+    When the configured propagators are only the W3C ones (the default: trace context and
+    baggage) and the carrier holds nothing but a well-formed version-00 ``traceparent``,
+    the result is the one the SDK builds (its regex search, getters and composite loop
+    were ~5 % of the sender's CPU); anything else goes through the propagators.
+    """
+    global _w3c_only
+    textmap = propagate.get_global_textmap()
+    if _w3c_only[0] is not textmap:
+        fields = set(textmap.fields)
+        _w3c_only = (textmap, "traceparent" in fields and fields <= _W3C_FIELDS)
+    if _w3c_only[1] and len(carrier) == 1:
+        value = carrier.get("traceparent")
+        match = _TRACEPARENT.fullmatch(value) if value is not None else None
+        if match is not None:
+            trace_id, span_id = int(match[1], 16), int(match[2], 16)
+            if trace_id and span_id:
+                span_context = SpanContext(
+                    trace_id,
+                    span_id,
+                    is_remote=True,
+                    trace_flags=TraceFlags(int(match[3], 16)),
+                )
+                return trace.set_span_in_context(NonRecordingSpan(span_context), Context())
+    return extract_context(carrier)
 
 
 def _previous_attempt(msg: Msg) -> list[Link]:
