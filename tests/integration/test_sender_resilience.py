@@ -113,6 +113,124 @@ async def create_rest(
     return created.subscription
 
 
+# ---- head-of-line (first: its own stack, before the module's is started)
+
+
+async def test_a_slow_endpoint_does_not_delay_a_healthy_one(tmp_path: Path) -> None:
+    """An endpoint that takes 10 s per request, 100 jobs for it first, then 200 for a
+    healthy endpoint at 50/s: the healthy one's p99 latency (receiver arrival minus publish)
+    stays under 100 ms. Per-endpoint limit 8: 8 slow requests in flight, 8 jobs waiting for
+    them, the rest parked on the broker, not held on the consumer."""
+    limit, slow_seconds = 8, 10.0
+    slow_count, healthy_count, rate = 100, 200, 50.0
+    release = asyncio.Event()  # lets the slow handlers go at the end of the test
+    in_flight = 0
+    most_in_flight = 0
+    first_answer = math.inf  # time.time() the slow endpoint first answered
+
+    async def ten_seconds(request: Received) -> Reply:
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        nonlocal first_answer
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(release.wait(), slow_seconds)
+            return Reply(200)
+        finally:
+            in_flight -= 1
+            first_answer = min(first_answer, time.time())
+
+    async with (
+        running_stack(
+            tmp_path,
+            WEBHOOKS_SENDER_TIMEOUT_MS="15000",
+            WEBHOOKS_SENDER_ENDPOINT_CONCURRENCY=str(limit),
+        ) as stack,
+        HttpsReceiver(stack.pki) as slow,
+        HttpsReceiver(stack.pki) as healthy,
+    ):
+        try:
+            tenant = new_tenant("hol")
+            attempts = await stack.attempts(tenant)
+            slow.reply("/slow", ten_seconds)
+            slow_subscription = await create_rest(stack, tenant, "slow", slow.url("/slow"))
+            healthy_subscription = await create_rest(stack, tenant, "ok", healthy.url("/ok"))
+            slow_jobs = [stack.job(slow_subscription) for _ in range(slow_count)]
+            slow_ids = {job.delivery_id for job in slow_jobs}
+            await publish_all(stack, slow_jobs)
+            await wait_until(lambda: in_flight >= limit, 20, "the slow endpoint saturated")
+
+            # One delivery first, not measured: the connection to the healthy endpoint is
+            # made (a TLS handshake is not what head-of-line blocking is about).
+            await stack.send(healthy_subscription)
+            await healthy.wait_for(1, "/ok", timeout=10)
+
+            published_at: dict[str, float] = {}
+            started = time.monotonic()
+            for n in range(healthy_count):
+                job = stack.job(healthy_subscription)
+                await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+                published_at[job.delivery_id] = time.time()
+                await stack.publish(job)
+            await healthy.wait_for(1 + healthy_count, "/ok", timeout=30)
+            # All of it while the slow endpoint held every one of its slots.
+            assert max(r.at for r in healthy.received) < first_answer
+
+            first = min(published_at.values())
+            # (latency, when it was published: seconds into the healthy jobs)
+            measured = sorted(
+                (
+                    r.at - published_at[r.headers["webhook-id"]],
+                    published_at[r.headers["webhook-id"]],
+                )
+                for r in healthy.received
+                if r.headers["webhook-id"] in published_at
+            )
+            latencies = [latency for latency, _ in measured]
+            p99 = latencies[math.ceil(0.99 * len(latencies)) - 1]
+            worst = ", ".join(
+                f"{1000 * lat:.0f} ms at {at - first:.2f} s" for lat, at in measured[-5:]
+            )
+            print(
+                f"\nhealthy endpoint: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+                f"p99 {p99 * 1000:.1f} ms; worst: {worst}"
+            )
+            assert len(latencies) == healthy_count
+            assert p99 < 0.100, f"p99 {p99 * 1000:.1f} ms; worst: {worst}"
+
+            # The slow endpoint's jobs beyond its limit are parked, not held on the consumer:
+            # 8 in flight and 8 waiting are unacknowledged, and for a moment a parked job
+            # that came back and is being parked again (the least of a few looks).
+            held = []
+            for _ in range(10):
+                info = await stack.js.consumer_info(DELIVERIES, CONSUMER)
+                held.append(info.num_ack_pending)
+                await asyncio.sleep(0.1)
+            assert min(held) == 2 * limit, held
+            assert most_in_flight == limit
+
+            # The slow jobs are served 8 at a time: two rounds (in flight, then waiting).
+            await wait_for_success(attempts, set(published_at), timeout=20)
+
+            def slow_done() -> list[messages_pb2.AttemptRecord]:
+                return [r for r in attempts.records if r.delivery_id in slow_ids]
+
+            await attempts.wait(lambda: len(slow_done()) >= 2 * limit, timeout=3 * slow_seconds)
+            for record in slow_done():
+                assert record.outcome == SUCCEEDED and record.attempt == 1, record
+                assert record.duration_ms >= (slow_seconds - 0.5) * 1000
+
+            # Nothing lost: with the sender gone, every slow job is either recorded or still
+            # on DELIVERIES (taken, waiting or parked as a schedule).
+            stack.sender.kill()
+            recorded = {r.delivery_id for r in slow_done()}
+            kept = {job.delivery_id for job in await jobs_on_deliveries(stack.js)}
+            assert slow_ids <= recorded | kept, f"lost: {len(slow_ids - recorded - kept)}"
+        finally:
+            release.set()
+
+
 # ---- at least once
 
 
@@ -263,105 +381,3 @@ async def test_two_sender_processes_share_the_jobs_and_one_may_stop(stack: Stack
             assert set(webhook_ids([receiver])) == sent
     finally:
         await second.stop()
-
-
-# ---- head-of-line
-
-
-async def test_a_slow_endpoint_does_not_delay_a_healthy_one(tmp_path: Path) -> None:
-    """An endpoint that takes 10 s per request, 100 jobs for it first, then 200 for a
-    healthy endpoint at 50/s: the healthy one's p99 latency (receiver arrival minus publish)
-    stays under 100 ms. Per-endpoint limit 8: 8 slow requests in flight, 8 jobs waiting for
-    them, the rest parked on the broker, not held on the consumer."""
-    limit, slow_seconds = 8, 10.0
-    slow_count, healthy_count, rate = 100, 200, 50.0
-    release = asyncio.Event()  # lets the slow handlers go at the end of the test
-    in_flight = 0
-    most_in_flight = 0
-    first_answer = math.inf  # time.time() the slow endpoint first answered
-
-    async def ten_seconds(request: Received) -> Reply:
-        nonlocal in_flight, most_in_flight
-        in_flight += 1
-        most_in_flight = max(most_in_flight, in_flight)
-        nonlocal first_answer
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(release.wait(), slow_seconds)
-            return Reply(200)
-        finally:
-            in_flight -= 1
-            first_answer = min(first_answer, time.time())
-
-    async with (
-        running_stack(
-            tmp_path,
-            WEBHOOKS_SENDER_TIMEOUT_MS="15000",
-            WEBHOOKS_SENDER_ENDPOINT_CONCURRENCY=str(limit),
-        ) as stack,
-        HttpsReceiver(stack.pki) as slow,
-        HttpsReceiver(stack.pki) as healthy,
-    ):
-        try:
-            tenant = new_tenant("hol")
-            attempts = await stack.attempts(tenant)
-            slow.reply("/slow", ten_seconds)
-            slow_subscription = await create_rest(stack, tenant, "slow", slow.url("/slow"))
-            healthy_subscription = await create_rest(stack, tenant, "ok", healthy.url("/ok"))
-            slow_jobs = [stack.job(slow_subscription) for _ in range(slow_count)]
-            slow_ids = {job.delivery_id for job in slow_jobs}
-            await publish_all(stack, slow_jobs)
-            await wait_until(lambda: in_flight >= limit, 20, "the slow endpoint saturated")
-
-            published_at: dict[str, float] = {}
-            started = time.monotonic()
-            for n in range(healthy_count):
-                job = stack.job(healthy_subscription)
-                await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-                published_at[job.delivery_id] = time.time()
-                await stack.publish(job)
-            await healthy.wait_for(healthy_count, "/ok", timeout=30)
-            # All of it while the slow endpoint held every one of its slots.
-            assert max(r.at for r in healthy.received) < first_answer
-
-            latencies = sorted(
-                r.at - published_at[r.headers["webhook-id"]] for r in healthy.received
-            )
-            p99 = latencies[math.ceil(0.99 * len(latencies)) - 1]
-            print(
-                f"\nhealthy endpoint: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
-                f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
-            )
-            assert len(latencies) == healthy_count
-            assert p99 < 0.100, f"p99 {p99 * 1000:.1f} ms"
-
-            # The slow endpoint's jobs beyond its limit are parked, not held on the consumer:
-            # 8 in flight and 8 waiting are unacknowledged, and for a moment a parked job
-            # that came back and is being parked again (the least of a few looks).
-            held = []
-            for _ in range(10):
-                info = await stack.js.consumer_info(DELIVERIES, CONSUMER)
-                held.append(info.num_ack_pending)
-                await asyncio.sleep(0.1)
-            assert min(held) == 2 * limit, held
-            assert most_in_flight == limit
-
-            # The slow jobs are served 8 at a time: two rounds (in flight, then waiting).
-            await wait_for_success(attempts, set(published_at), timeout=20)
-
-            def slow_done() -> list[messages_pb2.AttemptRecord]:
-                return [r for r in attempts.records if r.delivery_id in slow_ids]
-
-            await attempts.wait(lambda: len(slow_done()) >= 2 * limit, timeout=3 * slow_seconds)
-            for record in slow_done():
-                assert record.outcome == SUCCEEDED and record.attempt == 1, record
-                assert record.duration_ms >= (slow_seconds - 0.5) * 1000
-
-            # Nothing lost: with the sender gone, every slow job is either recorded or still
-            # on DELIVERIES (taken, waiting or parked as a schedule).
-            stack.sender.kill()
-            recorded = {r.delivery_id for r in slow_done()}
-            kept = {job.delivery_id for job in await jobs_on_deliveries(stack.js)}
-            assert slow_ids <= recorded | kept, f"lost: {len(slow_ids - recorded - kept)}"
-        finally:
-            release.set()
