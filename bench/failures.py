@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import platform
 import statistics
 import sys
@@ -377,6 +378,7 @@ def main() -> None:
     parser.add_argument("--cases", default="apply,e2e,list", help="comma-separated subset")
     parser.add_argument("--quick", action="store_true", help="20,000 attempts, 100,000 events")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.quick:
         args.attempts, args.events, args.calls = 20_000, 100_000, 50
     cases = set(args.cases.split(","))

@@ -41,12 +41,14 @@ async def rebuild(
     try:
         # Most of the work, with the live projector running.
         await _until(replay, await replay.stream_end(js), task)
+        replayed = time.monotonic()
         async with projector.paused():
             live = await asyncio.to_thread(view.position)
             await _until(replay, live, task)
             stop.set()
             await task  # its last batch is committed before the swap
             failed_events = await asyncio.to_thread(view.swap_in, shadow)
+        paused = time.monotonic() - replayed
     finally:
         stop.set()
         if not task.done():
@@ -54,11 +56,13 @@ async def rebuild(
         with contextlib.suppress(BaseException):
             await task
     log.info(
-        "failures view rebuilt: %d attempt records, %d failed events, position %d, %.1f s",
+        "failures view rebuilt: %d attempt records, %d failed events, position %d, %.1f s "
+        "(the live projector paused %.2f s)",
         replay.records_applied,
         failed_events,
         replay.applied,
         time.monotonic() - started,
+        paused,
     )
     return replay.records_applied, failed_events
 
