@@ -11,12 +11,17 @@ record it twice within the duplicate window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from nats.js import JetStreamContext
-from nats.js.api import PubAck
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import Header
+from nats.js.errors import APIError, NoStreamResponseError
 
 from webhooks.v1 import messages_pb2
 from webhooks_messaging import ATTEMPTS, attempts_subject
@@ -24,6 +29,9 @@ from webhooks_sender.delivery import AttemptResult
 
 RESPONSE_SNIPPET_BYTES = 8 * 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EXPECTED_STREAM = Header.EXPECTED_STREAM.value
+STATUS = Header.STATUS.value
+NO_RESPONDERS = "503"
 
 
 def attempt_record(
@@ -84,17 +92,82 @@ def _set_timestamp(timestamp: Timestamp, at: datetime) -> None:
     timestamp.nanos = delta.microseconds * 1000
 
 
-async def publish_attempt(
-    js: JetStreamContext, record: messages_pb2.AttemptRecord, trace_headers: Mapping[str, str]
-) -> asyncio.Future[PubAck]:
-    """Sends the record; the future resolves when the broker has stored it."""
-    headers = {
-        **trace_headers,
-        "Nats-Msg-Id": f"{record.delivery_id}:{record.series}:{record.attempt}",
-    }
-    return await js.publish_async(
-        attempts_subject(record.tenant, record.subscription_id),
-        record.SerializeToString(),
-        stream=ATTEMPTS,
-        headers=headers,
-    )
+class AttemptPublisher:
+    """Publishes records on ATTEMPTS; each publish returns a future that resolves once the
+    broker has stored the record (its PubAck), or fails with the broker's error.
+
+    What nats-py's ``publish_async`` does, without its per-message costs (a urandom token
+    and a NUID, a ``wait_for`` on its semaphore, a PubAck object from the JSON): ~4 % of
+    the sender's CPU. One reply subscription, replies numbered by a counter; the number
+    of records in flight is bounded by the consumer (one per job it holds).
+    """
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+        self._prefix = ""
+        self._subscription: Subscription | None = None
+        self._futures: dict[str, asyncio.Future[None]] = {}
+        self._sent = 0
+
+    async def start(self) -> None:
+        if self._subscription is None:
+            self._prefix = self._nc.new_inbox() + "."
+            self._subscription = await self._nc.subscribe(self._prefix + "*", cb=self._reply)
+
+    async def close(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+
+    async def publish(
+        self, record: messages_pb2.AttemptRecord, trace_headers: Mapping[str, str]
+    ) -> asyncio.Future[None]:
+        """Sends the record; the future resolves when the broker has stored it."""
+        if self._subscription is None:
+            raise RuntimeError("AttemptPublisher is not started")
+        self._sent += 1
+        token = str(self._sent)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Whoever gives up on it (a timeout cancels it) also drops it from the table.
+        future.add_done_callback(lambda _: self._futures.pop(token, None))
+        self._futures[token] = future
+        headers = {
+            **trace_headers,
+            "Nats-Msg-Id": f"{record.delivery_id}:{record.series}:{record.attempt}",
+            EXPECTED_STREAM: ATTEMPTS,  # stored on ATTEMPTS or an error, nowhere else
+        }
+        await self._nc.publish(
+            attempts_subject(record.tenant, record.subscription_id),
+            record.SerializeToString(),
+            reply=self._prefix + token,
+            headers=headers,
+        )
+        return future
+
+    async def _reply(self, msg: Msg) -> None:
+        future = self._futures.get(msg.subject[len(self._prefix) :])
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get(STATUS) == NO_RESPONDERS:
+            future.set_exception(NoStreamResponseError())
+            return
+        try:
+            reply = json.loads(msg.data)
+        except ValueError:
+            future.set_exception(APIError(description=f"unreadable PubAck: {msg.data[:200]!r}"))
+            return
+        error = reply.get("error") if isinstance(reply, dict) else None
+        if isinstance(error, dict):
+            try:
+                APIError.from_error(error)  # raises the matching APIError subclass
+            except APIError as refused:
+                future.set_exception(refused)
+                return
+        if error is not None or not isinstance(reply, dict) or "stream" not in reply:
+            future.set_exception(APIError(description=f"not a PubAck: {msg.data[:200]!r}"))
+            return
+        future.set_result(None)

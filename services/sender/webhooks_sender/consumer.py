@@ -39,7 +39,7 @@ from webhooks_config import Settings
 from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS, is_valid_tenant
 from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
-from webhooks_sender.attempts import attempt_record, publish_attempt
+from webhooks_sender.attempts import AttemptPublisher, attempt_record
 from webhooks_sender.delivery import AttemptResult, Deliverer, gone, unusable
 from webhooks_sender.directory import Directory, EndpointUnusable
 from webhooks_sender.retries import PREVIOUS_ATTEMPT_HEADER, RetryPolicy, park, schedule_retry
@@ -118,8 +118,10 @@ class JobConsumer:
         deliverer: Deliverer,
         dead: DeadLetters,
         settings: Settings,
+        attempts: AttemptPublisher,
     ) -> None:
         self._js = js
+        self._attempts = attempts
         self._directory = directory
         self._feed = feed
         self._deliverer = deliverer
@@ -270,7 +272,7 @@ class JobConsumer:
         record = attempt_record(
             job, result, max_attempts=policy.max_attempts, next_attempt_at=next_at
         )
-        stored = await publish_attempt(self._js, record, result.span_context or job.trace_context)
+        stored = await self._attempts.publish(record, result.span_context or job.trace_context)
         if next_at is not None:
             await schedule_retry(self._js, job, next_at, dict(result.span_context))
         # asyncio.timeout rather than wait_for: no extra future and callbacks per job.

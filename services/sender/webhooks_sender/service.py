@@ -15,6 +15,7 @@ from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_secrets import SecretBox
 from webhooks_sender.api import SenderServicer
+from webhooks_sender.attempts import AttemptPublisher
 from webhooks_sender.consumer import JobConsumer
 from webhooks_sender.credentials import Credentials
 from webhooks_sender.delivery import Deliverer
@@ -55,8 +56,16 @@ async def run(
         Credentials(outbound.httpx_client),
         timeout=settings.sender_timeout_seconds,
     )
+    attempts = AttemptPublisher(nc)
+    await attempts.start()
     consumer = JobConsumer(
-        js, directory, feed, deliverer, DeadLetters(nc, "sender.deadletter", "job"), settings
+        js,
+        directory,
+        feed,
+        deliverer,
+        DeadLetters(nc, "sender.deadletter", "job"),
+        settings,
+        attempts,
     )
     servicer = SenderServicer(js, directory, feed, deliverer)
 
@@ -72,6 +81,7 @@ async def run(
 
     async def close() -> None:
         await outbound.close()
+        await attempts.close()
         await nc.drain()
 
     await run_service(
