@@ -51,6 +51,7 @@ class Settings:
     events_max_bytes: int
     attempts_max_age_seconds: int
     duplicate_window_seconds: int
+    stream_replicas: int  # replicas of every stream (1 on one server, 3 on a 3-node cluster)
     router_max_batch: int  # events per PublishEvents call
     min_retry_interval_seconds: int  # the shortest retry interval a subscription may ask
     # The sender and every outbound request (webhooks, OAuth token URLs, WSDL fetches).
@@ -150,6 +151,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "ATTEMPTS_MAX_AGE_SECONDS", 30 * 86400, 60, 3650 * 86400
         ),
         duplicate_window_seconds=_int(env, "DUPLICATE_WINDOW_SECONDS", 120, 1, 7 * 86400),
+        stream_replicas=_int(env, "STREAM_REPLICAS", 1, 1, 5),
         router_max_batch=_int(env, "ROUTER_MAX_BATCH", 1000, 1, 100_000),
         min_retry_interval_seconds=_int(env, "MIN_RETRY_INTERVAL_SECONDS", 10, 1, 86400),
         sender_timeout_seconds=_int(env, "SENDER_TIMEOUT_MS", 15_000, 100, 300_000) / 1000,

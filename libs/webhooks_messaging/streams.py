@@ -39,6 +39,9 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
 
     events_age = settings.events_max_age_seconds
     attempts_age = settings.attempts_max_age_seconds
+    # Every stream alike: on a cluster of 3 (or 5) servers each survives the loss of one
+    # (or two); a single server accepts only 1.
+    replicas = settings.stream_replicas
     return [
         StreamConfig(
             name=SUBSCRIPTIONS,
@@ -46,6 +49,7 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
             subjects=["subscriptions.>"],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
+            num_replicas=replicas,
             max_msgs=-1,
             max_bytes=-1,
             max_age=0,
@@ -57,6 +61,7 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
             subjects=["events.>"],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
+            num_replicas=replicas,
             max_msgs=-1,
             max_bytes=settings.events_max_bytes,
             max_age=events_age,
@@ -68,6 +73,7 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
             subjects=[DELIVERY_JOBS_SUBJECTS, DELIVERY_RETRY_SUBJECTS],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
+            num_replicas=replicas,
             max_msgs=-1,
             max_bytes=-1,
             max_age=0,
@@ -82,6 +88,7 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
             subjects=["attempts.>"],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
+            num_replicas=replicas,
             max_msgs=-1,
             max_bytes=-1,
             max_age=attempts_age,
