@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from webhooks_cli import catalogue, certificates, events, failures, replay, subscriptions
+from webhooks_cli import catalogue, certificates, demo, events, failures, replay, subscriptions
 from webhooks_cli.client import connect, resolve_token
 from webhooks_cli.errors import EXIT_USAGE, CliError
+from webhooks_cli.health import add_parser as add_health_parser
+from webhooks_cli.health import run_health
 from webhooks_cli.router_client import run_router_command
 from webhooks_cli.services import SERVICE_MODULES, serve
 from webhooks_cli.up import run_up
@@ -92,12 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run one service in the foreground", parents=[data_dir_options()]
     )
     serve_parser.add_argument("service", metavar="SERVICE", help=", ".join(SERVICE_MODULES))
+    add_health_parser(commands)
     subscriptions.add_parser(commands, common)
     certificates.add_parser(commands, common)
     catalogue.add_parser(commands, common)
     events.add_parser(commands, common)
     replay.add_parser(commands, common)
     failures.add_parser(commands, common)
+    demo.add_parser(commands, common)
     commands.add_parser("secret-key", help="print a new key for WEBHOOKS_SECRET_KEYS")
     return parser
 
@@ -121,9 +125,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return run_up(settings)
     if args.command == "serve":
         return serve(args.service, settings)
+    if args.command == "health":
+        return run_health(args, settings)
     if args.command == "secret-key":
         print(new_key())
         return 0
+    if args.command == "demo":  # its own connections: it may start the platform first
+        return demo.run_demo(args, settings)
     if hasattr(args, "router_handler"):  # events publish, replay: the router's address
         return run_router_command(args, settings)
     address = args.address or settings.address("subscriptions")

@@ -1,0 +1,74 @@
+"""``webhooks health SERVICE``: is that service SERVING? The container health check.
+
+Asks the standard gRPC health service (``grpc.health.v1.Health/Check``, the server as a
+whole) at the service's address: ``WEBHOOKS_<SERVICE>_ADDR``, the same variable the
+service listens on, or ``--address``. A wildcard listen address (``0.0.0.0``, ``[::]``)
+is asked on loopback. Exit 0 and one line on stdout when SERVING; otherwise exit 1 and
+one line on stderr (not serving, or unreachable within ``--timeout``). Needs no token:
+health checking is open on every service.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from webhooks_cli.errors import CliError, UsageError
+from webhooks_config import SERVICES, Settings
+
+DEFAULT_TIMEOUT_SECONDS = 3.0
+WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "::": "[::1]"}
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "health",
+        help="exit 0 when a service answers SERVING (container health checks)",
+        allow_abbrev=False,
+    )
+    parser.add_argument("service", metavar="SERVICE", choices=SERVICES, help=", ".join(SERVICES))
+    parser.add_argument(
+        "--address",
+        default=argparse.SUPPRESS,
+        metavar="HOST:PORT",
+        help="where to ask (default: the service's WEBHOOKS_<SERVICE>_ADDR)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"give up after this long (default {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
+
+
+def probe_target(address: str) -> str:
+    """Where to connect to reach a server listening on ``address`` from the same host."""
+    host, separator, port = address.rpartition(":")
+    if not separator or not port.isdigit():
+        raise UsageError(f"address {address!r}: expected HOST:PORT")
+    return f"{WILDCARD_HOSTS.get(host, host)}:{port}"
+
+
+def run_health(args: argparse.Namespace, settings: Settings) -> int:
+    service: str = args.service
+    target = probe_target(args.address or settings.address(service))
+    if args.timeout <= 0:
+        raise UsageError("--timeout: must be positive")
+    # A proxy from the environment must not stand between a probe and its own host.
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=args.timeout
+            )
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.Call) else None
+            name = code.name if code is not None else type(error).__name__
+            raise CliError(f"{service} at {target}: unreachable ({name})") from None
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        raise CliError(f"{service} at {target}: {status}")
+    print(f"{service} at {target}: {status}")
+    return 0
