@@ -13,6 +13,10 @@ replica on the same PostgreSQL, or a rebuild swapped in a view further ahead), t
 is dropped and the consumer is recreated from the stored position. A restart after a
 crash resumes after the last committed batch, so a record is never applied twice; the
 history key makes even that harmless.
+
+A record whose message carries a sampled ``traceparent`` (the sender sets it to its
+attempt's span) gets an ``apply attempt`` CONSUMER span under that attempt, spanning the
+batch's write; unsampled messages cost one header lookup.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from webhooks.v1 import messages_pb2
 from webhooks_failures.view import FailuresView
@@ -37,8 +43,10 @@ from webhooks_failures.view_fold import OUTCOMES
 from webhooks_messaging import ATTEMPTS
 from webhooks_messaging.feed import stream_sequence
 from webhooks_storage import PositionMoved
+from webhooks_telemetry import extract_context
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("webhooks.failures")
 
 SUBJECTS = "attempts.>"
 BATCH_SIZE = 1000
@@ -53,7 +61,10 @@ PENDING_BYTES_LIMIT = 512 * 1024 * 1024
 PENDING_MSGS_LIMIT = 4 * 1024 * 1024
 MAX_STALE_WAITERS = 1024
 
-Raw = tuple[int, bytes]  # (stream sequence, message data)
+# (stream sequence, message data, its traceparent when sampled, else None)
+Raw = tuple[int, bytes, str | None]
+# The last hex digit of a traceparent's flags with the sampled bit set.
+_SAMPLED = frozenset("13579bdf")
 
 
 class _Inbox:
@@ -162,7 +173,10 @@ class Projector:
             except (ValueError, IndexError):
                 self._skip("no stream sequence", msg.subject, 0)
                 return
-            await inbox.put((seq, msg.data))
+            traceparent = msg.headers.get("traceparent") if msg.headers else None
+            if traceparent is not None and traceparent[-1:] not in _SAMPLED:
+                traceparent = None
+            await inbox.put((seq, msg.data, traceparent))
 
         start = self._position + 1
         sub = await js.subscribe(
@@ -220,7 +234,8 @@ class Projector:
     def _decode_and_apply(self, previous: int, position: int, batch: Sequence[Raw]) -> int:
         """In a worker thread: decoding a thousand records is milliseconds of CPU."""
         records: list[tuple[int, messages_pb2.AttemptRecord]] = []
-        for seq, data in batch:
+        traced: list[tuple[str, messages_pb2.AttemptRecord]] = []
+        for seq, data, traceparent in batch:
             try:
                 record = messages_pb2.AttemptRecord.FromString(data)
             except DecodeError:
@@ -230,8 +245,13 @@ class Projector:
                 self._skip("no tenant, delivery or outcome", "", seq)
                 continue
             records.append((seq, record))
+            if traceparent is not None:
+                traced.append((traceparent, record))
+        started = time.time_ns()
         # The position covers the skipped messages too: they are never read again.
         self.view.apply(previous, records, position=position)
+        if traced:
+            _trace_applied(traced, started, time.time_ns())
         return len(records)
 
     def _skip(self, kind: str, subject: str, seq: int) -> None:
@@ -316,6 +336,29 @@ class Projector:
 
     # The service wiring calls it by this name.
     retention = expire_loop
+
+
+def _trace_applied(
+    traced: Sequence[tuple[str, messages_pb2.AttemptRecord]], started: int, ended: int
+) -> None:
+    """An ``apply attempt`` span per record, under the attempt that made it, spanning the
+    write of its batch."""
+    for traceparent, record in traced:
+        span = tracer.start_span(
+            "apply attempt",
+            context=extract_context({"traceparent": traceparent}),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "webhooks.tenant": record.tenant,
+                "webhooks.delivery_id": record.delivery_id,
+                "webhooks.series": record.series,
+                "webhooks.attempt": record.attempt,
+                "webhooks.outcome": messages_pb2.AttemptOutcome.Name(record.outcome),
+            },
+            start_time=started,
+        )
+        span.end(end_time=ended)
 
 
 async def _close_when(stop: asyncio.Event, inbox: _Inbox) -> None:
