@@ -16,7 +16,7 @@ nats-server per case. Each figure comes with a ceiling measured in the same run:
   to health SERVING plus that line. Ceiling: reading the S messages with an ordered
   consumer in this process.
 
-Usage: .venv/bin/python bench/router.py [--quick]
+Usage: .venv/bin/python bench/router.py [--quick] [--cases route1,...] [--profile DIR]
 Targets (issue 3): >= 10,000 events/s at fan-out 1; p99 < 10 ms at 1,000 events/s;
 100k table build < 10 s. Writes bench/results/router-<UTC timestamp>.json.
 """
