@@ -1,12 +1,25 @@
 # One image for every service: `webhooks serve <service>` picks which (see compose.yaml).
+# Only the runtime dependencies are installed (no dev extras); it runs as a non-root user.
 FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY protos ./protos
-COPY libs ./libs
-COPY services ./services
-RUN pip install --no-cache-dir . && useradd --system --home /var/lib/webhooks webhooks \
-    && mkdir -p /var/lib/webhooks && chown webhooks /var/lib/webhooks
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# What the wheel is built from (pyproject.toml's [tool.hatch.build.targets.wheel]).
+COPY pyproject.toml /tmp/src/
+COPY libs /tmp/src/libs
+COPY services /tmp/src/services
+RUN pip install /tmp/src \
+    && rm -rf /tmp/src \
+    && useradd --system --uid 10001 --home-dir /var/lib/webhooks --create-home webhooks
+
 USER webhooks
+WORKDIR /var/lib/webhooks
 ENV WEBHOOKS_DATA_DIR=/var/lib/webhooks
+EXPOSE 50051 50052 50053 50054
+# No HEALTHCHECK here: which service a container runs is its command's; compose.yaml runs
+# `webhooks health <service>` for each.
 ENTRYPOINT ["webhooks"]
+CMD ["--help"]
