@@ -1,8 +1,9 @@
 """The failures service run for real, next to the real sender: ``webhooks serve
 subscriptions``, ``serve sender`` and ``serve failures`` as separate processes on a
-nats-server of this module, delivering to HTTPS receivers under a test CA in this process
-(the sender trusts it through WEBHOOKS_CA_BUNDLE and admits loopback through
-WEBHOOKS_OUTBOUND_ALLOW, as an operator would).
+nats-server of this module (``tests.support.platform_stack``, without a router),
+delivering to HTTPS receivers under a test CA in this process (the sender trusts it through
+WEBHOOKS_CA_BUNDLE and admits loopback through WEBHOOKS_OUTBOUND_ALLOW, as an operator
+would).
 
 Subscriptions are made through the subscriptions API; jobs are put on DELIVERIES as the
 router would; the sender's attempts reach the failures view through ATTEMPTS, and every
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,148 +26,76 @@ from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
-import nats
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
-from tests.support import NatsServer
+from tests.support.platform_stack import (
+    RPC_TIMEOUT,
+    Metadata,
+    Platform,
+    bearer,
+    new_tenant,
+    platform,
+    rest,
+    running_platform,
+)
 from tests.support.receivers import HttpsReceiver, Reply, TestPki
 from tests.support.service_process import ServiceProcess
 from webhooks.v1 import (
-    common_pb2,
     failures_pb2,
     failures_pb2_grpc,
     messages_pb2,
     subscriptions_pb2,
-    subscriptions_pb2_grpc,
 )
-from webhooks_catalogue.samples import sample_data
-from webhooks_catalogue.shaping import shape_payload
 from webhooks_grpc import field_violations
-from webhooks_messaging import SUBSCRIPTIONS, delivery_job_subject, subscription_subject
-from webhooks_secrets import new_key
 
-PLATFORM_TOKEN = "failures-test-platform-" + uuid.uuid4().hex
 TENANT_A = f"fa-{uuid.uuid4().hex[:8]}"
 TENANT_B = f"fb-{uuid.uuid4().hex[:8]}"
 TOKEN_A = "failures-test-a-" + uuid.uuid4().hex
 TOKEN_B = "failures-test-b-" + uuid.uuid4().hex
-RPC_TIMEOUT = 20.0
 FS = failures_pb2
 RETRYING, FAILED = FS.FAILED_EVENT_STATE_RETRYING, FS.FAILED_EVENT_STATE_FAILED
 RECOVERED = FS.FAILED_EVENT_STATE_RECOVERED
 REDELIVERY_REQUESTED = messages_pb2.ATTEMPT_OUTCOME_REDELIVERY_REQUESTED
 SUCCEEDED = messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED
 ATTEMPT_FAILED = messages_pb2.ATTEMPT_OUTCOME_FAILED
-Metadata = tuple[tuple[str, str], ...]
 T = TypeVar("T")
-
-
-def platform(tenant: str) -> Metadata:
-    return (("authorization", f"Bearer {PLATFORM_TOKEN}"), ("x-webhooks-tenant", tenant))
-
-
-def bearer(token: str) -> Metadata:
-    return (("authorization", f"Bearer {token}"),)
-
-
 A, B = bearer(TOKEN_A), bearer(TOKEN_B)
-
-
-def new_tenant(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
 class Stack:
-    nats: NatsServer
-    pki: TestPki
-    subscriptions: ServiceProcess
-    sender: ServiceProcess
-    failures: ServiceProcess
-    js: JetStreamContext
+    """A ``Platform`` (no router: jobs go straight onto DELIVERIES) with what these tests
+    ask of it."""
+
+    platform: Platform
 
     @property
-    def subs(self) -> subscriptions_pb2_grpc.SubscriptionServiceStub:
-        assert self.subscriptions.channel is not None
-        return subscriptions_pb2_grpc.SubscriptionServiceStub(self.subscriptions.channel)
+    def pki(self) -> TestPki:
+        return self.platform.pki
+
+    @property
+    def failures(self) -> ServiceProcess:
+        assert self.platform.failures_process is not None
+        return self.platform.failures_process
 
     @property
     def api(self) -> failures_pb2_grpc.FailuresServiceStub:
-        assert self.failures.channel is not None
-        return failures_pb2_grpc.FailuresServiceStub(self.failures.channel)
+        return self.platform.failures
 
     async def create(
         self, metadata: Metadata, url: str, *, retries: int = 1, name: str = ""
     ) -> subscriptions_pb2.Subscription:
-        spec = subscriptions_pb2.SubscriptionSpec(
-            name=name or f"failing hook {uuid.uuid4().hex[:6]}",
-            entity="Object",
-            triggers=[common_pb2.TriggerSpec(trigger="OnNew")],
-            webhook=common_pb2.Webhook(type=common_pb2.WEBHOOK_TYPE_REST, url=url),
-            retry_policy=common_pb2.RetryPolicy(retries=retries, interval_seconds=1),
-        )
-        created = await self.subs.CreateSubscription(
-            subscriptions_pb2.CreateSubscriptionRequest(subscription=spec),
-            metadata=metadata,
-            timeout=RPC_TIMEOUT,
-        )
-        subscription: subscriptions_pb2.Subscription = created.subscription
-        await self.published(subscription)
-        return subscription
-
-    async def published(self, subscription: subscriptions_pb2.Subscription) -> None:
-        """Until the subscription is on SUBSCRIPTIONS, as the router would see it before
-        routing to it (the outbox relay of PostgreSQL polls: a job sent sooner would find
-        the subscription missing at the sender)."""
-        subject = subscription_subject(subscription.tenant, subscription.id)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                await self.js.get_last_msg(SUBSCRIPTIONS, subject)
-                return
-            except NotFoundError:
-                assert time.monotonic() < deadline, f"{subject} not published"
-                await asyncio.sleep(0.1)
+        spec = rest(name or f"failing hook {uuid.uuid4().hex[:6]}", url, retries=retries)
+        # The tenant comes from the metadata (a tenant's token, or the platform token's
+        # x-webhooks-tenant); the platform stack waits until it is on SUBSCRIPTIONS.
+        created = await self.platform.create_subscription("", spec, metadata=metadata)
+        return created.subscription
 
     async def send(self, subscription: subscriptions_pb2.Subscription) -> messages_pb2.DeliveryJob:
         """One job on DELIVERIES as the router makes it (stored when this returns)."""
-        event_id = f"ev-{uuid.uuid4().hex}"
-        delivery_id = str(uuid.uuid4())
-        now = datetime.now(UTC)
-        job = messages_pb2.DeliveryJob(
-            job_id=f"{event_id}:{subscription.id}",
-            delivery_id=delivery_id,
-            event_id=event_id,
-            tenant=subscription.tenant,
-            subscription_id=subscription.id,
-            subscription_version=subscription.version,
-            subscription_name=subscription.name,
-            entity=subscription.entity,
-            trigger="OnNew",
-            channel=7,
-            subchannel="sales",
-            payload_json=shape_payload(
-                entity=subscription.entity,
-                trigger="OnNew",
-                tenant=subscription.tenant,
-                event_id=event_id,
-                delivery_id=delivery_id,
-                subscription_name=subscription.name,
-                occurred_at=now,
-                data=sample_data(subscription.entity, "OnNew"),
-                include_complete_data=False,
-            ),
-            attempt=1,
-        )
-        job.occurred_at.FromDatetime(now)
-        await self.js.publish(
-            delivery_job_subject(job.tenant, job.subscription_id),
-            job.SerializeToString(),
-            headers={"Nats-Msg-Id": job.job_id},
-        )
+        job = self.platform.job(subscription)
+        await self.platform.put_job(job)
         return job
 
     async def list_all(
@@ -194,51 +121,16 @@ class Stack:
         return got
 
 
-def service_env(tmp: Path, nats_url: str, pki: TestPki) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
-    env.update(
-        {
-            "WEBHOOKS_DATA_DIR": str(tmp / "data"),
-            "WEBHOOKS_NATS_URL": nats_url,
-            "WEBHOOKS_TOKENS": json.dumps(
-                [
-                    {"name": "platform", "token": PLATFORM_TOKEN, "tenant": "*"},
-                    {"name": "tenant-a-admin", "token": TOKEN_A, "tenant": TENANT_A},
-                    {"name": "tenant-b-admin", "token": TOKEN_B, "tenant": TENANT_B},
-                ]
-            ),
-            "WEBHOOKS_SECRET_KEYS": new_key(),
-            "WEBHOOKS_MIN_RETRY_INTERVAL_SECONDS": "1",
-            "WEBHOOKS_SENDER_TIMEOUT_MS": "3000",
-            "WEBHOOKS_OUTBOUND_ALLOW": "127.0.0.0/8,::1/128",
-            "WEBHOOKS_CA_BUNDLE": str(pki.ca_file),
-            "WEBHOOKS_LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+TOKENS = (
+    {"name": "tenant-a-admin", "token": TOKEN_A, "tenant": TENANT_A},
+    {"name": "tenant-b-admin", "token": TOKEN_B, "tenant": TENANT_B},
+)
 
 
 @contextlib.asynccontextmanager
-async def running_stack(tmp: Path, **settings: str) -> AsyncIterator[Stack]:
-    server = NatsServer(tmp / "nats")
-    server.start()
-    pki = TestPki.create(tmp / "pki")
-    env = service_env(tmp, server.url, pki) | settings
-    subscriptions, sender, failures = processes = [
-        ServiceProcess(name, env, tmp / f"{name}.log")
-        for name in ("subscriptions", "sender", "failures")
-    ]
-    nc = await nats.connect(server.url)
-    try:
-        for process in processes:
-            await process.start()
-        yield Stack(server, pki, subscriptions, sender, failures, nc.jetstream())
-    finally:
-        await nc.close()
-        for process in reversed(processes):
-            await process.stop()
-        server.stop()
+async def running_stack(tmp: Path, **settings: Any) -> AsyncIterator[Stack]:
+    async with running_platform(tmp, routers=0, tokens=TOKENS, **settings) as running:
+        yield Stack(running)
 
 
 async def eventually(
@@ -392,9 +284,9 @@ async def test_the_same_on_postgresql(
     async with (
         running_stack(
             tmp_path,
-            WEBHOOKS_STORE="postgres",
-            WEBHOOKS_POSTGRES_URL=postgres_url,
-            WEBHOOKS_POSTGRES_SCHEMA=postgres_schema("failures"),
+            store="postgres",
+            postgres_url=postgres_url,
+            postgres_schema=postgres_schema("failures"),
         ) as pg_stack,
         HttpsReceiver(pg_stack.pki) as pg_receiver,
     ):

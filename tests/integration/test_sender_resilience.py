@@ -12,17 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from tests.support.receivers import HttpsReceiver, Received, Reply, TestPki
+from tests.support.platform_stack import PeerRecordingReceiver, tcp_ports_of
+from tests.support.receivers import HttpsReceiver, Received, Reply
 from tests.support.sender_stack import SUCCEEDED, AttemptLog, Stack, new_tenant, rest, running_stack
 from tests.support.service_process import ServiceProcess
 from webhooks.v1 import messages_pb2, subscriptions_pb2
@@ -296,36 +295,6 @@ async def test_kill_9_during_1000_deliveries_loses_none(stack: Stack) -> None:
 
 
 # ---- scale-out
-
-
-class PeerRecordingReceiver(HttpsReceiver):
-    """Also records the client's port of every request: the connection, so the process."""
-
-    def __init__(self, pki: TestPki) -> None:
-        super().__init__(pki)
-        self.peer_ports: list[int] = []
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        self.peer_ports.append(int(peer[1]) if peer else 0)
-        return await super()._handle(request)
-
-
-def tcp_ports_of(pid: int) -> set[int]:
-    """Local ports of the TCP sockets process ``pid`` has open (Linux /proc)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        with contextlib.suppress(OSError):
-            target = os.readlink(fd)
-            if target.startswith("socket:["):
-                inodes.add(target[len("socket:[") : -1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[9] in inodes:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 async def test_two_sender_processes_share_the_jobs_and_one_may_stop(stack: Stack) -> None:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support.ports import free_port
@@ -27,9 +28,12 @@ def nats_server_binary() -> Path:
 class NatsServer:
     """One nats-server process; ``stop()``/``start()`` keep its port and its data."""
 
-    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, store_dir: Path, port: int | None = None, extra_args: Sequence[str] = ()
+    ) -> None:
         self.store_dir = store_dir
         self.port = port if port is not None else free_port()
+        self.extra_args = list(extra_args)  # more nats-server options (-m <port>, cluster)
         self.log_file = store_dir.parent / f"nats-{self.port}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -54,6 +58,7 @@ class NatsServer:
             "127.0.0.1",
             "-p",
             str(self.port),
+            *self.extra_args,
         ]
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
