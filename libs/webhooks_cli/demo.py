@@ -520,7 +520,8 @@ def delete_subscriptions(client: Client, run: Run, console: Console) -> None:
         except CliError as err:
             console.say(f"could not delete demo subscription {subscription_id}: {err.message}")
     if deleted:
-        console.say(f"\ndeleted the {deleted} demo subscriptions (their receiver is gone)")
+        plural = "s" if deleted != 1 else ""
+        console.say(f"\ndeleted the demo's {deleted} subscription{plural} (its receiver is gone)")
 
 
 def summary(
