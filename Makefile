@@ -1,13 +1,14 @@
 # The two commands of the README, and the regeneration of the contracts.
 #   make up    - set everything up (first run) and run the platform (embedded NATS, SQLite)
 #   make test  - set everything up (first run) and run lint, types and the whole test suite
+#   make demo  - watch it work: a local receiver, subscriptions, deliveries, a failure
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= .webhooks
 
-.PHONY: up test lint protos bench clean
+.PHONY: up demo test lint protos bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -18,6 +19,10 @@ $(STAMP): pyproject.toml
 
 up: $(STAMP)
 	$(BIN)/webhooks up --data-dir $(DATA_DIR)
+
+# Against a running `make up`, or with its own platform when none answers.
+demo: $(STAMP)
+	$(BIN)/webhooks demo --data-dir $(DATA_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
