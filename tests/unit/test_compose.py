@@ -67,7 +67,8 @@ def interpolated(value: str) -> str:
     stands in for it here), ``${NAME:-default}`` is its default unless set."""
     value = re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "given-by-operator", value)
     value = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
-    assert "${" not in value, f"interpolation without a default or an error: {value}"
+    # A brace left over means an expression compose reads differently (a "}" in a message).
+    assert "{" not in value and "}" not in value, f"not interpolated as meant: {value}"
     return value
 
 
