@@ -199,13 +199,18 @@ class OtlpReceiver:
         return f"http://127.0.0.1:{self.port}"
 
     def environment(
-        self, sampler: str = "always_on", sampler_arg: str | None = None
+        self,
+        sampler: str = "always_on",
+        sampler_arg: str | None = None,
+        *,
+        schedule_delay_ms: int = SCHEDULE_DELAY_MS,
     ) -> dict[str, str]:
-        """The variables that make a process export its spans here, soon after they end."""
+        """The variables that make a process export its spans here, ``schedule_delay_ms``
+        after they end (a long delay: only what a process flushes at shutdown arrives)."""
         env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.endpoint,
             "OTEL_EXPORTER_OTLP_INSECURE": "true",
-            "OTEL_BSP_SCHEDULE_DELAY": str(SCHEDULE_DELAY_MS),
+            "OTEL_BSP_SCHEDULE_DELAY": str(schedule_delay_ms),
             "OTEL_TRACES_SAMPLER": sampler,
         }
         if sampler_arg is not None:
