@@ -206,7 +206,7 @@ def platform_for(
     console.step("The platform")
     services = available_services()
     answering = [s for s in services if is_serving(settings.address(s))]
-    if answering and len(answering) == len(services):
+    if len(answering) == len(services):
         console.say(
             f"using the platform running at {settings.address('subscriptions')} "
             f"(data dir {settings.data_dir})"
@@ -221,7 +221,7 @@ def platform_for(
             f"part of a platform answers, but not {missing}: is a `webhooks up` starting or "
             "stopping? Run the demo again once it is up, or stop it"
         )
-    platform = start_up(settings, pki, console)
+    platform = start_up(settings, pki, args.token, console)
     try:
         yield platform
     finally:
@@ -244,11 +244,15 @@ def up_environment(settings: Settings, pki: DemoPki) -> dict[str, str]:
     env["WEBHOOKS_CA_BUNDLE"] = str(pki.ca_file)
     env["WEBHOOKS_MIN_RETRY_INTERVAL_SECONDS"] = str(STARTED_INTERVAL_SECONDS)
     env["WEBHOOKS_DATA_DIR"] = str(settings.data_dir)
+    # The addresses the demo will call (--address included), whatever the environment says.
+    env.update({f"WEBHOOKS_{s.upper()}_ADDR": a for s, a in settings.addresses.items()})
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def start_up(settings: Settings, pki: DemoPki, console: Console) -> Platform:
+def start_up(
+    settings: Settings, pki: DemoPki, token_flag: str | None, console: Console
+) -> Platform:
     log_path = settings.data_dir / "demo" / "up.log"
     console.say(
         f"no platform answers at {settings.address('subscriptions')}: starting `webhooks up` "
@@ -284,7 +288,7 @@ def start_up(settings: Settings, pki: DemoPki, console: Console) -> Platform:
         stop_up(process, console)
         raise
     console.say(f"platform up in {time.monotonic() - began:.1f} s")
-    token = resolve_token(None, settings)  # WEBHOOKS_TOKEN, else the dev token `up` wrote
+    token = resolve_token(token_flag, settings)  # by default the dev token `up` wrote
     return Platform(settings, token, STARTED_INTERVAL_SECONDS, process, log_path)
 
 
@@ -470,10 +474,10 @@ def publish(client: Client, run: Run, samples: Sequence[tuple[str, str]]) -> lis
     return [e.event_id for e in events]
 
 
-def wait_until(probe: Callable[[], T], done: Callable[[T], bool], what: str) -> T:
+def wait_until(read: Callable[[], T], done: Callable[[T], bool], what: str) -> T:
     deadline = time.monotonic() + VIEW_TIMEOUT_SECONDS
     while True:
-        value = probe()
+        value = read()
         if done(value):
             return value
         if time.monotonic() > deadline:
@@ -561,8 +565,12 @@ def add_parser(
     parser = commands.add_parser(
         "demo",
         help="see the platform work: a local receiver, subscriptions, deliveries, a failure",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Watch the platform work: a local HTTPS receiver, a REST and a SOAP subscription, "
+            "sample events delivered and their signatures checked, one endpoint failing, the "
+            "failed event with its trial history, and its redelivery. Uses the platform "
+            "running at the configured addresses, or starts one (and stops it at the end)."
+        ),
         parents=[common],
         allow_abbrev=False,
     )
