@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import grpc.aio
 
 from webhooks.v1 import router_pb2, router_pb2_grpc
 from webhooks_config import Settings
-from webhooks_grpc import run_service
+from webhooks_grpc import keep_running, run_service
 from webhooks_messaging import EVENTS, connect, declare_streams
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_router.api import RouterServicer
@@ -21,7 +20,6 @@ from webhooks_router.publishing import StreamStore
 from webhooks_router.routes import RoutingTable
 
 SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
-RESTART_DELAY_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +45,10 @@ async def run(
         return [SERVICE_NAME]
 
     async def follow_subscriptions(stop: asyncio.Event) -> None:
-        await _keep_running("routing table feed", lambda: feed.run(js, stop), stop)
+        await keep_running("routing table feed", lambda: feed.run(js, stop), stop)
 
     async def route_events(stop: asyncio.Event) -> None:
-        await _keep_running("routing consumer", lambda: consumer.run(js, stop), stop)
+        await keep_running("routing consumer", lambda: consumer.run(js, stop), stop)
 
     async def close() -> None:
         await nc.drain()
@@ -64,16 +62,3 @@ async def run(
         ready=ready,
         stop=stop,
     )
-
-
-async def _keep_running(
-    name: str, start: Callable[[], Awaitable[None]], stop: asyncio.Event
-) -> None:
-    """Restarts a background loop that failed (a broker hiccup) until the service stops."""
-    while not stop.is_set():
-        try:
-            await start()
-        except Exception:
-            log.exception("%s failed; restarting", name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RESTART_DELAY_SECONDS)
