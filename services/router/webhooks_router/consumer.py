@@ -120,6 +120,12 @@ class EventConsumer:
             # A restart (after an error) subscribes again: do not leave this one behind.
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+            # What this replica did since it started: how routing spread over replicas.
+            log.info(
+                "routing consumer stopped: %d events routed, %d jobs published since start",
+                self.routed_events,
+                self.published_jobs,
+            )
 
     async def _next_batch(
         self, js: JetStreamContext, subscription: JetStreamContext.PullSubscription
