@@ -38,6 +38,17 @@ log = logging.getLogger(__name__)
 
 # Rows read per IN list (SQLite allows 32766 parameters; PostgreSQL uses one array).
 CHUNK = 500
+# SQLite, the message search (see _messages): a text in more of the tenant's distinct
+# messages than this is looked for by the scan; a listing with other equality filters reads
+# the text's rows through the index by message when they are at most MESSAGE_ROWS_MAX (each
+# read, checked, sorted: ~3-5 µs), else the scan of the filters' index, which stops after a
+# page (it reads about page / share-of-rows-with-the-text rows).
+MESSAGE_KEYS_MAX = 1000
+MESSAGE_ROWS_MAX = 4000
+# Equality filters besides the text: with none, the text's messages give the listing order.
+_EQUALITY_FIELDS = (
+    "subscription_ids", "error_codes", "states", "entity", "trigger", "subchannel",
+)  # fmt: skip
 
 ROW_COLUMNS = (
     "tenant, delivery_id, event_id, subscription_id, subscription_name, entity, trigger_name, "
@@ -110,6 +121,10 @@ class FailuresView(SqlStore):
             if not view_schema.exists(cursor, self.dialect, self.tables.tracking):
                 for statement in view_schema.ddl(self.tables, self.dialect, self._trgm_schema):
                     cursor.execute(statement)
+            elif self.dialect == "sqlite" and not view_schema.exists(
+                cursor, self.dialect, self.tables.search
+            ):
+                view_schema.add_search(cursor, self.tables)  # a file from before the search
 
     def fresh_shadow(self) -> FailuresView:
         """Empty shadow tables on the same database, for a rebuild (any left by an
@@ -118,7 +133,7 @@ class FailuresView(SqlStore):
             self.connector, SHADOW, trgm_schema=self._trgm_schema, owns_connector=False
         )
         with self.transaction() as cursor:
-            view_schema.drop(cursor, SHADOW)
+            view_schema.drop(cursor, SHADOW, self.dialect)
             for statement in view_schema.ddl(SHADOW, self.dialect, self._trgm_schema):
                 cursor.execute(statement)
         return shadow
@@ -127,7 +142,7 @@ class FailuresView(SqlStore):
         """Make ``shadow``'s tables this view's, atomically; returns its failed events.
         The caller pauses every projector of this view first."""
         with self.transaction() as cursor:
-            view_schema.swap(cursor, shadow.tables, self.tables)
+            view_schema.swap(cursor, shadow.tables, self.tables, self.dialect)
             cursor.execute(f"SELECT COUNT(*) FROM {self.tables.events}")
             count = int(cursor.fetchone()[0])
         self.refresh_statistics()
@@ -196,17 +211,23 @@ class FailuresView(SqlStore):
             page_size = DEFAULT_PAGE_SIZE
         page_size = min(page_size, MAX_PAGE_SIZE)
         after = view_query.decode_token(page_token, tenant, filter) if page_token else None
-        sql, params = view_query.listing_sql(
-            self.tables.events, ROW_COLUMNS, tenant, filter, page_size + 1, after
-        )
-        if self.dialect == "postgres":
-            # One JSON cell instead of ~1,000: psycopg's pure-Python row loading costs
-            # about 8 µs a value, json.loads a fraction of that.
-            sql = (
-                f"SELECT COALESCE(json_agg(json_build_array({ROW_COLUMNS}) "
-                f"ORDER BY {view_query.ORDER}), '[]')::text FROM ({sql}) AS page"
-            )
         with self.transaction(write=False) as cursor:
+            sql, params = view_query.listing_sql(
+                self.tables.events,
+                ROW_COLUMNS,
+                tenant,
+                filter,
+                page_size + 1,
+                after,
+                self._messages(cursor, tenant, filter, listing=True),
+            )
+            if self.dialect == "postgres":
+                # One JSON cell instead of ~1,000: psycopg's pure-Python row loading costs
+                # about 8 µs a value, json.loads a fraction of that.
+                sql = (
+                    f"SELECT COALESCE(json_agg(json_build_array({ROW_COLUMNS}) "
+                    f"ORDER BY {view_query.ORDER}), '[]')::text FROM ({sql}) AS page"
+                )
             cursor.execute(self.sql(sql), params)
             rows = (
                 json.loads(cursor.fetchone()[0])
@@ -221,12 +242,58 @@ class FailuresView(SqlStore):
         return Page([_failed_event(row) for row in rows], token)
 
     def count_matching(self, tenant: str, filter: Filter) -> int:
-        w = view_query.where(tenant, filter)
+        table = self.tables.events
         with self.transaction(write=False) as cursor:
+            messages = self._messages(cursor, tenant, filter, listing=False)
+            w = view_query.where(tenant, filter, messages=messages)
             cursor.execute(
-                self.sql(f"SELECT COUNT(*) FROM {self.tables.events} WHERE {w.sql()}"), w.params
+                self.sql(
+                    f"SELECT COUNT(*) FROM {view_query.source(table, messages)} WHERE {w.sql()}"
+                ),
+                w.params,
             )
             return int(cursor.fetchone()[0])
+
+    def _messages(
+        self, cursor: Cursor, tenant: str, filter: Filter, *, listing: bool
+    ) -> view_query.Messages | None:
+        """SQLite: the tenant's messages containing the filter's text when a query should
+        read their rows through the index by message, else None (the LIKE: no text, one
+        shorter than a trigram, one in too many messages, or, for a listing with other
+        equality filters, in too many rows). PostgreSQL: None (its planner uses the
+        pg_trgm index on its own)."""
+        if self.dialect != "sqlite" or not filter.message_contains:
+            return None
+        phrase = view_query.search_phrase(filter.message_contains)
+        if phrase is None:
+            return None
+        t = self.tables
+        cursor.execute(
+            f"SELECT m.message_key FROM {t.search} CROSS JOIN {t.messages} AS m "
+            f"ON m.id = {t.search}.rowid WHERE {t.search} MATCH ? AND m.tenant = ? LIMIT ?",
+            (phrase, tenant, MESSAGE_KEYS_MAX + 1),
+        )
+        keys = tuple(row[0] for row in cursor.fetchall())
+        if len(keys) > MESSAGE_KEYS_MAX:
+            return None
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND name LIKE 'fx\\_msg\\_%' ESCAPE '\\'",
+            (t.events,),
+        )
+        messages = view_query.Messages(keys, cursor.fetchone()[0])
+        equality = filter.channel is not None or any(getattr(filter, n) for n in _EQUALITY_FIELDS)
+        if not keys or not listing or (not equality and len(keys) <= view_query.MAX_SPLIT_VALUES):
+            return messages
+        w = view_query.where(
+            tenant, Filter(message_contains=filter.message_contains), messages=messages
+        )
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {view_query.source(t.events, messages)} "
+            f"WHERE {w.sql()} LIMIT ?)",
+            [*w.params, MESSAGE_ROWS_MAX + 1],
+        )
+        return messages if int(cursor.fetchone()[0]) <= MESSAGE_ROWS_MAX else None
 
     def details(self, tenant: str, delivery_id: str) -> failures_pb2.FailedEventDetails | None:
         t = self.tables
@@ -312,22 +379,23 @@ class FailuresView(SqlStore):
         ``filter`` (newest first, at most ``limit``) needs, from their latest attempt."""
         t = self.tables
         columns = "delivery_id, max_series, head_series, head_attempt, last_attempt_us"
-        if delivery_id is not None:
-            inner = (
-                f"SELECT {columns} FROM {t.events} WHERE tenant = ? AND delivery_id = ?",
-                [tenant, delivery_id],
-            )
-        else:
-            inner = view_query.listing_sql(
-                t.events, columns, tenant, filter or Filter(), limit, None
-            )
-        sql = (
-            f"SELECT f.max_series, h.record FROM ({inner[0]}) AS f JOIN {t.history} AS h "
-            "ON h.tenant = ? AND h.delivery_id = f.delivery_id "
-            "AND h.series = f.head_series AND h.attempt = f.head_attempt "
-            f"ORDER BY f.{view_query.ORDER.replace(', ', ', f.')}"
+        inner: tuple[str, list[Any]] = (
+            f"SELECT {columns} FROM {t.events} WHERE tenant = ? AND delivery_id = ?",
+            [tenant, delivery_id],
         )
         with self.transaction(write=False) as cursor:
+            if delivery_id is None:
+                filter = filter or Filter()
+                messages = self._messages(cursor, tenant, filter, listing=True)
+                inner = view_query.listing_sql(
+                    t.events, columns, tenant, filter, limit, None, messages
+                )
+            sql = (
+                f"SELECT f.max_series, h.record FROM ({inner[0]}) AS f JOIN {t.history} AS h "
+                "ON h.tenant = ? AND h.delivery_id = f.delivery_id "
+                "AND h.series = f.head_series AND h.attempt = f.head_attempt "
+                f"ORDER BY f.{view_query.ORDER.replace(', ', ', f.')}"
+            )
             cursor.execute(self.sql(sql), [*inner[1], tenant])
             rows = cursor.fetchall()
         return [_target(max_series, bytes(blob)) for max_series, blob in rows]
@@ -350,7 +418,8 @@ class FailuresView(SqlStore):
                 with self.transaction() as cursor:
                     cursor.execute(
                         self.sql(
-                            f"SELECT delivery_id, subscription_id, failed_attempts FROM {t.events}"
+                            "SELECT delivery_id, subscription_id, failed_attempts, message_key "
+                            f"FROM {t.events}"
                             f" WHERE tenant = ? AND last_attempt_us < ? LIMIT ?{lock}"
                         ),
                         (tenant, cutoff, chunk),
@@ -362,6 +431,13 @@ class FailuresView(SqlStore):
                     deleted += len(rows)
         self.refresh_statistics()
         return deleted
+
+    def fill_message_search(self) -> None:
+        """SQLite: add to the message search the messages of rows written without the fold
+        (a benchmark's seed); the fold keeps it otherwise. PostgreSQL: nothing to do."""
+        if self.dialect == "sqlite":
+            with self.transaction() as cursor:
+                cursor.execute(view_schema.fill_messages(self.tables))
 
     def refresh_statistics(self) -> None:
         """SQLite's planner statistics, sampled (tens of ms at a million rows): they let it
@@ -384,7 +460,7 @@ class FailuresView(SqlStore):
                     (tenant, *params),
                 )
         removed: dict[str, list[int]] = {}
-        for _, subscription_id, failed_attempts in rows:
+        for _, subscription_id, failed_attempts, _key in rows:
             count = removed.setdefault(subscription_id, [0, 0])
             count[0] += failed_attempts
             count[1] += 1
@@ -399,6 +475,8 @@ class FailuresView(SqlStore):
             self.sql(f"DELETE FROM {t.counts} WHERE tenant = ? AND failed_events <= 0"),
             (tenant,),
         )
+        if self.dialect == "sqlite":
+            self._folder.drop_unused_messages(cursor, {(tenant, row[3]) for row in rows})
 
 
 def _target(max_series: int, blob: bytes) -> RedeliveryTarget:

@@ -8,6 +8,15 @@ sorts above the cursor: the pages that follow neither repeat nor skip any row th
 below the cursor. Such an updated row is not shown again in this walk if it was already
 shown, and is shown on a fresh first page (not in this walk) if it had not been reached
 yet; a row expired between pages simply is not returned.
+
+Text in the error message (``message_contains``, a case-insensitive substring with % and _
+literal) is ``message_key LIKE '%text%'`` over the casefolded message: PostgreSQL answers
+it with its pg_trgm index. On SQLite the view may look the text up first in the message
+search (view_schema): the tenant's distinct messages containing it, a ``Messages``; the
+listing then reads those messages' rows through the index (tenant, message_key,
+last_attempt_us, delivery_id), one ordered range per message (a UNION ALL, as for an IN
+list) or, for many messages, all their rows sorted. view.py decides when that is the
+faster way (a rare text); texts shorter than a trigram are always the ordered scan.
 """
 
 from __future__ import annotations
@@ -45,6 +54,26 @@ def micros(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)
 
 
+def search_phrase(text: str) -> str | None:
+    """The FTS5 query of messages that contain ``text`` (casefolded, as message_key is):
+    one phrase of its trigrams, i.e. exactly the substring; None when ``text`` is shorter
+    than a trigram (the search cannot answer it)."""
+    needle = text.casefold()
+    if len(needle) < 3:
+        return None
+    return '"' + needle.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Messages:
+    """The tenant's messages that contain the filter's text, and the events index by
+    message (SQLite: the query names it, the planner's statistics being an average over
+    messages common and rare)."""
+
+    keys: tuple[str, ...]
+    index: str
+
+
 def like_pattern(text: str) -> str:
     """``text`` as a case-insensitive substring LIKE pattern over the casefolded column."""
     escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -63,7 +92,9 @@ class Where:
         self.params.extend(params)
 
     def any_of(self, column: str, values: tuple[Any, ...]) -> None:
-        if len(values) == 1:
+        if not values:
+            self.add("0 = 1")
+        elif len(values) == 1:
             self.add(f"{column} = ?", values[0])
         else:
             self.add(f"{column} IN ({', '.join('?' * len(values))})", *values)
@@ -72,8 +103,11 @@ class Where:
         return " AND ".join(self.clauses)
 
 
-def where(tenant: str, filter: Filter, *, skip: str = "") -> Where:
-    """The filter's conditions; ``skip`` names a list field the caller splits on."""
+def where(
+    tenant: str, filter: Filter, *, skip: str = "", messages: Messages | None = None
+) -> Where:
+    """The filter's conditions; ``skip`` names a list field the caller splits on;
+    ``messages``: the text's messages, in place of the LIKE."""
     w = Where()
     w.add("tenant = ?", tenant)
     for name, column in LIST_FIELDS:
@@ -92,13 +126,28 @@ def where(tenant: str, filter: Filter, *, skip: str = "") -> Where:
         w.add("last_attempt_us >= ?", micros(filter.since))
     if filter.until is not None:
         w.add("last_attempt_us < ?", micros(filter.until))
-    if filter.message_contains:
+    if messages is not None:
+        if skip != "messages":
+            w.any_of("message_key", messages.keys)
+    elif filter.message_contains:
         w.add("message_key LIKE ? ESCAPE '\\'", like_pattern(filter.message_contains))
     return w
 
 
-def split_field(filter: Filter) -> tuple[str, str, tuple[Any, ...]] | None:
-    """The list field a page reads as a UNION ALL of ordered ranges, if any."""
+def source(table: str, messages: Messages | None = None) -> str:
+    """The FROM of a query over ``table``."""
+    return table if messages is None else f"{table} INDEXED BY {messages.index}"
+
+
+def split_field(
+    filter: Filter, messages: Messages | None = None
+) -> tuple[str, str, tuple[Any, ...]] | None:
+    """The list field a page reads as a UNION ALL of ordered ranges, if any: the text's
+    messages when the listing reads their index, else the first list field given."""
+    if messages is not None:
+        if 1 < len(messages.keys) <= MAX_SPLIT_VALUES:
+            return "messages", "message_key", messages.keys
+        return None
     for name, column in LIST_FIELDS:
         values: tuple[Any, ...] = getattr(filter, name)
         if 1 < len(values) <= MAX_SPLIT_VALUES:
@@ -107,16 +156,23 @@ def split_field(filter: Filter) -> tuple[str, str, tuple[Any, ...]] | None:
 
 
 def listing_sql(
-    table: str, columns: str, tenant: str, filter: Filter, limit: int, after: tuple[int, str] | None
+    table: str,
+    columns: str,
+    tenant: str,
+    filter: Filter,
+    limit: int,
+    after: tuple[int, str] | None,
+    messages: Messages | None = None,
 ) -> tuple[str, list[Any]]:
     """SELECT ``columns`` of the rows matching ``filter`` in listing order, after the
-    keyset ``after`` (last_attempt_us, delivery_id) when given, at most ``limit``."""
-    split = split_field(filter)
-    w = where(tenant, filter, skip=split[0] if split else "")
+    keyset ``after`` (last_attempt_us, delivery_id) when given, at most ``limit``; with
+    ``messages``, through the index by message (see the module's doc)."""
+    split = split_field(filter, messages)
+    w = where(tenant, filter, skip=split[0] if split else "", messages=messages)
     if after is not None:
         # A row-value comparison: both databases read it as one index range.
         w.add("(last_attempt_us, delivery_id) < (?, ?)", *after)
-    base = f"SELECT {columns} FROM {table} WHERE {w.sql()}"
+    base = f"SELECT {columns} FROM {source(table, messages)} WHERE {w.sql()}"
     if split is None:
         return f"{base} ORDER BY {ORDER} LIMIT ?", [*w.params, limit]
     _, column, values = split

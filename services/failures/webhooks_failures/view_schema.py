@@ -6,6 +6,23 @@ delivery, series and attempt: the key that makes applying a record twice a no-op
 per-subscription counts (kept by the projector so CountFailures is a key lookup, not a scan
 of a million rows) and the stream position applied.
 
+On SQLite two more for the message search: the tenant's distinct casefolded error
+messages (``messages``: id, tenant, message_key), and a contentless FTS5 table with the
+trigram tokenizer over them (``search``), keyed by the message's id, written by a trigger
+on the messages table. The fold adds a batch's new messages and removes those no failed
+event uses any more, in the batch's transaction, and an index (tenant, message_key,
+last_attempt_us, delivery_id) lists a message's failed events newest first. Messages, not
+failed events, are indexed: a failed event's message changes with its attempts, and an
+FTS5 write per row (trigger on the events table) halved the projection's throughput,
+while the distinct messages of a batch are a handful. On PostgreSQL a pg_trgm GIN index on
+message_key serves the search.
+
+Every listing index starts with (tenant, its column, last_attempt_us, delivery_id), the
+listing order, and then carries the other small filter columns: a combination of filters is
+checked on the index entries (SQLite defers the table lookup until a row matches;
+PostgreSQL can do the same with an index-only scan), so a page costs index entries, not
+table rows, whichever selective filters are combined.
+
 A rebuild fills a second set of tables (the shadow) and renames it over the live one.
 Index names are unique per database (SQLite) or schema (PostgreSQL) and survive a table
 rename, so every index name ends in a token drawn when its tables are created: the
@@ -26,6 +43,8 @@ class Tables:
     history: str
     counts: str
     tracking: str
+    messages: str  # SQLite only: the distinct messages per tenant
+    search: str  # SQLite only: the FTS5 trigram table over them
 
     @classmethod
     def named(cls, suffix: str) -> Tables:
@@ -34,10 +53,15 @@ class Tables:
             history=f"failure_history{suffix}",
             counts=f"failure_counts{suffix}",
             tracking=f"failures_tracking{suffix}",
+            messages=f"failure_messages{suffix}",
+            search=f"failure_search{suffix}",
         )
 
-    def all(self) -> tuple[str, ...]:
-        return (self.events, self.history, self.counts, self.tracking)
+    def all(self, dialect: str) -> tuple[str, ...]:
+        """Every table of the generation; the messages table before the search table (its
+        triggers write into it)."""
+        tables = (self.events, self.history, self.counts, self.tracking)
+        return (*tables, self.messages, self.search) if dialect == "sqlite" else tables
 
 
 LIVE = Tables.named("")
@@ -52,15 +76,71 @@ _TYPES = {
 }
 
 
+# The columns the filters test by equality; each listing index carries those it does not
+# lead with, after the listing order.
+FILTER_COLUMNS = (
+    "subscription_id", "error_code", "state", "entity", "trigger_name", "channel", "subchannel",
+)  # fmt: skip
+# name -> leading column (None: the time index, for listings without an equality filter)
+LISTING_INDEXES = {
+    "time": None,
+    "sub": "subscription_id",
+    "state": "state",
+    "code": "error_code",
+    "entity": "entity",
+}
+
+
+def listing_index_columns(lead: str | None) -> str:
+    rest = [c for c in FILTER_COLUMNS if c != lead]
+    return ", ".join(["tenant", *([lead] if lead else []), "last_attempt_us", "delivery_id", *rest])
+
+
+def search_ddl(tables: Tables, token: str) -> list[str]:
+    """SQLite: the messages table, the FTS5 trigram table over them (case-sensitive, since
+    message_key is casefolded already; contentless: it keeps trigrams and positions, not
+    the text), the triggers keeping it in step, and the events' index by message."""
+    return [
+        f"""CREATE TABLE {tables.messages} (
+            id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, message_key TEXT NOT NULL,
+            UNIQUE (tenant, message_key))""",
+        f"CREATE VIRTUAL TABLE {tables.search} USING fts5(message_key, content='', "
+        "columnsize=0, tokenize='trigram case_sensitive 1')",
+        *search_triggers(tables, token),
+        f"CREATE INDEX fx_msg_{token} ON {tables.events} "
+        "(tenant, message_key, last_attempt_us, delivery_id)",
+    ]
+
+
+def search_triggers(tables: Tables, token: str) -> list[str]:
+    # A contentless FTS5 table deletes a row given the values it was indexed with: the
+    # delete trigger passes the old message_key. The hidden column named after the table
+    # is not renamed with it, so a swap recreates these for the new names.
+    ms, se = tables.messages, tables.search
+    return [
+        f"CREATE TRIGGER fx_search_insert_{token} AFTER INSERT ON {ms} BEGIN "
+        f"INSERT INTO {se} (rowid, message_key) VALUES (new.id, new.message_key); END",
+        f"CREATE TRIGGER fx_search_delete_{token} AFTER DELETE ON {ms} BEGIN "
+        f"INSERT INTO {se} ({se}, rowid, message_key) "
+        "VALUES ('delete', old.id, old.message_key); END",
+    ]
+
+
+def fill_messages(tables: Tables) -> str:
+    """SQLite: the messages of the events table that the messages table lacks (for rows
+    written without the fold: a view from before the search, a benchmark's seed)."""
+    return (
+        f"INSERT OR IGNORE INTO {tables.messages} (tenant, message_key) "
+        f"SELECT DISTINCT tenant, message_key FROM {tables.events}"
+    )
+
+
 def ddl(tables: Tables, dialect: str, trgm_schema: str | None = None) -> list[str]:
     """CREATE statements of one generation of the tables (they must not exist yet)."""
     t = _TYPES[dialect]
     text, blob = t["text"], t["blob"]
     token = secrets.token_hex(4)
     ev = tables.events
-
-    def index(name: str, columns: str) -> str:
-        return f"CREATE INDEX fx_{name}_{token} ON {ev} ({columns})"
 
     statements = [
         f"""CREATE TABLE {ev} (
@@ -75,13 +155,13 @@ def ddl(tables: Tables, dialect: str, trgm_schema: str | None = None) -> list[st
             max_series INTEGER NOT NULL, head_series INTEGER NOT NULL,
             head_attempt INTEGER NOT NULL,
             PRIMARY KEY (tenant, delivery_id))""",
-        # Every filtered listing is "newest first": each index ends with the sort key so a
-        # first page is an ordered index range read that stops after page_size rows.
-        index("time", "tenant, last_attempt_us, delivery_id"),
-        index("sub", "tenant, subscription_id, last_attempt_us, delivery_id"),
-        index("state", "tenant, state, last_attempt_us, delivery_id"),
-        index("code", "tenant, error_code, last_attempt_us, delivery_id"),
-        index("entity", "tenant, entity, last_attempt_us, delivery_id"),
+        # Every filtered listing is "newest first": each index has the sort key after its
+        # leading column so a first page is an ordered index range read that stops after
+        # page_size rows, and the other filter columns after it (see the module's doc).
+        *(
+            f"CREATE INDEX fx_{name}_{token} ON {ev} ({listing_index_columns(lead)})"
+            for name, lead in LISTING_INDEXES.items()
+        ),
         f"""CREATE TABLE {tables.history} (
             tenant {text} NOT NULL, delivery_id {text} NOT NULL, series INTEGER NOT NULL,
             attempt INTEGER NOT NULL, record {blob} NOT NULL,
@@ -94,6 +174,8 @@ def ddl(tables: Tables, dialect: str, trgm_schema: str | None = None) -> list[st
             singleton INTEGER PRIMARY KEY CHECK (singleton = 1), position BIGINT NOT NULL)""",
         f"INSERT INTO {tables.tracking} (singleton, position) VALUES (1, 0)",
     ]
+    if dialect == "sqlite":
+        statements += search_ddl(tables, token)
     if dialect == "postgres" and trgm_schema is not None:
         # Substring search (LIKE '%text%') over the casefolded message: a trigram index
         # answers it without reading every row of the tenant.
@@ -113,14 +195,32 @@ def exists(cursor: Cursor, dialect: str, table: str) -> bool:
     return cursor.fetchone()[0] is not None
 
 
-def drop(cursor: Cursor, tables: Tables) -> None:
-    for table in tables.all():
+def drop(cursor: Cursor, tables: Tables, dialect: str) -> None:
+    for table in tables.all(dialect):
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def swap(cursor: Cursor, shadow: Tables, live: Tables) -> None:
+def swap(cursor: Cursor, shadow: Tables, live: Tables, dialect: str) -> None:
     """Replace the live tables by the shadow ones, in the caller's transaction: readers see
     the old view or the new one, never a mix (DDL is transactional on both databases)."""
-    drop(cursor, live)
-    for old, new in zip(shadow.all(), live.all(), strict=True):
+    drop(cursor, live, dialect)
+    if dialect == "sqlite":
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+            (shadow.messages,),
+        )
+        for (trigger,) in cursor.fetchall():
+            cursor.execute(f"DROP TRIGGER {trigger}")
+    for old, new in zip(shadow.all(dialect), live.all(dialect), strict=True):
         cursor.execute(f"ALTER TABLE {old} RENAME TO {new}")
+    if dialect == "sqlite":
+        for statement in search_triggers(live, secrets.token_hex(4)):
+            cursor.execute(statement)
+
+
+def add_search(cursor: Cursor, tables: Tables) -> None:
+    """SQLite: the message search for a view created before it existed, filled from the
+    events table (in the caller's transaction)."""
+    for statement in search_ddl(tables, secrets.token_hex(4)):
+        cursor.execute(statement)
+    cursor.execute(fill_messages(tables))
