@@ -47,6 +47,7 @@ SNIPPET_BYTES = 8 * 1024  # what an attempt record keeps
 CLIENT_CONTEXT_CACHE_SIZE = 1024
 DNS_CACHE_SECONDS = 10  # short: a changed DNS answer is vetted again soon
 ADMITTED_LITERALS_CACHE_SIZE = 4096
+TARGETS_CACHE_SIZE = 10_000
 TIMEOUTS_CACHE_SIZE = 64  # per-attempt timeouts in use: one setting, plus tests' own
 
 _FC = messages_pb2.FailureClass
@@ -119,6 +120,8 @@ class Outbound:
         # fixed for the life of the process, so one verdict per address holds; refusals
         # are not kept, they raise every time.
         self._admitted_literals: set[str] = set()
+        # Webhook URLs parsed (yarl URLs are immutable): one parse per URL, not per request.
+        self._targets: dict[str, URL] = {}
 
     async def start(self) -> None:
         if self._session is not None:
@@ -180,8 +183,20 @@ class Outbound:
         started = time.perf_counter()
         total = self.timeout if timeout is None else timeout
         try:
-            target = _parse_url(url)
-            context = await self._context_for(client_certificate)
+            target = self._targets.get(url)
+            if target is None:
+                target = self._target(url)
+            context = (
+                self._trust
+                if client_certificate is None
+                else await self._context_for(client_certificate)
+            )
+            # The one request this makes goes to ``target`` (redirects are not followed):
+            # its host, when an IP literal, is vetted here rather than by the session's
+            # middleware, whose handler chain aiohttp would build for every request.
+            host = target.raw_host
+            if host is not None and host not in self._admitted_literals:
+                self._vet_literal(host)
             async with self.session.post(
                 target,
                 data=body,
@@ -189,6 +204,7 @@ class Outbound:
                 ssl=context,
                 allow_redirects=False,
                 timeout=self._timeout_of(total),
+                middlewares=(),
             ) as response:
                 content = await _read_at_most(response, MAX_BODY_BYTES)
                 return HttpResponse(
@@ -250,16 +266,31 @@ class Outbound:
         # aiohttp connects to IP-literal hosts without asking the resolver, so the guard
         # would never see them; vet them here, before any connection is made.
         host = request.url.raw_host
-        if host is not None and host not in self._admitted_literals and is_ip_address(host):
-            try:
-                ipaddress.ip_address(host)
-            except ValueError:
-                raise BlockedDestination(host, host, "malformed") from None
-            self.guard.vet(host, host)
-            if len(self._admitted_literals) >= ADMITTED_LITERALS_CACHE_SIZE:
-                self._admitted_literals.clear()
-            self._admitted_literals.add(host)
+        if host is not None and host not in self._admitted_literals:
+            self._vet_literal(host)
         return await handler(request)
+
+    def _vet_literal(self, host: str) -> None:
+        """Refuses ``host`` (raises) when it is an IP literal the guard does not admit; an
+        admitted one is remembered. Host names are the resolver's to vet."""
+        if not is_ip_address(host):
+            return
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise BlockedDestination(host, host, "malformed") from None
+        self.guard.vet(host, host)
+        if len(self._admitted_literals) >= ADMITTED_LITERALS_CACHE_SIZE:
+            self._admitted_literals.clear()
+        self._admitted_literals.add(host)
+
+    def _target(self, url: str) -> URL:
+        """``url`` parsed and checked (raises OutboundError), kept for the next request."""
+        target = _parse_url(url)
+        if len(self._targets) >= TARGETS_CACHE_SIZE:
+            self._targets.clear()
+        self._targets[url] = target
+        return target
 
     def _timeout_of(self, total: float) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(total)
