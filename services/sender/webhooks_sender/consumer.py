@@ -30,7 +30,7 @@ from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 
@@ -40,7 +40,14 @@ from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS, is_valid_tena
 from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_sender.attempts import AttemptPublisher, attempt_record
-from webhooks_sender.delivery import AttemptResult, Deliverer, gone, unusable
+from webhooks_sender.delivery import (
+    AttemptResult,
+    Deliverer,
+    drops_unsampled,
+    gone,
+    unusable,
+    w3c_propagation_only,
+)
 from webhooks_sender.directory import Directory, EndpointUnusable
 from webhooks_sender.retries import PREVIOUS_ATTEMPT_HEADER, RetryPolicy, park, schedule_retry
 from webhooks_telemetry import extract_context
@@ -239,12 +246,16 @@ class JobConsumer:
         try:
             await slots.acquire()
             try:
-                result = await self._deliverer.attempt(
-                    endpoint,
-                    job,
-                    parent=parent_context(job.trace_context),
-                    links=_previous_attempt(msg),
-                )
+                untraced = unsampled_headers(job.trace_context)
+                if untraced is not None:
+                    result = await self._deliverer.attempt(endpoint, job, untraced=untraced)
+                else:
+                    result = await self._deliverer.attempt(
+                        endpoint,
+                        job,
+                        parent=parent_context(job.trace_context),
+                        links=_previous_attempt(msg),
+                    )
             finally:
                 slots.release()
         finally:
@@ -300,8 +311,6 @@ def _malformed(job: messages_pb2.DeliveryJob) -> str:
 
 # A version-00 traceparent and nothing else, as the router sends it (W3C Trace Context).
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_W3C_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})
-_w3c_only: tuple[object, bool] = (None, False)  # (global propagator, only W3C ones?)
 
 
 def parent_context(carrier: Mapping[str, str]) -> Context:
@@ -313,12 +322,7 @@ def parent_context(carrier: Mapping[str, str]) -> Context:
     the result is the one the SDK builds (its regex search, getters and composite loop
     were ~5 % of the sender's CPU); anything else goes through the propagators.
     """
-    global _w3c_only
-    textmap = propagate.get_global_textmap()
-    if _w3c_only[0] is not textmap:
-        fields = set(textmap.fields)
-        _w3c_only = (textmap, "traceparent" in fields and fields <= _W3C_FIELDS)
-    if _w3c_only[1] and len(carrier) == 1:
+    if len(carrier) == 1 and w3c_propagation_only():
         value = carrier.get("traceparent")
         match = _TRACEPARENT.fullmatch(value) if value is not None else None
         if match is not None:
@@ -332,6 +336,33 @@ def parent_context(carrier: Mapping[str, str]) -> Context:
                 )
                 return trace.set_span_in_context(NonRecordingSpan(span_context), Context())
     return extract_context(carrier)
+
+
+_NO_TRACE = "0" * 32
+_NO_SPAN = "0" * 16
+
+
+def unsampled_headers(carrier: Mapping[str, str]) -> dict[str, str] | None:
+    """The trace headers of an attempt that makes no span, when the job's trace context
+    says so without extracting it: W3C propagators only, a carrier of nothing but a
+    well-formed version-00 ``traceparent`` whose sampled flag is off, and a sampler that
+    drops spans under such a parent (``drops_unsampled``). They are the carrier's own, what
+    the propagators would inject for that parent. None otherwise: the parent is extracted
+    (``parent_context``) and the tracer decides.
+    """
+    if len(carrier) != 1 or not w3c_propagation_only():
+        return None
+    value = carrier.get("traceparent")
+    match = _TRACEPARENT.fullmatch(value) if value is not None else None
+    if (
+        match is None
+        or int(match[3], 16) & 1
+        or match[1] == _NO_TRACE
+        or match[2] == _NO_SPAN
+        or not drops_unsampled(remote=True)
+    ):
+        return None
+    return {"traceparent": match[0]}
 
 
 def _previous_attempt(msg: Msg) -> list[Link]:

@@ -9,7 +9,10 @@ one. Nothing is sent without the configured credentials: a token that cannot be 
 failed attempt of class ``oauth_token``.
 
 Every attempt is a CLIENT span (HTTP semantic conventions) under the job's trace; a retry's
-span links to the span of the attempt before it.
+span links to the span of the attempt before it. When the sampler would not record it (the
+job's trace is not sampled and the sampler follows its parent, as every ``parentbased_*``
+one does), no span is made at all: the job's trace context is what the request and the
+attempt record carry.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from opentelemetry import trace
+from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
+from opentelemetry.trace import Link, ProxyTracer, SpanContext, SpanKind, Status, StatusCode
 
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_sender.credentials import (
@@ -122,8 +126,28 @@ class Deliverer:
         *,
         parent: Context | None = None,
         links: Sequence[Link] = (),
+        untraced: Mapping[str, str] | None = None,
     ) -> AttemptResult:
+        """One attempt under ``parent`` (the job's trace context), its span linked to
+        ``links``. ``untraced``: the caller has found that no span is to be made (see
+        ``drops_unsampled``) and these are the trace headers to send and record."""
         target = _target(endpoint.subscription.webhook.url)
+        if untraced is not None:
+            return await self._attempt(endpoint, job, target.shown, untraced)
+        if parent is not None:
+            parent_span = trace.get_current_span(parent).get_span_context()
+            if (
+                parent_span.is_valid
+                and not parent_span.trace_flags.sampled
+                and drops_unsampled(remote=parent_span.is_remote)
+            ):
+                # The sampler would drop this span (its parent is not sampled): none is
+                # made, no attributes gathered. The job's own trace context travels on, in
+                # the request and the record: what a non-recording span's would be, bar a
+                # span id nobody will ever see.
+                return await self._attempt(
+                    endpoint, job, target.shown, propagated(parent, parent_span)
+                )
         attributes: dict[str, str | int] = {
             "http.request.method": "POST",
             "url.full": target.shown,
@@ -142,7 +166,9 @@ class Deliverer:
             "POST", context=parent, kind=SpanKind.CLIENT, attributes=attributes, links=links
         )
         try:
-            trace_headers = inject_headers({}, trace.set_span_in_context(span, parent))
+            trace_headers = propagated(
+                trace.set_span_in_context(span, parent), span.get_span_context()
+            )
             result = await self._attempt(endpoint, job, target.shown, trace_headers)
             if span.is_recording():
                 if result.status_code:
@@ -328,6 +354,66 @@ def unusable(job: messages_pb2.DeliveryJob, url: str, reason: str) -> AttemptRes
         message=reason,
         request_body=job.payload_json,
         request_content_type=JSON,
+    )
+
+
+_w3c_only: tuple[object, bool] = (None, False)  # (global propagator, only W3C ones?)
+_W3C_FIELDS = frozenset({"traceparent", "tracestate", "baggage"})
+
+
+def w3c_propagation_only() -> bool:
+    """Whether the configured propagators are only the W3C ones (the default: trace
+    context and baggage), so that a ``traceparent`` may be read and written directly."""
+    global _w3c_only
+    textmap = propagate.get_global_textmap()
+    if _w3c_only[0] is not textmap:
+        fields = set(textmap.fields)
+        _w3c_only = (textmap, "traceparent" in fields and fields <= _W3C_FIELDS)
+    return _w3c_only[1]
+
+
+def propagated(context: Context, span_context: SpanContext) -> dict[str, str]:
+    """The trace headers of ``context`` (whose span's context is ``span_context``): what
+    ``inject_headers({}, context)`` returns, written directly in the common case (W3C
+    propagators, no trace state, no baggage), where the propagators took ~20 us."""
+    if (
+        w3c_propagation_only()
+        and span_context.is_valid
+        and not span_context.trace_state
+        and not baggage.get_all(context)
+    ):
+        return {
+            "traceparent": f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
+            f"-{span_context.trace_flags:02x}"
+        }
+    return inject_headers({}, context)
+
+
+_sampler_verdict: tuple[object, object, bool, bool] = (None, None, False, False)
+
+
+def drops_unsampled(*, remote: bool) -> bool:
+    """Whether the attempts' tracer would make a non-recording span under a parent that is
+    not sampled (remote, or local): its SDK sampler is ``always_off``, or parent-based with
+    ``always_off`` for such parents (what every ``parentbased_*`` setting is). Anything
+    else (another sampler, no SDK) answers False: the span is then asked for as usual.
+    """
+    global _sampler_verdict
+    real = tracer._tracer if isinstance(tracer, ProxyTracer) else tracer
+    sampler = getattr(real, "sampler", None)
+    known_tracer, known_sampler, drops_remote, drops_local = _sampler_verdict
+    if real is not known_tracer or sampler is not known_sampler:
+        drops_remote = drops_local = _always_off(sampler)
+        if isinstance(sampler, ParentBased):
+            drops_remote = _always_off(getattr(sampler, "_remote_parent_not_sampled", None))
+            drops_local = _always_off(getattr(sampler, "_local_parent_not_sampled", None))
+        _sampler_verdict = (real, sampler, drops_remote, drops_local)
+    return drops_remote if remote else drops_local
+
+
+def _always_off(sampler: object) -> bool:
+    return isinstance(sampler, StaticSampler) and (
+        getattr(sampler, "_decision", None) is Decision.DROP
     )
 
 
