@@ -58,7 +58,6 @@ DURABLE = "sender"
 FETCH_BATCH = 256
 BACKLOG_WAIT_SECONDS = 0.001
 CATCH_UP_TIMEOUT_SECONDS = 5.0
-CONFIRM_TIMEOUT_SECONDS = 10.0
 # In-flight jobs get this long at shutdown (the service gives background tasks 10 s).
 DRAIN_SECONDS = 8.0
 
@@ -141,6 +140,9 @@ class JobConsumer:
         self._ack_wait = 3 * settings.sender_timeout_seconds + 15
         self._endpoints: dict[str, _EndpointSlots] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Jobs taken and not settled yet: handled by a task, or their record published and
+        # its confirmation awaited (the publisher then settles them, see _stored).
+        self._held = 0
         self._room = asyncio.Event()
         self.stats = SenderStats()
 
@@ -158,7 +160,7 @@ class JobConsumer:
         try:
             await _first(self._feed.ready.wait(), stop)
             while not stop.is_set():
-                free = self._capacity - len(self._tasks)
+                free = self._capacity - self._held
                 if free <= 0:
                     self._room.clear()
                     await _first(self._room.wait(), stop)
@@ -167,6 +169,7 @@ class JobConsumer:
                     messages = await _next_batch(subscription, min(free, FETCH_BATCH))
                 except TimeoutError:
                     continue
+                self._held += len(messages)
                 for msg in messages:
                     task = asyncio.create_task(self._handle(msg))
                     self._tasks.add(task)
@@ -178,62 +181,79 @@ class JobConsumer:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._room.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("job handling failed", exc_info=task.exception())
 
+    def _settled(self) -> None:
+        """One job held less: acknowledged, nakked, terminated or handed back."""
+        self._held -= 1
+        self._room.set()
+
     async def _drain(self) -> None:
         """Finish what is in flight (bounded), hand the rest back to the broker."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(self._tasks, timeout=DRAIN_SECONDS)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=DRAIN_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        # Records still to be confirmed: their jobs are settled when the broker answers
+        # (or the publisher gives up on them, or closes: then they are nakked).
+        while self._held > 0:
+            self._room.clear()
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), left)
 
     async def _handle(self, msg: Msg) -> None:
+        published = False  # the record is out: the publisher's answer settles the job
         try:
-            job = messages_pb2.DeliveryJob.FromString(msg.data)
-        except DecodeError as error:
-            await self._dead.terminate(msg, "undecodable", str(error))
-            return
-        problem = _malformed(job)
-        if problem:
-            await self._dead.terminate(msg, "invalid", problem)
-            return
-        try:
-            await self._deliver(msg, job)
-        except asyncio.CancelledError:
-            # Shutting down: the job goes back to the broker for another sender now.
-            with contextlib.suppress(Exception):
-                await msg.nak()
-            raise
-        except Exception as error:
-            log.warning("job %s not settled, it comes back: %s", job.job_id, error)
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=1)
+            try:
+                job = messages_pb2.DeliveryJob.FromString(msg.data)
+            except DecodeError as error:
+                await self._dead.terminate(msg, "undecodable", str(error))
+                return
+            problem = _malformed(job)
+            if problem:
+                await self._dead.terminate(msg, "invalid", problem)
+                return
+            try:
+                published = await self._deliver(msg, job)
+            except asyncio.CancelledError:
+                # Shutting down: the job goes back to the broker for another sender now.
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+                raise
+            except Exception as error:
+                log.warning("job %s not settled, it comes back: %s", job.job_id, error)
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=1)
+        finally:
+            if not published:
+                self._settled()
 
-    async def _deliver(self, msg: Msg, job: messages_pb2.DeliveryJob) -> None:
+    async def _deliver(self, msg: Msg, job: messages_pb2.DeliveryJob) -> bool:
+        """Attempts the job, or settles it without an attempt; True when its record was
+        published (the job is then settled once the broker has stored it)."""
         state = self._directory.subscription(job.subscription_id)
         if state is None or state.version < job.subscription_version:
             # A subscription newer than the directory: catch up with the stream first.
             await self._feed.caught_up(self._js, CATCH_UP_TIMEOUT_SECONDS)
             state = self._directory.subscription(job.subscription_id)
         if state is None:
-            await self._settle(msg, job, None, gone(job, "subscription does not exist"))
-            return
+            return await self._settle(msg, job, None, gone(job, "subscription does not exist"))
         if state.tenant != job.tenant:
             await self._dead.terminate(msg, "invalid", "job tenant differs from subscription's")
-            return
+            return False
         if state.deleted or not state.active:
             reason = "subscription deleted" if state.deleted else "subscription deactivated"
-            await self._settle(msg, job, state, gone(job, reason))
-            return
+            return await self._settle(msg, job, state, gone(job, reason))
         try:
             endpoint = self._directory.endpoint(state)
         except EndpointUnusable as error:
-            await self._settle(msg, job, state, unusable(job, state.webhook.url, str(error)))
-            return
+            return await self._settle(msg, job, state, unusable(job, state.webhook.url, str(error)))
         slots = self._endpoints.get(endpoint.origin)
         if slots is None:
             slots = self._endpoints[endpoint.origin] = _EndpointSlots(self._endpoint_limit)
@@ -241,7 +261,7 @@ class JobConsumer:
             await park(self._js, job, dict(msg.headers or {}))
             await msg.ack()
             self.stats.parked += 1
-            return
+            return False
         slots.holders += 1
         try:
             await slots.acquire()
@@ -262,7 +282,7 @@ class JobConsumer:
             slots.holders -= 1
             if slots.holders == 0:
                 self._endpoints.pop(endpoint.origin, None)
-        await self._settle(msg, job, state, result)
+        return await self._settle(msg, job, state, result)
 
     async def _settle(
         self,
@@ -270,7 +290,10 @@ class JobConsumer:
         job: messages_pb2.DeliveryJob,
         state: messages_pb2.SubscriptionState | None,
         result: AttemptResult,
-    ) -> None:
+    ) -> bool:
+        """Schedules the next attempt if there is one (stored when this returns), publishes
+        the attempt record, and returns True: the job is acknowledged once the broker has
+        stored the record (``_stored``), not before."""
         policy = RetryPolicy.of(state or messages_pb2.SubscriptionState(), self._retry_after_max)
         next_at = None
         if not result.succeeded:
@@ -283,17 +306,33 @@ class JobConsumer:
         record = attempt_record(
             job, result, max_attempts=policy.max_attempts, next_attempt_at=next_at
         )
-        stored = await self._attempts.publish(record, result.span_context or job.trace_context)
         if next_at is not None:
             await schedule_retry(self._js, job, next_at, dict(result.span_context))
-        # asyncio.timeout rather than wait_for: no extra future and callbacks per job.
-        async with asyncio.timeout(CONFIRM_TIMEOUT_SECONDS):
-            await stored
-        await msg.ack()
-        if result.succeeded:
-            self.stats.delivered += 1
-        else:
-            self.stats.failed += 1
+        succeeded = result.succeeded
+
+        async def stored(error: BaseException | None) -> None:
+            await self._stored(msg, job, succeeded, error)
+
+        await self._attempts.publish(record, result.span_context or job.trace_context, stored)
+        return True
+
+    async def _stored(
+        self, msg: Msg, job: messages_pb2.DeliveryJob, succeeded: bool, error: BaseException | None
+    ) -> None:
+        """The broker's answer to a job's attempt record: the job is settled."""
+        try:
+            if error is not None:
+                log.warning("job %s not settled, it comes back: %s", job.job_id, error)
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=1)
+                return
+            await msg.ack()
+            if succeeded:
+                self.stats.delivered += 1
+            else:
+                self.stats.failed += 1
+        finally:
+            self._settled()
 
 
 def _malformed(job: messages_pb2.DeliveryJob) -> str:
