@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 from collections import deque
@@ -60,6 +61,32 @@ BACKLOG_WAIT_SECONDS = 0.001
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 # In-flight jobs get this long at shutdown (the service gives background tasks 10 s).
 DRAIN_SECONDS = 8.0
+
+
+# The cyclic garbage collector's first threshold while delivering (CPython's default: 700).
+GC_THRESHOLD = 50_000
+_gc_tuned = False
+
+
+def collect_less_often() -> None:
+    """Freezes what the process has built so far and raises the collector's first
+    threshold, once per process.
+
+    Delivering makes almost no cyclic garbage (a few objects per second, from fetch
+    timeouts); what it makes is freed by reference counting. But every in-flight request
+    keeps a few hundred young objects alive, and with the default threshold (700) the
+    collector traversed them ~2,000 times per 20,000 deliveries, and the ~80,000 objects
+    of the start-up (modules, descriptors, the directory) in each of ~16 full collections:
+    ~2 s of ~15 s of the sender's CPU in the benchmark, hidden in py-spy under whichever
+    allocation triggered it. Frozen objects are never collected (nothing of the start-up
+    is cyclic garbage later); cyclic garbage still is, after 50,000 more objects.
+    """
+    global _gc_tuned
+    if not _gc_tuned:
+        _gc_tuned = True
+        gc.freeze()
+        _, second, third = gc.get_threshold()
+        gc.set_threshold(GC_THRESHOLD, second, third)
 
 
 class _EndpointSlots:
@@ -159,6 +186,7 @@ class JobConsumer:
         )
         try:
             await _first(self._feed.ready.wait(), stop)
+            collect_less_often()
             while not stop.is_set():
                 free = self._capacity - self._held
                 if free <= 0:
