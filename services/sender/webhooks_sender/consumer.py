@@ -10,9 +10,13 @@ Every job ends in exactly one of:
 - term, when it is malformed (see webhooks_messaging.deadletters).
 
 Concurrency: up to ``sender_concurrency`` jobs are taken at a time; each endpoint
-(scheme, host, port) may have ``sender_endpoint_concurrency`` requests in flight and as
-many waiting; beyond that its jobs are parked. A slow or dead endpoint therefore holds at
-most its own slots, and jobs for healthy endpoints keep flowing past it.
+(scheme, host, port) may have ``sender_endpoint_concurrency`` requests in flight, and as
+many jobs waiting as it serves in about one sender timeout at its mean request duration
+(at least that limit; at most half of the jobs taken; the limit until a request to it has
+been timed); beyond that its jobs are parked, and so is a job still waiting after two
+timeouts (the endpoint turned slow). A slow or dead endpoint therefore holds at most its
+own slots and a limit's worth of waiting jobs, jobs for healthy endpoints keep flowing past
+it, and a fast endpoint's burst waits for it instead of being parked and fetched again.
 """
 
 from __future__ import annotations
@@ -61,6 +65,13 @@ BACKLOG_WAIT_SECONDS = 0.001
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 # In-flight jobs get this long at shutdown (the service gives background tasks 10 s).
 DRAIN_SECONDS = 8.0
+EXPIRE_EVERY_SECONDS = 1.0  # how often jobs waiting too long for a slot are looked for
+MEAN_WEIGHT = 0.2  # of the latest request in an endpoint's mean request duration
+MEANS_KEPT = 10_000  # endpoints whose mean duration is remembered
+
+
+class WaitedTooLong(Exception):
+    """A job waited for a slot of its endpoint longer than it may: it is parked."""
 
 
 # The cyclic garbage collector's first threshold while delivering (CPython's default: 700).
@@ -96,43 +107,62 @@ class _EndpointSlots:
     Not an ``asyncio.Semaphore``: on Python 3.11 its ``acquire`` scans every waiter
     (``locked()``), which with hundreds of jobs waiting for a busy endpoint was ~5 % of
     the sender's CPU. Here taking a free slot is a comparison, and a released slot is
-    handed straight to the first waiter.
+    handed straight to the first waiter. ``waiting_limit`` is the consumer's to set (see
+    ``JobConsumer._waiting_limit``); a waiter still waiting at its deadline is failed with
+    ``WaitedTooLong`` by ``expire``.
     """
 
-    __slots__ = ("holders", "limit", "running", "waiters")
+    __slots__ = ("holders", "limit", "running", "waiters", "waiting_limit")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, waiting_limit: int) -> None:
         self.limit = limit
+        self.waiting_limit = waiting_limit
         self.running = 0
-        self.waiters: deque[asyncio.Future[None]] = deque()
+        # (deadline, waiter), oldest first: deadlines are in order
+        self.waiters: deque[tuple[float, asyncio.Future[None]]] = deque()
         self.holders = 0  # jobs running or waiting: the entry is dropped when none are left
 
     @property
     def waiting(self) -> int:
         return len(self.waiters)
 
-    async def acquire(self) -> None:
+    @property
+    def full(self) -> bool:
+        """Every slot busy and as many jobs waiting as may: a new job is parked."""
+        return self.running >= self.limit and len(self.waiters) >= self.waiting_limit
+
+    async def acquire(self, patience: float) -> None:
+        """Takes a slot; waits for one at most ``patience`` seconds (then WaitedTooLong)."""
         if self.running < self.limit and not self.waiters:
             self.running += 1
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        entry = (loop.time() + patience, waiter)
+        self.waiters.append(entry)
         try:
             await waiter  # release() has counted the slot as ours when it resolves this
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release()  # handed over, but we are not going to use it
-            else:
-                self.waiters.remove(waiter)
+            elif entry in self.waiters:
+                self.waiters.remove(entry)
             raise
 
     def release(self) -> None:
         while self.waiters:
-            waiter = self.waiters.popleft()
+            _, waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # the slot passes on: running stays as it is
                 return
         self.running -= 1
+
+    def expire(self, now: float) -> None:
+        """Fails the waiters whose deadline has passed."""
+        while self.waiters and self.waiters[0][0] <= now:
+            _, waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(WaitedTooLong())
 
 
 @dataclass
@@ -166,6 +196,11 @@ class JobConsumer:
         # one: the broker must not think it lost before that.
         self._ack_wait = 3 * settings.sender_timeout_seconds + 15
         self._endpoints: dict[str, _EndpointSlots] = {}
+        # Waiting for a slot: an endpoint's waiting jobs should all start within about one
+        # sender timeout, judging by its mean request duration (seconds, by origin).
+        self._wait_budget = settings.sender_timeout_seconds
+        self._most_waiting = max(self._endpoint_limit, self._capacity // 2)
+        self._mean_seconds: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Jobs taken and not settled yet: handled by a task, or their record published and
         # its confirmation awaited (the publisher then settles them, see _stored).
@@ -184,6 +219,7 @@ class JobConsumer:
                 max_ack_pending=max(1000, 2 * self._capacity),
             ),
         )
+        sweeper = asyncio.create_task(self._expire_waiters())
         try:
             await _first(self._feed.ready.wait(), stop)
             collect_less_often()
@@ -203,9 +239,40 @@ class JobConsumer:
                     self._tasks.add(task)
                     task.add_done_callback(self._finished)
         finally:
+            sweeper.cancel()
             await self._drain()
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _expire_waiters(self) -> None:
+        """Parks the jobs that waited for their endpoint longer than they may (the waiting
+        bound rests on an estimate: an endpoint that turned slow does not keep them)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(EXPIRE_EVERY_SECONDS)
+            now = loop.time()
+            for slots in list(self._endpoints.values()):
+                slots.expire(now)
+
+    def _waiting_limit(self, origin: str) -> int:
+        """How many jobs may wait for the endpoint's slots: as many as it serves in about
+        one sender timeout at its mean request duration (at least its limit, at most half
+        the jobs the consumer holds); its limit until a request to it has been timed."""
+        mean = self._mean_seconds.get(origin)
+        if mean is None:
+            return self._endpoint_limit
+        served = int(self._endpoint_limit * self._wait_budget / max(mean, 0.001))
+        return min(self._most_waiting, max(self._endpoint_limit, served))
+
+    def _timed(self, origin: str, slots: _EndpointSlots, seconds: float) -> None:
+        """One request to ``origin`` took ``seconds``: its mean and waiting bound follow."""
+        mean = self._mean_seconds.get(origin)
+        if mean is None and len(self._mean_seconds) >= MEANS_KEPT:
+            self._mean_seconds.clear()
+        self._mean_seconds[origin] = (
+            seconds if mean is None else mean + MEAN_WEIGHT * (seconds - mean)
+        )
+        slots.waiting_limit = self._waiting_limit(origin)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -282,17 +349,25 @@ class JobConsumer:
             endpoint = self._directory.endpoint(state)
         except EndpointUnusable as error:
             return await self._settle(msg, job, state, unusable(job, state.webhook.url, str(error)))
-        slots = self._endpoints.get(endpoint.origin)
+        origin = endpoint.origin
+        slots = self._endpoints.get(origin)
         if slots is None:
-            slots = self._endpoints[endpoint.origin] = _EndpointSlots(self._endpoint_limit)
-        if slots.running >= slots.limit and slots.waiting >= slots.limit:
-            await park(self._js, job, dict(msg.headers or {}))
-            await msg.ack()
-            self.stats.parked += 1
+            slots = self._endpoints[origin] = _EndpointSlots(
+                self._endpoint_limit, self._waiting_limit(origin)
+            )
+        if slots.full:
+            await self._park(msg, job)
             return False
         slots.holders += 1
         try:
-            await slots.acquire()
+            try:
+                # Twice the budget: a waiting job starts within one by the estimate, so
+                # only a wrong one (the endpoint turned slow) parks it; waiting at most
+                # 2 timeouts and sending for 1 stays within the consumer's ack_wait.
+                await slots.acquire(2 * self._wait_budget)
+            except WaitedTooLong:
+                await self._park(msg, job)
+                return False
             try:
                 untraced = unsampled_headers(job.trace_context)
                 if untraced is not None:
@@ -306,11 +381,17 @@ class JobConsumer:
                     )
             finally:
                 slots.release()
+            self._timed(origin, slots, result.duration_ms / 1000)
         finally:
             slots.holders -= 1
             if slots.holders == 0:
-                self._endpoints.pop(endpoint.origin, None)
+                self._endpoints.pop(origin, None)
         return await self._settle(msg, job, state, result)
+
+    async def _park(self, msg: Msg, job: messages_pb2.DeliveryJob) -> None:
+        await park(self._js, job, dict(msg.headers or {}))
+        await msg.ack()
+        self.stats.parked += 1
 
     async def _settle(
         self,
