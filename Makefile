@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= .webhooks
 
-.PHONY: up demo test lint protos bench clean
+.PHONY: up demo test test-fault lint protos bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# Kill -9 of every service, NATS restarts, a 3-node NATS cluster under load (~5 min).
+test-fault: $(STAMP)
+	$(BIN)/pytest -m fault tests/e2e/test_fault_tolerance.py
 
 protos: $(STAMP)
 	$(BIN)/python protos/generate.py
