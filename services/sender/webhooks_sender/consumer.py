@@ -400,9 +400,9 @@ class JobConsumer:
         state: messages_pb2.SubscriptionState | None,
         result: AttemptResult,
     ) -> bool:
-        """Schedules the next attempt if there is one (stored when this returns), publishes
-        the attempt record, and returns True: the job is acknowledged once the broker has
-        stored the record (``_stored``), not before."""
+        """Publishes the attempt record and returns True: the job is acknowledged once the
+        broker has stored the record (``_stored``), not before, and once the next attempt,
+        if there is one, has been scheduled after it."""
         policy = RetryPolicy.of(state or messages_pb2.SubscriptionState(), self._retry_after_max)
         next_at = None
         if not result.succeeded:
@@ -415,20 +415,38 @@ class JobConsumer:
         record = attempt_record(
             job, result, max_attempts=policy.max_attempts, next_attempt_at=next_at
         )
-        if next_at is not None:
-            await schedule_retry(self._js, job, next_at, dict(result.span_context))
         succeeded = result.succeeded
+        retry = None if next_at is None else (next_at, dict(result.span_context))
 
         async def stored(error: BaseException | None) -> None:
-            await self._stored(msg, job, succeeded, error)
+            await self._stored(msg, job, succeeded, error, retry)
 
         await self._attempts.publish(record, result.span_context or job.trace_context, stored)
         return True
 
     async def _stored(
-        self, msg: Msg, job: messages_pb2.DeliveryJob, succeeded: bool, error: BaseException | None
+        self,
+        msg: Msg,
+        job: messages_pb2.DeliveryJob,
+        succeeded: bool,
+        error: BaseException | None,
+        retry: tuple[datetime, dict[str, str]] | None = None,
     ) -> None:
-        """The broker's answer to a job's attempt record: the job is settled."""
+        """The broker's answer to a job's attempt record: the job is settled, once its next
+        attempt (``retry``: when, and the attempt's span context) is scheduled.
+
+        The next attempt is scheduled only after this one's record is stored, so ATTEMPTS
+        holds a delivery's attempts in the order they were made: were it scheduled first
+        and the record lost (no PubAck while the stream elects a leader), the next attempt
+        could be recorded before this one's record is made again by the job's next run,
+        and the failures view, which follows the stream's order, would show a delivery
+        whose last attempt failed for good as still retrying."""
+        if error is None and retry is not None:
+            # Not here: this runs in the publisher's reply handler, which must not wait.
+            task = asyncio.create_task(self._schedule_then_ack(msg, job, *retry))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+            return
         try:
             if error is not None:
                 log.warning("job %s not settled, it comes back: %s", job.job_id, error)
@@ -440,6 +458,31 @@ class JobConsumer:
                 self.stats.delivered += 1
             else:
                 self.stats.failed += 1
+        finally:
+            self._settled()
+
+    async def _schedule_then_ack(
+        self,
+        msg: Msg,
+        job: messages_pb2.DeliveryJob,
+        at: datetime,
+        previous_attempt: dict[str, str],
+    ) -> None:
+        """Schedules the next attempt of a job whose record is stored, then acknowledges
+        it; if the schedule is not stored, the job comes back (its record, a duplicate
+        then, is dropped by the broker) and the attempt is made and scheduled again."""
+        try:
+            await schedule_retry(self._js, job, at, previous_attempt)
+            await msg.ack()
+            self.stats.failed += 1
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await msg.nak()
+            raise
+        except Exception as error:
+            log.warning("job %s not settled, it comes back: %s", job.job_id, error)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=1)
         finally:
             self._settled()
 
