@@ -410,8 +410,13 @@ async def check_everything(p: Platform, load: Load) -> str:
     expected = Expected.fold(records)
     assert expected.failed_events[load.failing.id] == failing
     for delivery in failing:
-        assert expected.state[delivery] == VIEW_FAILED
-        assert expected.retry_attempts[delivery] == FAILING_ATTEMPTS - 1
+        history = [
+            (r.series, r.attempt, r.outcome, r.will_retry, r.started_at.ToJsonString())
+            for r in records
+            if r.delivery_id == delivery
+        ]
+        assert expected.state[delivery] == VIEW_FAILED, f"{delivery}, in stream order: {history}"
+        assert expected.retry_attempts[delivery] == FAILING_ATTEMPTS - 1, history
     counts = await p.failures.CountFailures(
         FS.CountFailuresRequest(subscription_ids=[s.id for s in load.subscriptions]),
         metadata=platform(load.tenant),
