@@ -256,15 +256,32 @@ async def raw_loop(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_raw_child(config: dict[str, Any], root: Path) -> dict[str, Any]:
+def run_raw_child(
+    config: dict[str, Any], root: Path, profile: Path | None = None, profile_format: str = ""
+) -> dict[str, Any]:
+    """One raw loop in its own process; with ``profile``, py-spy records it there too."""
     path = root / f"raw-{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps(config))
-    out = subprocess.run(
+    child = subprocess.Popen(
         [sys.executable, __file__, "--raw-child", str(path)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
-    ).stdout
+    )
+    profiler = None
+    if profile is not None:
+        profiler = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(child.pid),
+             "--rate", "200", "--format", profile_format, "--output", str(profile)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    out, err = child.communicate()
+    if profiler is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            profiler.wait(30)  # it stops when the child exits, and writes its output
+    if child.returncode:
+        raise RuntimeError(f"raw loop failed ({child.returncode}): {err[-2000:]}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
@@ -577,7 +594,13 @@ async def run(args: argparse.Namespace) -> None:
             for mode in modes:
                 # The ceiling is measured right before and right after the sender, and
                 # averaged: the load of a shared machine drifts within a run.
-                before = await asyncio.to_thread(run_raw_child, raw_config, root)
+                # With --profile, the raw loop before the sender is recorded as well.
+                raw_profile = None
+                if args.profile:
+                    raw_profile = Path(args.profile) / f"raw-{mode}.{args.profile_format}"
+                before = await asyncio.to_thread(
+                    run_raw_child, raw_config, root, raw_profile, args.profile_format
+                )
                 row = await bench_mode(mode, args, root, env, js, subscriptions)
                 after = await asyncio.to_thread(run_raw_child, raw_config, root)
                 raw = {
@@ -681,7 +704,9 @@ def main() -> None:
     parser.add_argument("--raw-seconds", type=float, default=4.0)
     parser.add_argument("--wrk-seconds", type=float, default=3.0)
     parser.add_argument("--keep", metavar="DIR", help="work (and keep) service logs in DIR")
-    parser.add_argument("--profile", metavar="DIR", help="py-spy the sender of each mode")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy the sender of each mode (and the raw loop)"
+    )
     parser.add_argument("--profile-format", default="speedscope", help="py-spy --format")
     args = parser.parse_args()
     if args.profile:
