@@ -21,6 +21,7 @@ import pytest
 import standardwebhooks
 from google.protobuf.field_mask_pb2 import FieldMask
 from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError
 
 from tests.support.certs import issue_client_certificate, make_ca
 from tests.support.receivers import HttpsReceiver, Received, Reply
@@ -42,7 +43,7 @@ from webhooks.v1 import (
     sender_pb2,
     subscriptions_pb2,
 )
-from webhooks_messaging import delivery_job_subject
+from webhooks_messaging import delivery_job_subject, delivery_retry_subject
 
 
 @pytest.fixture(scope="module")
@@ -328,6 +329,17 @@ async def test_a_retry_survives_a_sender_restart(stack: Stack, receiver: HttpsRe
     )
     job = await stack.send(created.subscription)
     await attempts.wait(lambda: len(attempts.of(job.delivery_id)) >= 1)
+    # The retry is scheduled once the attempt's record is stored: kill the sender only when
+    # the schedule is on DELIVERIES, so what is tested is the schedule outliving it.
+    retry_subject = delivery_retry_subject(f"{job.delivery_id}:0")
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        try:
+            await stack.js.get_last_msg("DELIVERIES", retry_subject)
+            break
+        except NotFoundError:
+            assert asyncio.get_running_loop().time() < deadline, "no retry scheduled"
+            await asyncio.sleep(0.05)
     stack.sender.kill()  # the next attempt is due in 4 s; no sender is running then
     await asyncio.sleep(5)
     await stack.sender.start()
