@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import free_port
+from tests.support import NatsServer, free_port
 from webhooks_secrets import new_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,6 +140,18 @@ def wait_until(probe: Callable[[], Any], done: Callable[[Any], bool], what: str)
 class Stack:
     containers: list[Container]
     cli_env: dict[str, str]  # a person's shell on this machine, with the platform token
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    """Its own nats-server: the compose sender leaves its durable consumer on
+    deliveries.jobs.>, which DELIVERIES (a work queue) lets no other consumer overlap."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture
