@@ -479,6 +479,23 @@ async def test_clean_restart_publishes_nothing_twice(
     assert len(published) == before + 3
 
 
+async def test_a_change_is_on_the_stream_when_its_reply_arrives(
+    service: Service, nats_broker: NatsServer
+) -> None:
+    """Read-your-writes for routing: an event published as soon as the reply arrives must
+    meet the change on SUBSCRIPTIONS (the router catches up with it before routing)."""
+    client = service.client()
+    expected_count = 0
+    for n in range(10):
+        created = await client.create()
+        expected_count += 1
+        assert await stream_count(nats_broker.url) == expected_count, f"create {n}"
+        await client.set_active(created.subscription.id, False)
+        expected_count += 1
+        last = (await read_stream(nats_broker.url))[-1].event.subscription
+        assert (last.id, last.active) == (created.subscription.id, False), f"deactivate {n}"
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("store_env", ["postgres"], indirect=True)  # replicas share PostgreSQL
 async def test_two_relays_on_one_store_neither_duplicate_nor_reorder(

@@ -39,6 +39,7 @@ from webhooks_subscriptions.domain.errors import (
 )
 from webhooks_subscriptions.listing import ListQuery
 from webhooks_subscriptions.projector import ListingProjector
+from webhooks_subscriptions.relay import OutboxRelay
 from webhooks_subscriptions.views import certificate_view, subscription_view
 from webhooks_telemetry import inject_headers
 
@@ -78,9 +79,12 @@ async def _fail(context: Context, error: DomainError, in_spec: bool) -> NoReturn
 
 
 class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
-    def __init__(self, app: Subscriptions, projector: ListingProjector, workers: int) -> None:
+    def __init__(
+        self, app: Subscriptions, projector: ListingProjector, relay: OutboxRelay, workers: int
+    ) -> None:
         self._app = app
         self._projector = projector
+        self._relay = relay
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="app")
 
     async def _run(
@@ -93,11 +97,20 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         except DomainError as error:
             await _fail(context, error, in_spec)
 
+    async def _command(
+        self, context: Context, work: Callable[..., T], *args: Any, in_spec: bool = False
+    ) -> T:
+        """A change: replied once it is on SUBSCRIPTIONS (see the relay), so whoever the
+        reply reaches can publish events that the change must route."""
+        result = await self._run(context, work, *args, in_spec=in_spec)
+        await self._relay.published(self._relay.saved_up_to)
+        return result
+
     async def CreateSubscription(
         self, request: subscriptions_pb2.CreateSubscriptionRequest, context: Context
     ) -> subscriptions_pb2.CreateSubscriptionResponse:
         active = request.active if request.HasField("active") else True
-        subscription, secret = await self._run(
+        subscription, secret = await self._command(
             context,
             self._app.create_subscription,
             _caller(),
@@ -162,7 +175,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, request: subscriptions_pb2.UpdateSubscriptionRequest, context: Context
     ) -> subscriptions_pb2.Subscription:
         expected = request.expected_version if request.HasField("expected_version") else None
-        subscription = await self._run(
+        subscription = await self._command(
             context,
             self._app.update_subscription,
             _caller(),
@@ -178,7 +191,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, request: subscriptions_pb2.SetSubscriptionActiveRequest, context: Context
     ) -> subscriptions_pb2.Subscription:
         expected = request.expected_version if request.HasField("expected_version") else None
-        subscription = await self._run(
+        subscription = await self._command(
             context, self._app.set_active, _caller(), request.id, request.active, expected
         )
         return subscription_message(subscription_view(subscription))
@@ -187,7 +200,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, request: subscriptions_pb2.DeleteSubscriptionRequest, context: Context
     ) -> subscriptions_pb2.DeleteSubscriptionResponse:
         expected = request.expected_version if request.HasField("expected_version") else None
-        subscription = await self._run(
+        subscription = await self._command(
             context, self._app.delete_subscription, _caller(), request.id, expected
         )
         return subscriptions_pb2.DeleteSubscriptionResponse(
@@ -207,7 +220,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, request: subscriptions_pb2.RotateSigningSecretRequest, context: Context
     ) -> subscriptions_pb2.RotateSigningSecretResponse:
         overlap = request.overlap_seconds if request.HasField("overlap_seconds") else None
-        subscription, secret = await self._run(
+        subscription, secret = await self._command(
             context, self._app.rotate_signing_secret, _caller(), request.id, overlap
         )
         return subscriptions_pb2.RotateSigningSecretResponse(
@@ -223,7 +236,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
     async def UploadCertificate(
         self, request: subscriptions_pb2.UploadCertificateRequest, context: Context
     ) -> subscriptions_pb2.Certificate:
-        certificate = await self._run(
+        certificate = await self._command(
             context,
             self._app.upload_certificate,
             _caller(),
@@ -245,5 +258,5 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
     async def DeleteCertificate(
         self, request: subscriptions_pb2.DeleteCertificateRequest, context: Context
     ) -> subscriptions_pb2.DeleteCertificateResponse:
-        await self._run(context, self._app.delete_certificate, _caller(), request.id)
+        await self._command(context, self._app.delete_certificate, _caller(), request.id)
         return subscriptions_pb2.DeleteCertificateResponse()

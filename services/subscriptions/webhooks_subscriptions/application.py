@@ -81,7 +81,8 @@ class Subscriptions(Application[UUID]):
         super().__init__(env)
         self.secrets = secrets
         self.policy = policy
-        self.saved_listeners: list[Callable[[], None]] = []
+        # Called after each save with the last notification id it recorded.
+        self.saved_listeners: list[Callable[[int], None]] = []
         self.certificate_users: Callable[[str, str], list[str]] = lambda _tenant, _id: []
 
     # Subscriptions
@@ -343,9 +344,10 @@ class Subscriptions(Application[UUID]):
         return canonical
 
     def _save(self, *aggregates: Aggregate) -> None:
-        self.save(*aggregates)
+        recordings = self.save(*aggregates)
+        last = max((recording.notification.id for recording in recordings), default=0)
         for listener in self.saved_listeners:
-            listener()
+            listener(last)
 
     def _load(self, tenant: str, subscription_id: str) -> Subscription:
         try:

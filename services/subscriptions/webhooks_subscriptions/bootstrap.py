@@ -98,5 +98,5 @@ def build(settings: Settings) -> Components:
     projector = ListingProjector(app, listing)
     relay = OutboxRelay(app, settings)
     app.certificate_users = lambda tenant, ident: projector.fresh().certificate_users(tenant, ident)
-    app.saved_listeners += [projector.wake, relay.wake]
+    app.saved_listeners += [lambda _last: projector.wake(), relay.wake]
     return Components(app=app, listing=listing, projector=projector, relay=relay)

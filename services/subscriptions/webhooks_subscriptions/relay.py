@@ -1,5 +1,9 @@
 """The outbox relay: every stored domain event onto the SUBSCRIPTIONS stream, in order, once.
 
+A command's reply waits (briefly) until the relay has published what the command saved,
+so an event published after the reply is routed with the change: the router catches up
+with SUBSCRIPTIONS before routing. While the broker is unreachable replies do not wait.
+
 Its position is the stream itself: the last message's ``Nats-Msg-Id`` names the last
 notification published, so a restart (or a kill -9 between a save and its publish) resumes
 exactly there. Each publish also says which message it expects to follow
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("webhooks.subscriptions.relay")
 MSG_ID_PREFIX = "subscriptions:"
 BATCH = 500
+# How long a command's reply waits for its change to be on the stream; beyond it the reply
+# goes anyway (the change is stored and the relay publishes it when it can).
+PUBLISH_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -63,11 +71,43 @@ class OutboxRelay:
         self.last_msg_id = ""
         self._empty_last_seq = 0  # the stream's last sequence while it holds no message
         self._scanned = 0  # last notification id read, published or not
+        self._saved_lock = threading.Lock()
+        self.saved_up_to = 0  # the last notification id saved by this process
+        self._connected = False
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
-    def wake(self) -> None:
+    def wake(self, notification_id: int = 0) -> None:
         """Called from the thread that saved: publish now rather than at the next poll."""
+        with self._saved_lock:
+            self.saved_up_to = max(self.saved_up_to, notification_id)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def published(self, notification_id: int) -> bool:
+        """Waits until everything up to ``notification_id`` is on the stream (or was read
+        and is not published); False when it was not within PUBLISH_WAIT_SECONDS or the
+        broker is unreachable."""
+        if self._scanned >= notification_id:
+            return True
+        if not self._connected:
+            return False
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (notification_id, waiter)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), PUBLISH_WAIT_SECONDS)
+        except TimeoutError:
+            return False
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+        return True
+
+    def _advanced(self, scanned: int) -> None:
+        self._scanned = scanned
+        for target, waiter in self._waiters:
+            if target <= scanned and not waiter.done():
+                waiter.set_result(None)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
@@ -78,11 +118,14 @@ class OutboxRelay:
                 js = nc.jetstream()
                 await declare_streams(js, self._settings)
                 await self._read_position(js)
+                self._connected = True
                 await self._follow(js, stop)
             except Exception as error:  # broker down or refused: retry, the store keeps all
                 log.warning("outbox relay paused: %s", error)
+                self._connected = False
                 await _sleep_unless(stop, 1.0)
             finally:
+                self._connected = False
                 if nc is not None:
                     await _close(nc)
 
@@ -107,7 +150,7 @@ class OutboxRelay:
             if not await self._publish_batch(js, batch):
                 await self._read_position(js)
                 continue
-            self._scanned = scanned
+            self._advanced(scanned)
             if full:
                 continue
             self._wake.clear()

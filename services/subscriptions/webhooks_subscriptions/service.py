@@ -28,7 +28,9 @@ async def run(
     # SQLite takes one writer at a time: more threads would only fight over it and the GIL
     # (measured: no gain); PostgreSQL overlaps round trips (measured: +20 % creates/s).
     workers = 1 if settings.store == "sqlite" else 4
-    servicer = SubscriptionsServicer(components.app, components.projector, workers)
+    servicer = SubscriptionsServicer(
+        components.app, components.projector, components.relay, workers
+    )
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server(servicer, server)
