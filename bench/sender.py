@@ -118,10 +118,19 @@ class Nginx:
     pki: TestPki
     ports: list[int]
     process: subprocess.Popen[bytes] | None = None
+    # With a path: one line per request, "<receipt time, s since the epoch, ms> <webhook-id>"
+    # (buffered, flushed every 100 ms); bench/e2e.py reads it as it grows.
+    receipts_log: Path | None = None
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         listens = "\n".join(f"    listen 127.0.0.1:{port} ssl;" for port in self.ports)
+        access_log = "access_log off;"
+        if self.receipts_log is not None:
+            access_log = (
+                "log_format receipt '$msec $http_webhook_id';\n"
+                f"  access_log {self.receipts_log} receipt buffer=64k flush=100ms;"
+            )
         config = self.root / "nginx.conf"
         config.write_text(
             f"""
@@ -132,7 +141,7 @@ error_log {self.root}/error.log warn;
 pid {self.root}/nginx.pid;
 events {{ worker_connections 8192; }}
 http {{
-  access_log off;
+  {access_log}
   client_body_temp_path {self.root}/body;
   proxy_temp_path {self.root}/proxy;
   fastcgi_temp_path {self.root}/fastcgi;
