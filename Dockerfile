@@ -18,7 +18,7 @@ RUN pip install /tmp/src \
 USER webhooks
 WORKDIR /var/lib/webhooks
 ENV WEBHOOKS_DATA_DIR=/var/lib/webhooks
-EXPOSE 50051 50052 50053 50054
+EXPOSE 50051 50052 50053 50054 8080
 # No HEALTHCHECK here: which service a container runs is its command's; compose.yaml runs
 # `webhooks health <service>` for each.
 ENTRYPOINT ["webhooks"]

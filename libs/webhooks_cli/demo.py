@@ -62,9 +62,10 @@ from webhooks_cli import failures
 from webhooks_cli.client import Client, connect, resolve_token
 from webhooks_cli.demo_receiver import Delivery, DemoPki, DemoReceiver, ensure_pki
 from webhooks_cli.errors import CliError, UsageError
+from webhooks_cli.health import is_ready
 from webhooks_cli.output import print_table
 from webhooks_cli.services import available_services
-from webhooks_cli.up import READY_LINE, is_serving
+from webhooks_cli.up import READY_LINE
 from webhooks_config import Settings
 
 # A platform the demo starts may retry after 2 s (WEBHOOKS_MIN_RETRY_INTERVAL_SECONDS), so
@@ -205,7 +206,7 @@ def platform_for(
 ) -> Iterator[Platform]:
     console.step("The platform")
     services = available_services()
-    answering = [s for s in services if is_serving(settings.address(s))]
+    answering = [s for s in services if is_ready(s, settings.address(s))]
     if len(answering) == len(services):
         console.say(
             f"using the platform running at {settings.address('subscriptions')} "

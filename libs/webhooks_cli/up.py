@@ -27,6 +27,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from webhooks_cli.errors import CliError
+from webhooks_cli.health import HTTP_SERVICES, is_ready
 from webhooks_cli.services import available_services
 from webhooks_config import Settings, load_settings
 from webhooks_secrets import ensure_key_file
@@ -131,7 +132,7 @@ class Supervisor:
             self.services[service] = self.spawn(command, env)
         for service in self.services:
             address = self.settings.address(service)
-            self.wait_until(partial(is_serving, address), self.children(), service)
+            self.wait_until(partial(is_ready, service, address), self.children(), service)
 
     def children(self) -> dict[str, subprocess.Popen[bytes]]:
         return {**self.services, **({"nats": self.nats} if self.nats else {})}
@@ -175,7 +176,10 @@ def stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 def print_summary(settings: Settings, services: list[str], nats_url: str, token: str) -> None:
-    rows = [(service, settings.address(service)) for service in services]
+    rows = [
+        (service, f"http://{address}/" if service in HTTP_SERVICES else address)
+        for service, address in ((s, settings.address(s)) for s in services)
+    ]
     rows += [("nats", nats_url), ("data dir", str(settings.data_dir)), ("token", token)]
     width = max(len(name) for name, _ in rows)
     lines = [READY_LINE, *(f"  {name.ljust(width)}  {value}" for name, value in rows)]
@@ -183,6 +187,11 @@ def print_summary(settings: Settings, services: list[str], nats_url: str, token:
         lines.append(f"  export WEBHOOKS_DATA_DIR={settings.data_dir}")
     if settings.tokens_json or settings.tokens_file:
         lines.append("  (tokens come from WEBHOOKS_TOKENS / WEBHOOKS_TOKENS_FILE)")
+    if "console" in services:
+        lines.append(
+            f"  console: open http://{settings.address('console')}/ and sign in with the token "
+            f"above (organisation: {settings.tenant})"
+        )
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 

@@ -19,6 +19,7 @@ DEFAULT_ADDRESSES = {
     "router": "127.0.0.1:50052",
     "sender": "127.0.0.1:50053",
     "failures": "127.0.0.1:50054",
+    "console": "127.0.0.1:8080",  # HTTP, not gRPC: the admin console in the browser
 }
 SERVICES = tuple(DEFAULT_ADDRESSES)
 
@@ -63,6 +64,10 @@ class Settings:
     dns_servers: tuple[str, ...]  # "host" or "host:port"; empty: the system resolver
     ca_bundle: Path | None  # PEM CA certificates trusted instead of the system's
     failures_max_age_seconds: int  # failed events older than this leave the view
+    # The admin console.
+    console_session_keys: tuple[str, ...]  # Fernet keys sealing sessions; empty: a key file
+    console_session_seconds: int  # a sign-in lasts this long
+    console_proxy_hops: int  # reverse proxies in front whose X-Forwarded-* are believed
 
     def address(self, service: str) -> str:
         return self.addresses[service]
@@ -78,6 +83,10 @@ class Settings:
     @property
     def secret_keys_file(self) -> Path:
         return self.data_dir / "secret-keys"
+
+    @property
+    def console_session_keys_file(self) -> Path:
+        return self.data_dir / "console-session-keys"
 
     def sqlite_path(self, name: str) -> Path:
         return self.data_dir / f"{name}.sqlite"
@@ -164,4 +173,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         failures_max_age_seconds=_int(
             env, "FAILURES_MAX_AGE_SECONDS", 30 * 86400, 60, 3650 * 86400
         ),
+        console_session_keys=_list(env, "CONSOLE_SESSION_KEYS"),
+        console_session_seconds=_int(env, "CONSOLE_SESSION_MINUTES", 480, 5, 7 * 1440) * 60,
+        console_proxy_hops=_int(env, "CONSOLE_PROXY_HOPS", 0, 0, 5),
     )

@@ -176,7 +176,8 @@ def stack(
     }
     addresses: dict[str, str] = {}
     containers = []
-    for name, spec in compose()["services"].items():
+    services = compose()["services"]
+    for name, spec in services.items():
         if "build" not in spec:
             continue  # NATS and PostgreSQL are the tests' own; Jaeger is not run
         env = dict(base) | image_environment()
@@ -193,6 +194,8 @@ def stack(
             elif key == "OTEL_EXPORTER_OTLP_ENDPOINT":
                 assert value == "http://jaeger:4317"
                 value = nowhere
+            elif re.fullmatch(r"WEBHOOKS_[A-Z]+_ADDR", key) and value.split(":")[0] in services:
+                value = addresses[key]  # another container's address (the console's clients)
             elif re.fullmatch(r"WEBHOOKS_[A-Z]+_ADDR", key):
                 host, port = value.rsplit(":", 1)
                 assert [str(p) for p in spec["ports"]] == [f"{port}:{port}"]

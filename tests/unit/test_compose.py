@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec" / "compose-spec.json"
 # The services that keep a store of their own (WEBHOOKS_STORE): they need PostgreSQL.
 STORE_SERVICES = {"subscriptions", "failures"}
+# Clients of the services' gRPC APIs only (no NATS, no store): they wait for those services.
+CLIENT_SERVICES = {"console": {"subscriptions", "sender", "failures"}}
 OTEL_VARIABLES = {
     value
     for module in (opentelemetry.environment_variables, opentelemetry.sdk.environment_variables)
@@ -177,6 +179,11 @@ def test_dependencies_are_defined_and_waited_for() -> None:
                 assert "healthcheck" in services[dependency], f"{dependency}: no health check"
     for name, spec in platform_services().items():
         needs = spec["depends_on"]
+        if name in CLIENT_SERVICES:
+            assert set(needs) == CLIENT_SERVICES[name], name
+            assert all(n["condition"] == "service_healthy" for n in needs.values()), name
+            assert spec["restart"] == "unless-stopped", name
+            continue
         assert needs["nats"]["condition"] == "service_healthy", name
         if name in STORE_SERVICES:
             assert needs["postgres"]["condition"] == "service_healthy", name
@@ -245,9 +252,14 @@ def test_service_environment_is_configuration_the_services_read() -> None:
         assert not unknown, f"{name}: variables no service reads: {sorted(unknown)}"
         foreign = {k for k in env if not k.startswith("WEBHOOKS_") and k not in OTEL_VARIABLES}
         assert not foreign, f"{name}: neither configuration nor OpenTelemetry: {foreign}"
-        assert settings.store == "postgres"
-        assert settings.nats_url == "nats://nats:4222"
         service = served(spec)
+        if name in CLIENT_SERVICES:
+            for needed in CLIENT_SERVICES[name]:
+                port = DEFAULT_ADDRESSES[needed].rsplit(":", 1)[1]
+                assert settings.address(needed) == f"{needed}:{port}", f"{name} -> {needed}"
+        else:
+            assert settings.store == "postgres"
+            assert settings.nats_url == "nats://nats:4222"
         address = settings.address(service)
         assert address.startswith("0.0.0.0:"), "must listen beyond the container's loopback"
         port = address.rsplit(":", 1)[1]
@@ -258,7 +270,9 @@ def test_service_environment_is_configuration_the_services_read() -> None:
 def test_trace_sampling_is_a_ratio_decided_where_a_trace_starts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for spec in platform_services().values():
+    for name, spec in platform_services().items():
+        if name in CLIENT_SERVICES:
+            continue  # no spans of its own: the services trace the calls it makes
         env = environment(spec)
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317"
         for key in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"):

@@ -1,0 +1,196 @@
+"""The Failed Events view: the filtered list (newest first, paged), Failed Event Details
+(Overview, Payload, Trial History) and redelivery of one or of all filtered events after a
+confirmation that states how many (a dry run counts them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
+
+from webhooks.v1.failures_pb2 import (
+    FailedEventFilter,
+    FailedEventState,
+    GetFailedEventRequest,
+    ListFailedEventsRequest,
+    RedeliverFailedEventsRequest,
+)
+from webhooks.v1.subscriptions_pb2 import ListSubscriptionsRequest, SubscriptionOrder
+from webhooks_cli.failures import (
+    HISTORY_HEADERS,
+    STATES,
+    channel_text,
+    history_row,
+    overview_fields,
+    payload_text,
+    state_text,
+)
+from webhooks_cli.output import timestamp_text
+from webhooks_cli.times import timestamp
+from webhooks_console.pages import call
+from webhooks_console.subscription_views import catalogue
+
+PAGE_SIZE = 25
+FILTERS = (
+    *("subscription", "entity", "trigger", "channel", "subchannel"),
+    *("error_code", "state", "since", "until", "message"),
+)
+SUBSCRIPTION_CHOICES = 1000  # names in the webhook filter
+
+
+class FilterProblem(ValueError):
+    """A filter value that cannot be used; the message names the filter."""
+
+
+def _time(name: str, value: str) -> datetime | None:
+    """A datetime-local value (read as UTC) or RFC 3339."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise FilterProblem(f"{name}: not a date and time") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def filter_of(args: MultiDict[str, str]) -> FailedEventFilter:
+    """The filter inputs as a FailedEventFilter (the service validates the values)."""
+    found = FailedEventFilter(
+        entity=args.get("entity", "").strip(),
+        trigger=args.get("trigger", "").strip(),
+        subchannel=args.get("subchannel", "").strip(),
+        message_contains=args.get("message", "").strip(),
+    )
+    if args.get("subscription"):
+        found.subscription_ids.append(args["subscription"])
+    codes = [c.strip() for c in args.get("error_code", "").split(",") if c.strip()]
+    found.error_codes.extend(codes)
+    state = args.get("state", "")
+    if state in STATES:
+        found.states.append(STATES[state])
+    channel = args.get("channel", "").strip()
+    if channel:
+        if not channel.isdigit():
+            raise FilterProblem("channel: choose one from the list")
+        found.channel = int(channel)
+    since, until = _time("from", args.get("since", "")), _time("to", args.get("until", ""))
+    if since is not None:
+        found.since.CopyFrom(timestamp(since))
+    if until is not None:
+        found.until.CopyFrom(timestamp(until))
+    return found
+
+
+def filter_values(args: MultiDict[str, str]) -> dict[str, Any]:
+    return {name: args.get(name, "") for name in FILTERS if args.get(name)}
+
+
+def subscription_names() -> list[tuple[str, str]]:
+    response = call(
+        "subscriptions",
+        "ListSubscriptions",
+        ListSubscriptionsRequest(
+            page_size=SUBSCRIPTION_CHOICES, order_by=SubscriptionOrder.SUBSCRIPTION_ORDER_NAME_ASC
+        ),
+    )
+    return [(s.id, s.name) for s in response.subscriptions]
+
+
+def event_row(event: Any) -> dict[str, Any]:
+    return {
+        "event": event,
+        "last_attempt": timestamp_text(event.last_attempt_at),
+        "channel": channel_text(event),
+        "state": state_text(event.state),
+    }
+
+
+def register(app: Flask) -> None:
+    @app.get("/failed-events")
+    def failed_events() -> ResponseReturnValue:
+        values = filter_values(request.args)
+        problem = ""
+        events: list[dict[str, Any]] = []
+        next_page = ""
+        try:
+            event_filter = filter_of(request.args)
+        except FilterProblem as err:
+            problem = str(err)
+        else:
+            response = call(
+                "failures",
+                "ListFailedEvents",
+                ListFailedEventsRequest(
+                    filter=event_filter,
+                    page_size=PAGE_SIZE,
+                    page_token=request.args.get("page", ""),
+                ),
+            )
+            events = [event_row(e) for e in response.failed_events]
+            next_page = response.next_page_token
+        return render_template(
+            "failed_events.html",
+            events=events,
+            values=values,
+            problem=problem,
+            next_page=next_page,
+            first_page=bool(request.args.get("page")),
+            subscriptions=subscription_names(),
+            catalogue=catalogue(),
+            states=list(STATES),
+        )
+
+    @app.get("/failed-events/<delivery_id>")
+    def failed_event(delivery_id: str) -> ResponseReturnValue:
+        details = call("failures", "GetFailedEvent", GetFailedEventRequest(delivery_id=delivery_id))
+        overview = details.overview
+        return render_template(
+            "failed_event.html",
+            overview=overview,
+            fields=overview_fields(overview),
+            payload=payload_text(details.payload, details.payload_content_type),
+            content_type=details.payload_content_type or "unknown content type",
+            history_headers=HISTORY_HEADERS,
+            history=[history_row(record) for record in details.trial_history],
+            tab=request.args.get("tab", "overview"),
+            redeliverable=overview.state != FailedEventState.FAILED_EVENT_STATE_RETRYING,
+        )
+
+    @app.post("/failed-events/<delivery_id>/redeliver")
+    def redeliver_one(delivery_id: str) -> ResponseReturnValue:
+        response = call(
+            "failures",
+            "RedeliverFailedEvents",
+            RedeliverFailedEventsRequest(delivery_id=delivery_id),
+        )
+        flash(f"Sent again: {response.redelivered} of {response.matched} failed event.")
+        return redirect(url_for("failed_event", delivery_id=delivery_id))
+
+    @app.route("/failed-events/redeliver", methods=["GET", "POST"])
+    def redeliver_filtered() -> ResponseReturnValue:
+        source = request.args if request.method == "GET" else request.form
+        values = filter_values(source)
+        try:
+            event_filter = filter_of(source)
+        except FilterProblem as err:
+            flash(str(err), "error")
+            return redirect(url_for("failed_events", **values))
+        if not event_filter.states:
+            # As the CLI: without a state, only FAILED ones (retrying ones have an attempt
+            # scheduled, recovered ones were delivered).
+            event_filter.states.append(FailedEventState.FAILED_EVENT_STATE_FAILED)
+        request_ = RedeliverFailedEventsRequest(filter=event_filter, dry_run=True)
+        if request.method == "GET":
+            counted = call("failures", "RedeliverFailedEvents", request_)
+            return render_template("confirm_redeliver.html", matched=counted.matched, values=values)
+        expected = request.form.get("matched", "")
+        request_.dry_run = False
+        response = call("failures", "RedeliverFailedEvents", request_)
+        flash(
+            f"Sent again: {response.redelivered} of {response.matched} matching failed events"
+            + (f" (you confirmed {expected})." if expected else ".")
+        )
+        return redirect(url_for("failed_events", **values))

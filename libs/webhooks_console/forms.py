@@ -1,0 +1,403 @@
+"""The Add New Subscription / Edit form both ways: what the browser posted to a
+``SubscriptionSpec`` (through the CLI's own ``apply_flags``, so the two clients build the
+same requests), a stored ``Subscription`` back to what the form shows, and where a
+server-side field violation goes on the form.
+
+Form inputs are named after the API's field paths without the ``subscription.`` prefix
+(``webhook.url``, ``triggers[1].activity_types``, ``authentication.basic.password``), so a
+``BadRequest`` violation lands next to the input it names. Secrets are never sent back to
+the browser: a stored one is shown as set, and an empty secret input keeps it (the API
+keeps a stored secret when the same kind is sent with it empty).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf.field_mask_pb2 import FieldMask
+from werkzeug.datastructures import MultiDict
+
+from webhooks.v1.common_pb2 import Catalogue, StatusChange, TriggerSpec, WebhookType
+from webhooks.v1.subscriptions_pb2 import Subscription, SubscriptionSpec
+from webhooks_catalogue import trigger as catalogue_trigger
+from webhooks_cli.errors import UsageError
+from webhooks_cli.spec import AUTH_KINDS, MASK_ORDER, SOAP_VERSIONS, apply_flags, spec_of
+
+# The Authentication oneof field of each kind the form offers, in the guide's order.
+AUTH_CHOICES: tuple[tuple[str, str], ...] = (
+    ("none", "None"),
+    ("basic", "Basic"),
+    ("oauth2_access_token", "OAuth 2.0 access token"),
+    ("oauth2_client_credentials", "OAuth 2.0 client credentials"),
+    ("oauth2_password", "OAuth 2.0 password credentials"),
+)
+# oneof field -> (the CLI's --auth name, the fields that kind takes)
+AUTH_BY_ONEOF: dict[str, tuple[str, tuple[str, ...]]] = {
+    oneof: (cli, fields) for cli, (oneof, fields) in AUTH_KINDS.items()
+}
+SECRET_NAMES = ("password", "access_token", "client_secret")
+FIELD_LABELS = {
+    "username": "Username",
+    "password": "Password",
+    "header_prefix": "Header prefix",
+    "access_token": "Access token",
+    "token_url": "Token URL",
+    "scope": "Scope",
+    "client_id": "Client ID",
+    "client_secret": "Client secret",
+}
+DEFAULT_RETRIES = 3
+DEFAULT_INTERVAL_SECONDS = 300
+EMPTY_SOAP_PARAMETER_ROWS = 1
+EMPTY_STATUS_CHANGE_ROWS = 1
+
+
+# The posted form as the views get it.
+FormData = MultiDict[str, str]
+
+
+@dataclass
+class TriggerRow:
+    trigger: str = ""
+    channels: list[int] = field(default_factory=list)
+    activity_types: list[int] = field(default_factory=list)
+    status_changes: list[tuple[int, int]] = field(default_factory=list)  # (from, to)
+    whatsapp_channels: str = ""  # comma-separated channel ids
+    whatsapp_statuses: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubscriptionForm:
+    """Everything the form shows; built from a post or from a stored subscription."""
+
+    name: str = ""
+    entity: str = ""
+    triggers: list[TriggerRow] = field(default_factory=lambda: [TriggerRow()])
+    include_complete_data: bool = False
+    type: str = "rest"  # rest or soap
+    url: str = ""
+    certificate: str = ""
+    soap_operation: str = ""
+    soap_namespace: str = ""
+    soap_action: str = ""
+    soap_version: str = "1.1"
+    soap_parameters: list[tuple[str, str]] = field(default_factory=list)
+    wsdl_url: str = ""
+    auth: str = "none"  # an Authentication oneof field
+    # (oneof, field) -> value typed; secrets are never filled from a stored subscription
+    auth_values: dict[tuple[str, str], str] = field(default_factory=dict)
+    secrets_set: set[tuple[str, str]] = field(default_factory=set)  # stored, not shown
+    retries: str = str(DEFAULT_RETRIES)
+    interval: str = str(DEFAULT_INTERVAL_SECONDS)
+    version: int = 0  # of the subscription being edited
+
+    def auth_value(self, kind: str, name: str) -> str:
+        return self.auth_values.get((kind, name), "")
+
+    def soap_rows(self) -> list[tuple[str, str]]:
+        return [*self.soap_parameters, *[("", "")] * EMPTY_SOAP_PARAMETER_ROWS]
+
+
+class FormProblems(Exception):
+    """Problems found before asking the service: input name -> message."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(", ".join(f"{k}: {v}" for k, v in problems.items()))
+        self.problems = problems
+
+
+def _ints(values: Sequence[str]) -> list[int]:
+    return [int(v) for v in values if v.strip().lstrip("-").isdigit()]
+
+
+def parse_form(form: FormData, *, trigger_rows: int | None = None) -> SubscriptionForm:
+    """What the browser posted, as typed (secrets included: they go to the API only)."""
+    count = trigger_rows if trigger_rows is not None else _int(form.get("trigger_count"), 1)
+    rows = []
+    for index in range(max(count, 1)):
+        prefix = f"triggers[{index}]"
+        froms = form.getlist(f"{prefix}.status_changes.from")
+        tos = form.getlist(f"{prefix}.status_changes.to")
+        changes = [
+            (_int(source, 0), _int(target, 0))
+            for source, target in zip(froms, tos, strict=False)
+            if target.strip()
+        ]
+        rows.append(
+            TriggerRow(
+                trigger=form.get(f"{prefix}.trigger", "").strip(),
+                channels=_ints(form.getlist(f"{prefix}.channels")),
+                activity_types=_ints(form.getlist(f"{prefix}.activity_types")),
+                status_changes=changes,
+                whatsapp_channels=form.get(f"{prefix}.whatsapp_channels", "").strip(),
+                whatsapp_statuses=[s for s in form.getlist(f"{prefix}.whatsapp_statuses") if s],
+            )
+        )
+    names = form.getlist("webhook.soap.parameters.name")
+    values = form.getlist("webhook.soap.parameters.value")
+    parameters = [
+        (name.strip(), value)
+        for name, value in zip(names, values, strict=False)
+        if name.strip() or value
+    ]
+    auth = form.get("authentication", "none")
+    if auth not in AUTH_BY_ONEOF:
+        auth = "none"
+    auth_values = {}
+    for kind, (_, fields) in AUTH_BY_ONEOF.items():
+        for name in fields:
+            value = form.get(f"authentication.{kind}.{name}", "")
+            if value:
+                auth_values[(kind, name)] = value if name in SECRET_NAMES else value.strip()
+    return SubscriptionForm(
+        name=form.get("name", "").strip(),
+        entity=form.get("entity", "").strip(),
+        triggers=rows,
+        include_complete_data=form.get("include_complete_data") in ("on", "true", "1"),
+        type="soap" if form.get("webhook.type") == "soap" else "rest",
+        url=form.get("webhook.url", "").strip(),
+        certificate=form.get("webhook.client_certificate_id", "").strip(),
+        soap_operation=form.get("webhook.soap.operation", "").strip(),
+        soap_namespace=form.get("webhook.soap.namespace", "").strip(),
+        soap_action=form.get("webhook.soap.soap_action", "").strip(),
+        soap_version=form.get("webhook.soap.version", "1.1")
+        if form.get("webhook.soap.version") in SOAP_VERSIONS
+        else "1.1",
+        soap_parameters=parameters,
+        wsdl_url=form.get("webhook.soap.wsdl_url", "").strip(),
+        auth=auth,
+        auth_values=auth_values,
+        retries=form.get("retry_policy.retries", str(DEFAULT_RETRIES)).strip(),
+        interval=form.get("retry_policy.interval_seconds", str(DEFAULT_INTERVAL_SECONDS)).strip(),
+        version=_int(form.get("version"), 0),
+    )
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def form_of(sub: Subscription) -> SubscriptionForm:
+    """What the edit form shows for a stored subscription: never a secret's value."""
+    rows = [
+        TriggerRow(
+            trigger=t.trigger,
+            channels=list(t.channels),
+            activity_types=list(t.activity_types),
+            status_changes=[(sc.from_status, sc.to_status) for sc in t.status_changes],
+            whatsapp_channels=", ".join(t.whatsapp_channels),
+            whatsapp_statuses=list(t.whatsapp_statuses),
+        )
+        for t in sub.triggers
+    ]
+    soap = sub.webhook.soap
+    kind = sub.authentication.WhichOneof("kind") or "none"
+    auth_values: dict[tuple[str, str], str] = {}
+    secrets_set: set[tuple[str, str]] = set()
+    if kind != "none":
+        part = getattr(sub.authentication, kind)
+        for name in AUTH_BY_ONEOF[kind][1]:
+            if name in SECRET_NAMES:
+                if getattr(part, name + "_set"):
+                    secrets_set.add((kind, name))
+            elif getattr(part, name):
+                auth_values[(kind, name)] = getattr(part, name)
+    retry = sub.retry_policy
+    version = {v: k for k, v in SOAP_VERSIONS.items()}.get(soap.version, "1.1")
+    return SubscriptionForm(
+        name=sub.name,
+        entity=sub.entity,
+        triggers=rows or [TriggerRow()],
+        include_complete_data=sub.include_complete_data,
+        type="soap" if sub.webhook.type == WebhookType.WEBHOOK_TYPE_SOAP else "rest",
+        url=sub.webhook.url,
+        certificate=sub.webhook.client_certificate_id,
+        soap_operation=soap.operation,
+        soap_namespace=soap.namespace,
+        soap_action=soap.soap_action,
+        soap_version=version,
+        soap_parameters=[(p.name, p.value) for p in soap.parameters],
+        wsdl_url=soap.wsdl_url,
+        auth=kind,
+        auth_values=auth_values,
+        secrets_set=secrets_set,
+        retries=str(retry.retries) if retry.HasField("retries") else str(DEFAULT_RETRIES),
+        interval=str(retry.interval_seconds)
+        if retry.HasField("interval_seconds")
+        else str(DEFAULT_INTERVAL_SECONDS),
+        version=sub.version,
+    )
+
+
+def trigger_spec(row: TriggerRow, components: Sequence[str]) -> TriggerSpec:
+    """One trigger row with only the components its trigger takes (a hidden group's
+    ticked boxes are ignored)."""
+    spec = TriggerSpec(trigger=row.trigger)
+    if "channels" in components:
+        spec.channels.extend(row.channels)
+    if "activity_types" in components:
+        spec.activity_types.extend(row.activity_types)
+    if "status_changes" in components:
+        spec.status_changes.extend(
+            StatusChange(from_status=source, to_status=target)
+            for source, target in row.status_changes
+        )
+    if "whatsapp_channels" in components:
+        spec.whatsapp_channels.extend(
+            c.strip() for c in row.whatsapp_channels.split(",") if c.strip()
+        )
+    if "whatsapp_statuses" in components:
+        spec.whatsapp_statuses.extend(row.whatsapp_statuses)
+    return spec
+
+
+def trigger_components(catalogue: Catalogue, entity: str, trigger: str) -> list[str]:
+    for item in catalogue.entities:
+        if item.name.casefold() == entity.casefold():
+            for candidate in item.triggers:
+                if candidate.name.casefold() == trigger.casefold():
+                    return list(candidate.components)
+    return []
+
+
+def _flags(form: SubscriptionForm, current: Subscription | None) -> argparse.Namespace:
+    """The form as the CLI's flags, so ``apply_flags`` builds the request."""
+    _, accepted = AUTH_BY_ONEOF[form.auth]
+    auth_flags = {
+        name: form.auth_value(form.auth, name)
+        for name in ("username", "header_prefix", "token_url", "scope", "client_id")
+    }
+    keep_wsdl_document = current is not None and bool(current.webhook.soap.wsdl_document)
+    soap = form.type == "soap"
+    return argparse.Namespace(
+        name=form.name,
+        entity=form.entity,
+        trigger=None,  # set from the rows directly: they are ids already
+        complete_data=form.include_complete_data,
+        type=form.type,
+        url=form.url,
+        certificate=form.certificate,
+        soap_operation=form.soap_operation if form.type == "soap" else None,
+        soap_namespace=form.soap_namespace if form.type == "soap" else None,
+        soap_action=form.soap_action if form.type == "soap" else None,
+        soap_version=form.soap_version if form.type == "soap" else None,
+        soap_param=[f"{n}={v}" for n, v in form.soap_parameters] if form.type == "soap" else None,
+        wsdl_url=form.wsdl_url if soap and (form.wsdl_url or not keep_wsdl_document) else None,
+        wsdl_file=None,
+        auth=AUTH_BY_ONEOF[form.auth][0],
+        # Secrets are not flags here ("-" would mean stdin): set after apply_flags.
+        **{name: None for name in SECRET_NAMES},
+        **{name + "_file": None for name in SECRET_NAMES},
+        **{name: (value if name in accepted else None) for name, value in auth_flags.items()},
+        retries=None,
+        interval=None,
+    )
+
+
+def _retry_numbers(form: SubscriptionForm) -> tuple[int, int]:
+    problems = {}
+    numbers = []
+    for name, value in (
+        ("retry_policy.retries", form.retries),
+        ("retry_policy.interval_seconds", form.interval),
+    ):
+        try:
+            numbers.append(int(value))
+        except ValueError:
+            problems[name] = "must be a whole number"
+    if problems:
+        raise FormProblems(problems)
+    return numbers[0], numbers[1]
+
+
+def build_spec(
+    form: SubscriptionForm, catalogue: Catalogue, current: Subscription | None = None
+) -> tuple[SubscriptionSpec, FieldMask]:
+    """The request's spec: whole for create; for update ``current`` with every section of
+    the form applied and a mask naming all of them."""
+    retries, interval = _retry_numbers(form)
+    spec = spec_of(current) if current is not None else SubscriptionSpec()
+    try:
+        apply_flags(spec, _flags(form, current), lambda: "")
+    except UsageError as err:
+        field = "webhook.soap.parameters" if "--soap-param" in err.message else ""
+        raise FormProblems({field: err.message.replace("--soap-param", "SOAP parameter")}) from None
+    del spec.triggers[:]
+    for row in form.triggers:
+        if not row.trigger:
+            continue
+        spec.triggers.append(
+            trigger_spec(row, trigger_components(catalogue, form.entity, row.trigger))
+        )
+    part = getattr(spec.authentication, form.auth)
+    for name in AUTH_BY_ONEOF[form.auth][1]:
+        if name in SECRET_NAMES and form.auth_value(form.auth, name):
+            setattr(part, name, form.auth_value(form.auth, name))
+    spec.retry_policy.retries = retries
+    spec.retry_policy.interval_seconds = interval
+    return spec, FieldMask(paths=list(MASK_ORDER))
+
+
+def violation_input(path: str, inputs: Sequence[str]) -> str:
+    """The input a violation's field path belongs to: the longest input name it starts
+    with (``triggers[1].status_changes[0]`` -> ``triggers[1].status_changes``), else ""
+    (shown above the form)."""
+    path = path.removeprefix("subscription.")
+    best = ""
+    for name in inputs:
+        if (path == name or path.startswith((name + ".", name + "["))) and len(name) > len(best):
+            best = name
+    return best
+
+
+def form_inputs(form: SubscriptionForm) -> list[str]:
+    """Every input name of ``form`` a violation may name."""
+    names = [
+        *("name", "entity", "triggers", "include_complete_data"),
+        *("webhook", "webhook.type", "webhook.url", "webhook.client_certificate_id"),
+        *("webhook.soap", "webhook.soap.operation", "webhook.soap.namespace"),
+        *("webhook.soap.soap_action", "webhook.soap.version", "webhook.soap.parameters"),
+        *("webhook.soap.wsdl_url", "authentication"),
+        *("retry_policy", "retry_policy.retries", "retry_policy.interval_seconds"),
+    ]
+    for index in range(len(form.triggers)):
+        names.append(f"triggers[{index}]")
+        names.extend(
+            f"triggers[{index}].{c}"
+            for c in ("trigger", "channels", "activity_types", "status_changes")
+        )
+        names.extend(f"triggers[{index}].{c}" for c in ("whatsapp_channels", "whatsapp_statuses"))
+    for kind, (_, fields) in AUTH_BY_ONEOF.items():
+        names.append(f"authentication.{kind}")
+        names.extend(f"authentication.{kind}.{name}" for name in fields)
+    return names
+
+
+STEP_OF_INPUT = (
+    ("authentication", "authentication"),
+    ("retry_policy", "retries"),
+    ("webhook", "webhook"),
+)
+
+
+def step_of(input_name: str) -> str:
+    """Which step of the form shows ``input_name``: details, webhook, authentication or
+    retries."""
+    for prefix, step in STEP_OF_INPUT:
+        if input_name.startswith(prefix):
+            return step
+    return "details"
+
+
+def distinct_component(entity: str, trigger: str) -> str:
+    """The component two triggers of this name must not share (the guide's greyed-out
+    values), or "" when the trigger may appear only once."""
+    found = catalogue_trigger(entity, trigger)
+    if found is None or found.distinct_by is None:
+        return ""
+    return str(found.distinct_by)

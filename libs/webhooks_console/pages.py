@@ -1,0 +1,62 @@
+"""What every view shares: the signed-in caller, the gateway, and the pages that say a
+request failed (never a traceback)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from flask import current_app, flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+
+from webhooks_console.gateway import Caller, Gateway
+from webhooks_console.sessions import Sessions
+from webhooks_grpc.errors import describe_rpc_error
+
+
+def caller() -> Caller:
+    found: Caller | None = g.get("caller")
+    assert found is not None, "a view behind sign-in"
+    return found
+
+
+def app_gateway() -> Gateway:
+    gateway: Gateway = current_app.extensions["gateway"]
+    return gateway
+
+
+def error_page(title: str, message: str, status: int) -> ResponseReturnValue:
+    return render_template("error.html", title=title, message=message), status
+
+
+def rpc_error_page(error: grpc.RpcError) -> ResponseReturnValue:
+    code = error.code() if isinstance(error, grpc.Call) else None
+    if code == grpc.StatusCode.NOT_FOUND:
+        return error_page("Not found", "There is no such item in your organisation.", 404)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        app_sessions().sign_out()
+        flash("Your token is no longer accepted: sign in again.")
+        return redirect(url_for("sign_in"))
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return error_page("Not allowed", "Your token may not do this.", 403)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return error_page(
+            "Service unavailable",
+            "A service of the platform is not answering right now. Try again shortly.",
+            503,
+        )
+    return error_page("The request failed", describe_rpc_error(error), 400)
+
+
+def app_sessions() -> Sessions:
+    found: Sessions = current_app.extensions["sessions"]
+    return found
+
+
+def rpc_code(error: grpc.RpcError) -> grpc.StatusCode | None:
+    return error.code() if isinstance(error, grpc.Call) else None
+
+
+def call(service: str, method: str, request: object) -> Any:
+    """A call as the signed-in caller."""
+    return app_gateway().call(caller(), service, method, request)

@@ -1,0 +1,63 @@
+"""``webhooks serve console``: the console's WSGI application under waitress on
+WEBHOOKS_CONSOLE_ADDR, until SIGTERM or SIGINT.
+
+Waitress runs in a worker thread of this asyncio program, so the console fits the
+registry of services (``async def run(settings, *, ready=None, stop=None)``) and stops like
+the others: the stop event closes the server, which ends its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from waitress import wasyncore
+from waitress.server import create_server
+
+from webhooks_config import Settings
+from webhooks_console.app import create_app
+from webhooks_console.gateway import Gateway
+from webhooks_grpc.signals import unwatch_signals, watch_signals
+from webhooks_telemetry import setup_logging
+
+log = logging.getLogger(__name__)
+THREADS = 8
+STOP_GRACE_SECONDS = 5.0
+
+
+async def run(
+    settings: Settings,
+    *,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    setup_logging(settings)
+    host, _, port = settings.address("console").rpartition(":")
+    gateway = Gateway(settings)
+    app = create_app(settings, gateway)
+    server: Any = create_server(
+        app, host=host.strip("[]") or "0.0.0.0", port=int(port), threads=THREADS, ident="webhooks"
+    )
+    stop = stop or asyncio.Event()
+    watch_signals(stop)
+    # A daemon thread: a browser's idle keep-alive connection must not hold up the exit.
+    serving = threading.Thread(target=server.run, name="waitress", daemon=True)
+    serving.start()
+    log.info("console serving on http://%s:%s/", host, port)
+    if ready is not None:
+        ready.set()
+    try:
+        while not stop.is_set() and serving.is_alive():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+    finally:
+        unwatch_signals(stop)
+        server.close()  # the listening socket: no new connections
+        server.task_dispatcher.shutdown(timeout=STOP_GRACE_SECONDS)  # requests in progress
+        wasyncore.close_all(server._map)  # idle keep-alive connections: the loop ends
+        await asyncio.to_thread(serving.join, STOP_GRACE_SECONDS)
+        gateway.close()
+        log.info("console stopped")

@@ -1,0 +1,387 @@
+"""The Webhooks module: the list of subscriptions, Add New Subscription and its edit form,
+Details with the History, the on/off toggle, Send test event and Delete."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import grpc
+from flask import Flask, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from webhooks.v1.common_pb2 import Catalogue
+from webhooks.v1.failures_pb2 import CountFailuresRequest, SubscriptionFailureCount
+from webhooks.v1.sender_pb2 import SendTestEventRequest
+from webhooks.v1.subscriptions_pb2 import (
+    CreateSubscriptionRequest,
+    DeleteSubscriptionRequest,
+    GetCatalogueRequest,
+    GetSubscriptionHistoryRequest,
+    GetSubscriptionRequest,
+    ListCertificatesRequest,
+    ListSubscriptionsRequest,
+    SetSubscriptionActiveRequest,
+    Subscription,
+    SubscriptionOrder,
+    UpdateSubscriptionRequest,
+)
+from webhooks_cli.failures import class_text
+from webhooks_cli.output import message_dict, timestamp_text
+from webhooks_cli.views import subscription_fields, triggers_text, whole_numbers
+from webhooks_console.forms import (
+    AUTH_BY_ONEOF,
+    AUTH_CHOICES,
+    FIELD_LABELS,
+    SECRET_NAMES,
+    FormProblems,
+    SubscriptionForm,
+    TriggerRow,
+    build_spec,
+    distinct_component,
+    form_inputs,
+    form_of,
+    parse_form,
+    step_of,
+    violation_input,
+)
+from webhooks_console.pages import app_sessions, call, rpc_code, rpc_error_page
+from webhooks_grpc.errors import field_violations
+from webhooks_secrets import SecretUnreadable
+
+PAGE_SIZE = 20
+MAX_TRIGGERS = 10
+FORM_ERRORS = (
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+)
+
+
+def catalogue() -> Catalogue:
+    """GetCatalogue once per process: the catalogue is part of the release."""
+    cached: Catalogue | None = current_app.extensions.get("catalogue")
+    if cached is None:
+        cached = call("subscriptions", "GetCatalogue", GetCatalogueRequest())
+        current_app.extensions["catalogue"] = cached
+    return cached
+
+
+def failure_counts(ids: list[str]) -> dict[str, SubscriptionFailureCount] | None:
+    """Failed attempts per subscription; None when the failures service cannot say (the
+    list is still shown)."""
+    if not ids:
+        return {}
+    try:
+        response = call("failures", "CountFailures", CountFailuresRequest(subscription_ids=ids))
+    except grpc.RpcError:
+        return None
+    return {count.subscription_id: count for count in response.counts}
+
+
+def get_subscription(subscription_id: str) -> Subscription:
+    found: Subscription = call(
+        "subscriptions", "GetSubscription", GetSubscriptionRequest(id=subscription_id)
+    )
+    return found
+
+
+def form_page(
+    form: SubscriptionForm,
+    *,
+    current: Subscription | None = None,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+    step: str = "details",
+) -> ResponseReturnValue:
+    certificates = call("subscriptions", "ListCertificates", ListCertificatesRequest())
+    cat = catalogue()
+    entities = {
+        e.name: [{"name": t.name, "components": list(t.components)} for t in e.triggers]
+        for e in cat.entities
+    }
+    distinct = {
+        e.name: {t.name: distinct_component(e.name, t.name) for t in e.triggers}
+        for e in cat.entities
+    }
+    errors = errors or {}
+    if errors:
+        first = next((name for name in errors if name), "")
+        step = step_of(first) if first else step
+    return (
+        render_template(
+            "subscription_form.html",
+            form=form,
+            current=current,
+            catalogue=cat,
+            certificates=certificates.certificates,
+            entities=entities,
+            entities_json=json.dumps(entities),
+            distinct_json=json.dumps(distinct),
+            auth_choices=AUTH_CHOICES,
+            auth_fields=AUTH_BY_ONEOF,
+            field_labels=FIELD_LABELS,
+            secret_names=SECRET_NAMES,
+            errors=errors,
+            step=step,
+            taken=taken_values(form),
+            sealed=seal_typed(form),
+        ),
+        status,
+    )
+
+
+def seal_typed(form: SubscriptionForm) -> dict[str, str]:
+    """Secrets typed into a form that comes back with an error, sealed with the console's
+    key: kept without ever being in the page in plaintext."""
+    box = app_sessions().box
+    return {
+        f"authentication.{kind}.{name}": box.seal(value)
+        for (kind, name), value in form.auth_values.items()
+        if name in SECRET_NAMES
+    }
+
+
+def restore_sealed(form: SubscriptionForm) -> None:
+    """The secrets of the previous round trip that were not typed again."""
+    box = app_sessions().box
+    for key, sealed in request.form.items():
+        if not key.startswith("sealed:authentication."):
+            continue
+        _, kind, name = key.removeprefix("sealed:").split(".", 2)
+        if kind not in AUTH_BY_ONEOF or name not in SECRET_NAMES:
+            continue
+        if not form.auth_values.get((kind, name)):
+            with contextlib.suppress(SecretUnreadable):
+                form.auth_values[(kind, name)] = box.open(sealed)
+
+
+def taken_values(form: SubscriptionForm) -> list[dict[str, list[Any]]]:
+    """Per trigger row, the values other rows of the same trigger already chose in the
+    component that tells them apart (greyed out on the page)."""
+    taken: list[dict[str, list[Any]]] = []
+    for index, row in enumerate(form.triggers):
+        component = distinct_component(form.entity, row.trigger) if row.trigger else ""
+        values: dict[str, list[Any]] = {}
+        for other_index, other in enumerate(form.triggers):
+            if other_index == index or other.trigger != row.trigger or not component:
+                continue
+            if component == "activity_types":
+                values.setdefault("activity_types", []).extend(
+                    t for t in other.activity_types if t != 2 or not other.status_changes
+                )
+                values.setdefault("status_changes", []).extend(
+                    f"{a}>{b}" for a, b in other.status_changes
+                )
+            elif component == "channels":
+                values.setdefault("channels", []).extend(other.channels)
+        taken.append(values)
+    return taken
+
+
+def collect_errors(form: SubscriptionForm, problems: dict[str, str]) -> dict[str, list[str]]:
+    inputs = form_inputs(form)
+    errors: dict[str, list[str]] = {}
+    for path, message in problems.items():
+        errors.setdefault(violation_input(path, inputs), []).append(message)
+    return errors
+
+
+def rpc_form_errors(form: SubscriptionForm, error: grpc.RpcError) -> dict[str, list[str]]:
+    violations = field_violations(error)
+    if violations:
+        return collect_errors(form, dict(violations))
+    details = error.details() if isinstance(error, grpc.Call) else str(error)
+    if rpc_code(error) == grpc.StatusCode.ALREADY_EXISTS:
+        return {"name": [details or "is already used by another subscription"]}
+    if rpc_code(error) == grpc.StatusCode.FAILED_PRECONDITION and "version" in (details or ""):
+        return {
+            "": [
+                "This subscription was changed by someone else since you opened it: "
+                "reload the page to see the current settings."
+            ]
+        }
+    return {"": [details or "the service refused the request"]}
+
+
+def form_action(form: SubscriptionForm) -> SubscriptionForm | None:
+    """Add or remove a trigger row (no request to the service); None: submit."""
+    action = request.form.get("action", "")
+    if action == "add_trigger":
+        if len(form.triggers) < MAX_TRIGGERS:
+            form.triggers.append(TriggerRow())
+        return form
+    if action.startswith("remove_trigger:"):
+        index = int(action.split(":", 1)[1] or -1)
+        if 0 <= index < len(form.triggers) and len(form.triggers) > 1:
+            del form.triggers[index]
+        return form
+    return None
+
+
+def register(app: Flask) -> None:
+    @app.get("/webhooks")
+    def subscriptions() -> ResponseReturnValue:
+        query = request.args.get("q", "").strip()
+        page_token = request.args.get("page", "")
+        response = call(
+            "subscriptions",
+            "ListSubscriptions",
+            ListSubscriptionsRequest(
+                name_contains=query,
+                page_size=PAGE_SIZE,
+                page_token=page_token,
+                order_by=SubscriptionOrder.SUBSCRIPTION_ORDER_CREATED_DESC,
+            ),
+        )
+        items = list(response.subscriptions)
+        counts = failure_counts([s.id for s in items])
+        rows = [
+            {
+                "sub": sub,
+                "triggers": triggers_text(sub, "\n").splitlines(),
+                "created": timestamp_text(sub.created_at),
+                "modified": timestamp_text(sub.updated_at),
+                "failures": (counts or {}).get(sub.id),
+            }
+            for sub in items
+        ]
+        return render_template(
+            "subscriptions.html",
+            rows=rows,
+            query=query,
+            next_page=response.next_page_token,
+            first_page=bool(page_token),
+            counts_known=counts is not None,
+        )
+
+    @app.route("/webhooks/new", methods=["GET", "POST"])
+    def new_subscription() -> ResponseReturnValue:
+        if request.method == "GET":
+            return form_page(SubscriptionForm())
+        form = parse_form(request.form)
+        restore_sealed(form)
+        changed = form_action(form)
+        if changed is not None:
+            return form_page(changed)
+        try:
+            spec, _ = build_spec(form, catalogue())
+            response = call(
+                "subscriptions",
+                "CreateSubscription",
+                CreateSubscriptionRequest(subscription=spec),
+            )
+        except FormProblems as problems:
+            return form_page(form, errors=collect_errors(form, problems.problems), status=400)
+        except grpc.RpcError as error:
+            if rpc_code(error) not in FORM_ERRORS:
+                return rpc_error_page(error)
+            return form_page(form, errors=rpc_form_errors(form, error), status=400)
+        flash(f"Webhook “{response.subscription.name}” created.")
+        return redirect(url_for("subscriptions"))
+
+    @app.route("/webhooks/<subscription_id>/edit", methods=["GET", "POST"])
+    def edit_subscription(subscription_id: str) -> ResponseReturnValue:
+        current = get_subscription(subscription_id)
+        if request.method == "GET":
+            return form_page(form_of(current), current=current)
+        form = parse_form(request.form)
+        restore_sealed(form)
+        # Secrets stored for the chosen kind stay stored unless a new value is typed.
+        form.secrets_set = form_of(current).secrets_set
+        changed = form_action(form)
+        if changed is not None:
+            return form_page(changed, current=current)
+        try:
+            spec, mask = build_spec(form, catalogue(), current)
+            update = UpdateSubscriptionRequest(
+                id=subscription_id, subscription=spec, update_mask=mask
+            )
+            if form.version:
+                update.expected_version = form.version
+            updated = call("subscriptions", "UpdateSubscription", update)
+        except FormProblems as problems:
+            errors = collect_errors(form, problems.problems)
+            return form_page(form, current=current, errors=errors, status=400)
+        except grpc.RpcError as error:
+            if rpc_code(error) not in FORM_ERRORS:
+                return rpc_error_page(error)
+            errors = rpc_form_errors(form, error)
+            return form_page(form, current=current, errors=errors, status=400)
+        flash(f"Webhook “{updated.name}” updated.")
+        return redirect(url_for("subscriptions"))
+
+    @app.get("/webhooks/<subscription_id>")
+    def subscription_details(subscription_id: str) -> ResponseReturnValue:
+        sub = get_subscription(subscription_id)
+        history = call(
+            "subscriptions",
+            "GetSubscriptionHistory",
+            GetSubscriptionHistoryRequest(id=subscription_id),
+        )
+        counts = failure_counts([sub.id])
+        entries = [
+            {
+                "version": entry.version,
+                "event": entry.event_type,
+                "at": timestamp_text(entry.occurred_at),
+                "actor": entry.actor,
+                "changes": json.dumps(
+                    whole_numbers(message_dict(entry)["changes"]), indent=2, sort_keys=True
+                ),
+            }
+            for entry in reversed(history.entries)
+        ]
+        return render_template(
+            "subscription_details.html",
+            sub=sub,
+            fields=subscription_fields(sub),
+            entries=entries,
+            failures=(counts or {}).get(sub.id),
+        )
+
+    @app.post("/webhooks/<subscription_id>/active")
+    def set_active(subscription_id: str) -> ResponseReturnValue:
+        active = request.form.get("active") == "on"
+        sub = call(
+            "subscriptions",
+            "SetSubscriptionActive",
+            SetSubscriptionActiveRequest(id=subscription_id, active=active),
+        )
+        flash(f"Webhook “{sub.name}” is {'on' if sub.active else 'off'}.")
+        return redirect(request.form.get("back") or url_for("subscriptions"))
+
+    @app.post("/webhooks/<subscription_id>/test")
+    def send_test_event(subscription_id: str) -> ResponseReturnValue:
+        sub = get_subscription(subscription_id)
+        response = call(
+            "sender", "SendTestEvent", SendTestEventRequest(subscription_id=subscription_id)
+        )
+        attempt = response.attempt
+        if attempt.outcome == 1:  # ATTEMPT_OUTCOME_SUCCEEDED
+            flash(
+                f"Test event to “{sub.name}” delivered: HTTP {attempt.status_code} "
+                f"in {attempt.duration_ms} ms."
+            )
+        else:
+            status = f"HTTP {attempt.status_code}, " if attempt.status_code else ""
+            flash(
+                f"Test event to “{sub.name}” failed: {status}{class_text(attempt.failure_class)}"
+                f" — {attempt.error_message or 'no message'}",
+                "error",
+            )
+        return redirect(request.form.get("back") or url_for("subscriptions"))
+
+    @app.route("/webhooks/<subscription_id>/delete", methods=["GET", "POST"])
+    def delete_subscription(subscription_id: str) -> ResponseReturnValue:
+        sub = get_subscription(subscription_id)
+        if request.method == "GET":
+            return render_template("confirm_delete.html", sub=sub)
+        call(
+            "subscriptions",
+            "DeleteSubscription",
+            DeleteSubscriptionRequest(id=subscription_id, expected_version=sub.version),
+        )
+        flash(f"Webhook “{sub.name}” deleted.")
+        return redirect(url_for("subscriptions"))
