@@ -44,11 +44,16 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
 # ---- helpers
 
 
-async def wait_until(done: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
+async def wait_until(
+    done: Callable[[], bool],
+    timeout: float,  # noqa: ASYNC109
+    what: str | Callable[[], str],
+) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
+            said = what() if callable(what) else what
+            raise AssertionError(f"{said}: not within {timeout} s")
         await asyncio.sleep(0.05)
 
 
@@ -238,13 +243,17 @@ async def test_kill_9_during_1000_deliveries_loses_none(stack: Stack) -> None:
     tenant = new_tenant("alo")
     attempts = await stack.attempts(tenant)
     arrivals = 0
-    armed = False  # once the sender's start() has returned
+    # Set once the sender's start() has returned (a kill before would fail the start).
+    # Requests are held until then: however slow the start, at most the sender's endpoint
+    # slots arrive before it, never all 1,000 (a CI run once saw no kill for that).
+    armed = asyncio.Event()
     killed_on: list[str] = []  # the webhook-id of the request the sender died waiting for
 
-    def kill_at_the_200th(request: Received) -> Reply:
+    async def kill_at_the_200th(request: Received) -> Reply:
         nonlocal arrivals
+        await armed.wait()
         arrivals += 1
-        if armed and arrivals >= kill_at and not killed_on:
+        if arrivals >= kill_at and not killed_on:
             stack.sender.kill()  # SIGKILL: this request is never answered to the sender
             killed_on.append(request.headers["webhook-id"])
         return Reply(204, delay=0.02)
@@ -267,8 +276,12 @@ async def test_kill_9_during_1000_deliveries_loses_none(stack: Stack) -> None:
         stack.sender.kill()
         await publish_all(stack, jobs)
         await stack.sender.start()
-        armed = True
-        await wait_until(lambda: bool(killed_on), 60, "the 200th request")
+        armed.set()
+        await wait_until(
+            lambda: bool(killed_on),
+            60,
+            lambda: f"the 200th request ({arrivals} arrived)\n{stack.sender.log_tail()}",
+        )
         assert not stack.sender.alive
         before_restart = set(webhook_ids(receivers))
         assert len(before_restart) < jobs_count, "the kill came after the last delivery"
