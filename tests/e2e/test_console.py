@@ -1,0 +1,573 @@
+"""The admin console in headless Chromium against the whole platform as processes: a real
+HTTPS receiver under the test CA, a real OAuth token server, nats-server, the four
+services and ``webhooks serve console``.
+
+The tests run in order on one module-scoped stack (one browser, one signed-in page) and
+follow the user guide: sign in, Add New Subscription (REST with two triggers, SOAP with
+OAuth client credentials), the list, the toggle, failing deliveries and the warning
+count, Failed Event Details and its three tabs, redelivery after fixing the endpoint, an
+edit that keeps the stored password, History, Delete. Then what must never happen:
+another organisation's data by URL, a form without a valid CSRF token, a secret in a
+page. Screenshots go to tests/artifacts/console/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+import uuid
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
+
+from tests.support.console_stack import (
+    ARTIFACTS,
+    ConsoleProcess,
+    console_process,
+    require_browser,
+)
+from tests.support.platform_stack import (
+    PLATFORM_TOKEN,
+    RPC_TIMEOUT,
+    Platform,
+    platform,
+    platform_event,
+    rest,
+    running_platform,
+)
+from tests.support.receivers import HttpsReceiver, Reply
+from tests.support.token_server import TokenServer
+from webhooks.v1 import failures_pb2, subscriptions_pb2
+
+pytestmark = pytest.mark.timeout(300)
+
+TENANT_A = f"console-a-{uuid.uuid4().hex[:8]}"
+TENANT_B = f"console-b-{uuid.uuid4().hex[:8]}"
+TOKEN_A = "tenant-a-token-" + uuid.uuid4().hex
+TOKEN_B = "tenant-b-token-" + uuid.uuid4().hex
+BASIC_PASSWORD = "basic-pass-" + uuid.uuid4().hex[:12]
+CLIENT_SECRET = "client-secret-" + uuid.uuid4().hex[:12]
+TYPED_PASSWORD = "typed-pass-" + uuid.uuid4().hex[:12]
+REST_NAME = "CRM sync"
+SOAP_NAME = "ERP audit"
+WAIT = 30.0
+
+
+@dataclass
+class Stack:
+    platform: Platform
+    console: ConsoleProcess
+    receiver: HttpsReceiver
+    tokens: TokenServer
+    browser: Browser
+    context: BrowserContext
+    page: Page
+    sources: list[str] = field(default_factory=list)  # every HTML page the browser got
+    ids: dict[str, str] = field(default_factory=dict)  # subscription name -> id
+    b_subscription: str = ""
+    b_delivery: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.console.url
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    chromium = require_browser()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path_factory.mktemp("console")
+    tokens = [
+        {"name": "admin-a", "token": TOKEN_A, "tenant": TENANT_A},
+        {"name": "admin-b", "token": TOKEN_B, "tenant": TENANT_B},
+    ]
+    async with (
+        running_platform(tmp, tokens=tokens) as running,
+        HttpsReceiver(running.pki) as receiver,
+        TokenServer(
+            running.pki, client_id="erp", client_secret=CLIENT_SECRET, scope="webhooks"
+        ) as token_server,
+        async_playwright() as playwright,
+    ):
+        console = console_process(running)
+        await console.start()
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(10_000)
+        page = await context.new_page()
+        found = Stack(running, console, receiver, token_server, browser, context, page)
+
+        async def record(response: Response) -> None:
+            if "text/html" in (response.headers.get("content-type") or ""):
+                with contextlib.suppress(Exception):
+                    found.sources.append(await response.text())
+
+        context.on("response", record)
+        try:
+            yield found
+        finally:
+            await browser.close()
+            await console.stop()
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def get_subscription(stack: Stack, subscription_id: str) -> subscriptions_pb2.Subscription:
+    found: subscriptions_pb2.Subscription = await stack.platform.subs.GetSubscription(
+        subscriptions_pb2.GetSubscriptionRequest(id=subscription_id),
+        metadata=platform(TENANT_A),
+        timeout=RPC_TIMEOUT,
+    )
+    return found
+
+
+async def failed_events(
+    stack: Stack, tenant: str, subscription_id: str
+) -> list[failures_pb2.FailedEvent]:
+    response = await stack.platform.failures.ListFailedEvents(
+        failures_pb2.ListFailedEventsRequest(
+            filter=failures_pb2.FailedEventFilter(subscription_ids=[subscription_id])
+        ),
+        metadata=platform(tenant),
+        timeout=RPC_TIMEOUT,
+    )
+    return list(response.failed_events)
+
+
+async def wait_for_states(
+    stack: Stack, tenant: str, subscription_id: str, state: int, count: int
+) -> list[failures_pb2.FailedEvent]:
+    deadline = time.monotonic() + WAIT
+    while True:
+        events = await failed_events(stack, tenant, subscription_id)
+        if sum(e.state == state for e in events) >= count:
+            return events
+        assert time.monotonic() < deadline, f"not {count} in state {state}: {events}"
+        await asyncio.sleep(0.2)
+
+
+async def row(page: Page, name: str) -> Any:
+    return page.locator(f"#subscriptions tr[data-name='{name}']")
+
+
+async def open_menu(page: Page, name: str) -> None:
+    await (await row(page, name)).locator("details.menu summary").click()
+
+
+# ---- the guide's flow
+
+
+async def test_sign_in(stack: Stack) -> None:
+    page = stack.page
+    await page.goto(f"{stack.url}/webhooks")
+    assert page.url.startswith(f"{stack.url}/sign-in"), "signed out: to the sign-in page"
+    await page.fill("input[name=token]", "not-a-token")
+    await page.fill("input[name=tenant]", "")
+    await page.click("button[type=submit]")
+    assert "This token is not accepted." in await page.inner_text("#sign-in-problem")
+    await shot(page, "00-sign-in-refused")
+    await page.fill("input[name=token]", TOKEN_A)
+    await page.fill("input[name=tenant]", "")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    assert await page.inner_text("h1") == "Webhooks"
+    cookie = next(c for c in await stack.context.cookies() if c["name"] == "webhooks_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert not cookie["secure"], "plain HTTP here; Secure is set on HTTPS"
+    assert TOKEN_A not in cookie["value"] and TOKEN_A not in decoded_session(cookie["value"])
+
+
+def decoded_session(value: str) -> str:
+    """The payload of Flask's signed cookie (base64 JSON, maybe zlib-compressed)."""
+    compressed = value.startswith(".")
+    payload = value.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return (zlib.decompress(raw) if compressed else raw).decode(errors="replace")
+
+
+async def test_create_rest_subscription_with_two_triggers(stack: Stack) -> None:
+    page, receiver = stack.page, stack.receiver
+    await page.click("text=Add New Subscription")
+    await page.fill("input[name=name]", REST_NAME)
+    await page.select_option("#entity", "Object")
+    await page.select_option("select[name='triggers[0].trigger']", "OnNewActivity")
+    status_change = "input[name='triggers[0].activity_types'][value='2']"
+    await page.check(status_change)
+    await page.check("input[name='triggers[0].channels'][value='7']")
+    await page.click("#add-trigger")  # a round trip: nothing typed is lost
+    assert await page.is_checked(status_change)
+    await page.select_option("select[name='triggers[1].trigger']", "OnNewActivity")
+    greyed = page.locator("input[name='triggers[1].activity_types'][value='2']")
+    assert await greyed.is_disabled(), "an activity type chosen in trigger 1 is greyed out"
+    assert await page.is_enabled("input[name='triggers[1].activity_types'][value='3']")
+    await page.check("input[name='triggers[1].activity_types'][value='3']")
+    assert "(Not recommended)" in await page.inner_text("#step-details")
+    await shot(page, "10-new-rest-details")
+    await page.click("#step-details button.next")
+    assert await page.is_visible("#step-webhook") and not await page.is_visible("#step-details")
+    assert await page.inner_text("#format") == "JSON"
+    await page.fill("input[name='webhook.url']", receiver.url("/rest"))
+    await shot(page, "11-new-rest-webhook-type")
+    await page.click("#step-webhook button.next")
+    await page.check("input[name=authentication][value=basic]")
+    assert not await page.is_visible("input[name='authentication.oauth2_password.username']")
+    await page.fill("input[name='authentication.basic.username']", "crm")
+    await page.fill("input[name='authentication.basic.password']", BASIC_PASSWORD)
+    await shot(page, "12-new-rest-authentication")
+    await page.click("#step-authentication button.next")
+    assert await page.input_value("select[name='retry_policy.retries']") == "3", "default 3"
+    await page.select_option("select[name='retry_policy.retries']", "1")
+    await page.fill("input[name='retry_policy.interval_seconds']", "1")
+    await shot(page, "13-new-rest-retries")
+    await page.click("#save")
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    assert f"Webhook “{REST_NAME}” created." in await page.inner_text(".flash")
+    line = await row(page, REST_NAME)
+    stack.ids[REST_NAME] = str(await line.get_attribute("data-id"))
+    text = await line.inner_text()
+    assert "Object" in text and receiver.url("/rest") in text
+    assert "OnNewActivity:channels=WhatsApp;activity_types=StatusChange" in text
+    assert "OnNewActivity:activity_types=Forward" in text
+    sub = await get_subscription(stack, stack.ids[REST_NAME])
+    assert sub.authentication.basic.username == "crm" and sub.authentication.basic.password_set
+    assert (sub.retry_policy.retries, sub.retry_policy.interval_seconds) == (1, 1)
+
+
+async def test_create_soap_subscription_with_oauth_client_credentials(stack: Stack) -> None:
+    page, receiver, tokens = stack.page, stack.receiver, stack.tokens
+    receiver.reply("/soap", tokens.protected())
+    await page.click("text=Add New Subscription")
+    await page.fill("input[name=name]", SOAP_NAME)
+    await page.select_option("#entity", "User")
+    await page.select_option("select[name='triggers[0].trigger']", "OnNew")
+    await page.click("#step-details button.next")
+    await page.check("input[name='webhook.type'][value=soap]")
+    assert await page.inner_text("#format") == "XML"
+    await page.fill("input[name='webhook.url']", receiver.url("/soap"))
+    await page.fill("input[name='webhook.soap.operation']", "NotifyAudit")
+    await page.fill("input[name='webhook.soap.namespace']", "urn:example:erp")
+    await page.fill("input[name='webhook.soap.parameters.name']", "source")
+    await page.fill("input[name='webhook.soap.parameters.value']", "console")
+    await shot(page, "20-new-soap-webhook-type")
+    await page.click("#step-webhook button.next")
+    await page.check("input[name=authentication][value=oauth2_client_credentials]")
+    assert not await page.is_visible("input[name='authentication.basic.username']")
+    prefix = "authentication.oauth2_client_credentials"
+    await page.fill(f"input[name='{prefix}.token_url']", tokens.url)
+    await page.fill(f"input[name='{prefix}.scope']", "webhooks")
+    await page.fill(f"input[name='{prefix}.client_id']", "erp")
+    await page.fill(f"input[name='{prefix}.client_secret']", CLIENT_SECRET)
+    await shot(page, "21-new-soap-authentication")
+    await page.click("#step-authentication button.next")
+    await page.click("#save")
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    line = await row(page, SOAP_NAME)
+    stack.ids[SOAP_NAME] = str(await line.get_attribute("data-id"))
+    # Both in the list.
+    assert await (await row(page, REST_NAME)).count() == 1
+    await shot(page, "22-list-two-webhooks")
+    # Send test event: a token from the token server, then the SOAP request with it.
+    await stack.platform.on_stream(await get_subscription(stack, stack.ids[SOAP_NAME]))
+    await open_menu(page, SOAP_NAME)
+    await (await row(page, SOAP_NAME)).locator("text=Send test event").click()
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    flash = await page.inner_text(".flash")
+    assert f"Test event to “{SOAP_NAME}” delivered" in flash, flash
+    request = receiver.at("/soap")[-1]
+    assert b"<" in request.body and b"NotifyAudit" in request.body
+    assert tokens.requests >= 1 and request.headers["authorization"].startswith("Bearer ")
+
+
+async def test_toggle_off_and_on(stack: Stack) -> None:
+    page = stack.page
+    toggle = (await row(page, SOAP_NAME)).locator("input[name=active]")
+    await toggle.click()  # submits itself
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    assert not await (await row(page, SOAP_NAME)).locator("input[name=active]").is_checked()
+    assert not (await get_subscription(stack, stack.ids[SOAP_NAME])).active
+    await shot(page, "30-list-toggled-off")
+    await (await row(page, SOAP_NAME)).locator("input[name=active]").click()
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    assert await (await row(page, SOAP_NAME)).locator("input[name=active]").is_checked()
+    assert (await get_subscription(stack, stack.ids[SOAP_NAME])).active
+
+
+async def test_failures_warning_details_and_redelivery(stack: Stack) -> None:
+    page, receiver, running = stack.page, stack.receiver, stack.platform
+    subscription_id = stack.ids[REST_NAME]
+    await running.on_stream(await get_subscription(stack, subscription_id))
+    receiver.reply("/rest", Reply(500, b"endpoint down"))
+    events = [platform_event(TENANT_A, "Object", "OnNewActivity") for _ in range(2)]
+    await running.publish(events)
+    failed = await wait_for_states(
+        stack, TENANT_A, subscription_id, failures_pb2.FAILED_EVENT_STATE_FAILED, 2
+    )
+    await page.goto(f"{stack.url}/webhooks")
+    warning = (await row(page, REST_NAME)).locator(".status a.warning")
+    assert await warning.inner_text() == "⚠ 4", "2 events, each 1 attempt and 1 retry"
+    await shot(page, "40-list-warning-count")
+    await warning.click()
+    await page.wait_for_url(f"{stack.url}/failed-events?subscription={subscription_id}")
+    rows = page.locator("#failed-events tbody tr[data-delivery]")
+    assert await rows.count() == 2
+    first = await rows.first.inner_text()
+    assert REST_NAME in first and "500" in first and "WhatsApp" in first and "failed" in first
+    await shot(page, "41-failed-events")
+
+    target = failed[0].delivery_id
+    line = page.locator(f"tr[data-delivery='{target}']")
+    await line.locator("details.menu summary").click()
+    await line.locator("text=Failed Event Details").click()
+    await page.wait_for_url(f"{stack.url}/failed-events/{target}")
+    assert await page.is_visible("#panel-overview") and not await page.is_visible("#panel-payload")
+    overview = await page.inner_text("#panel-overview")
+    assert target in overview and "500" in overview
+    await shot(page, "42-failed-event-overview")
+    await page.click("#tab-payload")
+    payload = await page.inner_text("#panel-payload pre")
+    assert json.loads(payload) and '\n  "' in payload, "pretty-printed JSON"
+    await shot(page, "43-failed-event-payload")
+    await page.click("#tab-history")
+    history = await page.inner_text("#panel-history")
+    assert history.count("failed") >= 2 and "500" in history
+    await shot(page, "44-failed-event-trial-history")
+
+    # The endpoint is fixed: redeliver this one, then all the rest filtered.
+    receiver.reply("/rest", Reply(204))
+    await page.click("#redeliver")
+    await page.wait_for_url(f"{stack.url}/failed-events/{target}")
+    await wait_for_states(
+        stack, TENANT_A, subscription_id, failures_pb2.FAILED_EVENT_STATE_RECOVERED, 1
+    )
+    await page.reload()
+    assert "recovered" in await page.inner_text("#panel-overview")
+    await page.goto(f"{stack.url}/failed-events?subscription={subscription_id}")
+    await page.click("#redeliver-all")
+    assert "Send 1 failed event matching" in await page.inner_text("#redeliver-count")
+    await shot(page, "45-redeliver-all-confirmation")
+    await page.click("#confirm-redeliver")
+    assert "Sent again: 1 of 1" in await page.inner_text(".flash")
+    await wait_for_states(
+        stack, TENANT_A, subscription_id, failures_pb2.FAILED_EVENT_STATE_RECOVERED, 2
+    )
+    await page.reload()
+    states = await page.locator("#failed-events td.state").all_inner_texts()
+    assert states == ["recovered", "recovered"], states
+
+
+async def test_edit_keeps_the_stored_password(stack: Stack) -> None:
+    page, receiver = stack.page, stack.receiver
+    await page.goto(f"{stack.url}/webhooks")
+    await (await row(page, REST_NAME)).locator("a.name").click()
+    password = page.locator("input[name='authentication.basic.password']")
+    assert await password.input_value() == ""
+    await page.click("[data-goto=authentication]")
+    assert "set" in await page.inner_text("fieldset[data-auth=basic]")
+    await shot(page, "50-edit-authentication-password-set")
+    await page.click("[data-goto=webhook]")
+    await page.fill("input[name='webhook.url']", receiver.url("/rest-v2"))
+    await page.click("[data-goto=retries]")
+    assert await page.inner_text("#save") == "Update Webhook"
+    await page.click("#save")
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    assert f"Webhook “{REST_NAME}” updated." in await page.inner_text(".flash")
+    sub = await get_subscription(stack, stack.ids[REST_NAME])
+    assert sub.webhook.url == receiver.url("/rest-v2") and sub.authentication.basic.password_set
+    await stack.platform.on_stream(sub)
+    await open_menu(page, REST_NAME)
+    await (await row(page, REST_NAME)).locator("text=Send test event").click()
+    assert "delivered" in await page.inner_text(".flash")
+    sent = receiver.at("/rest-v2")[-1].headers["authorization"]
+    assert sent == "Basic " + base64.b64encode(f"crm:{BASIC_PASSWORD}".encode()).decode()
+
+
+async def test_server_side_errors_next_to_their_fields_nothing_lost(stack: Stack) -> None:
+    page = stack.page
+    await page.goto(f"{stack.url}/webhooks/new")
+    await page.fill("input[name=name]", "Tag feed")
+    await page.select_option("#entity", "Tag")
+    await page.select_option("select[name='triggers[0].trigger']", "OnAdd")
+    await page.click("[data-goto=webhook]")
+    await page.fill("input[name='webhook.url']", "http://crm.example.com/hooks")
+    await page.click("[data-goto=authentication]")
+    await page.check("input[name=authentication][value=basic]")
+    await page.fill("input[name='authentication.basic.username']", "tags")
+    await page.fill("input[name='authentication.basic.password']", TYPED_PASSWORD)
+    await page.click("[data-goto=retries]")
+    await page.click("#save")
+    # Back on the form, at the step of the offending field, with its message beside it.
+    assert await page.is_visible("#step-webhook")
+    message = await page.inner_text("p.field-error[data-for='webhook.url']")
+    assert "https://" in message, message
+    await shot(page, "60-validation-error-next-to-url")
+    assert await page.input_value("input[name=name]") == "Tag feed"
+    assert await page.input_value("input[name='authentication.basic.username']") == "tags"
+    assert TYPED_PASSWORD not in await page.content()
+    await page.fill("input[name='webhook.url']", "https://crm.example.com/hooks")
+    await page.click("[data-goto=retries]")
+    await page.click("#save")
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    line = await row(page, "Tag feed")
+    stack.ids["Tag feed"] = str(await line.get_attribute("data-id"))
+    sub = await get_subscription(stack, stack.ids["Tag feed"])
+    assert sub.authentication.basic.password_set, "the password typed before the error"
+
+
+async def test_history_is_readable(stack: Stack) -> None:
+    page = stack.page
+    await page.goto(f"{stack.url}/webhooks")
+    await open_menu(page, REST_NAME)
+    await (await row(page, REST_NAME)).locator("text=Details").click()
+    history = await page.inner_text("#history-table")
+    assert "Created" in history and "EndpointChanged" in history and "admin-a" in history
+    assert "failed delivery attempts" in await page.inner_text("main")
+    await shot(page, "70-details-and-history")
+
+
+async def test_delete_with_confirmation(stack: Stack) -> None:
+    page = stack.page
+    await page.goto(f"{stack.url}/webhooks")
+    await open_menu(page, "Tag feed")
+    await (await row(page, "Tag feed")).locator("text=Delete").click()
+    assert "for good" in await page.inner_text("main")
+    await shot(page, "80-delete-confirmation")
+    await page.click("#confirm-delete")
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    assert await (await row(page, "Tag feed")).count() == 0
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await get_subscription(stack, stack.ids["Tag feed"])
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_search_by_name(stack: Stack) -> None:
+    page = stack.page
+    await page.goto(f"{stack.url}/webhooks")
+    await page.fill("input[name=q]", "erp")
+    await page.click("form.search button")
+    names = await page.locator("#subscriptions a.name").all_inner_texts()
+    assert names == [SOAP_NAME]
+
+
+# ---- what must never happen
+
+
+async def test_another_organisations_data_is_not_reachable(stack: Stack) -> None:
+    running, receiver = stack.platform, stack.receiver
+    receiver.reply("/tenant-b", Reply(500))
+    created = await running.create_subscription(
+        TENANT_B, rest("B secret plans", receiver.url("/tenant-b"), retries=0)
+    )
+    b_id = created.subscription.id
+    await running.publish([platform_event(TENANT_B, "Object", "OnNew")])
+    b_events = await wait_for_states(
+        stack, TENANT_B, b_id, failures_pb2.FAILED_EVENT_STATE_FAILED, 1
+    )
+    delivery = b_events[0].delivery_id
+    page = stack.page
+    for path in (
+        f"/webhooks/{b_id}",
+        f"/webhooks/{b_id}/edit",
+        f"/webhooks/{b_id}/delete",
+        f"/failed-events/{delivery}",
+    ):
+        response = await page.goto(f"{stack.url}{path}")
+        assert response is not None and response.status == 404, path
+        assert "B secret plans" not in await page.content() and delivery not in path[:0]
+    await page.goto(f"{stack.url}/failed-events?subscription={b_id}")
+    assert await page.locator("#failed-events tr[data-delivery]").count() == 0
+    await page.goto(f"{stack.url}/webhooks")
+    assert "B secret plans" not in await page.content()
+    # A valid form of tenant A's session aimed at tenant B's subscription.
+    csrf = await page.input_value("input[name=csrf_token] >> nth=0")
+    posted = await page.request.post(
+        f"{stack.url}/webhooks/{b_id}/delete", form={"csrf_token": csrf}
+    )
+    assert posted.status == 404
+    still = await running.subs.GetSubscription(
+        subscriptions_pb2.GetSubscriptionRequest(id=b_id),
+        metadata=platform(TENANT_B),
+        timeout=RPC_TIMEOUT,
+    )
+    assert still.active
+    stack.b_subscription, stack.b_delivery = b_id, delivery
+
+
+async def test_platform_token_signs_in_for_the_named_organisation(stack: Stack) -> None:
+    context = await stack.browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(f"{stack.url}/sign-in")
+        await page.fill("input[name=token]", PLATFORM_TOKEN)
+        await page.fill("input[name=tenant]", "")
+        await page.click("button[type=submit]")
+        assert "platform token" in await page.inner_text("#sign-in-problem")
+        await page.fill("input[name=token]", PLATFORM_TOKEN)
+        await page.fill("input[name=tenant]", TENANT_B)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{stack.url}/webhooks")
+        names = await page.locator("#subscriptions a.name").all_inner_texts()
+        assert names == ["B secret plans"]
+        await page.click("header button:has-text('Sign out')")
+        await page.wait_for_url(f"{stack.url}/sign-in")
+        await page.goto(f"{stack.url}/webhooks")
+        assert page.url.startswith(f"{stack.url}/sign-in"), "signed out"
+    finally:
+        await context.close()
+
+
+async def test_forms_without_a_valid_csrf_token_are_refused(stack: Stack) -> None:
+    page = stack.page
+    subscription_id = stack.ids[SOAP_NAME]
+    target = f"{stack.url}/webhooks/{subscription_id}/active"
+    forms: list[dict[str, str | float | bool]] = [
+        {},
+        {"csrf_token": "forged"},
+        {"csrf_token": "", "active": "on"},
+    ]
+    for form in forms:
+        response = await page.request.post(target, form=form)
+        assert response.status == 403, form
+        assert "Form refused" in await response.text()
+    assert (await get_subscription(stack, subscription_id)).active, "nothing changed"
+    response = await page.request.post(f"{stack.url}/webhooks/{subscription_id}/delete")
+    assert response.status == 403
+    # Without a session at all, the sign-in form too.
+    fresh = await stack.browser.new_context()
+    try:
+        response = await fresh.request.post(f"{stack.url}/sign-in", form={"token": TOKEN_A})
+        assert response.status == 403
+    finally:
+        await fresh.close()
+
+
+async def test_no_secret_in_any_page(stack: Stack) -> None:
+    assert len(stack.sources) > 20
+    secrets = (
+        *(BASIC_PASSWORD, CLIENT_SECRET, TYPED_PASSWORD),
+        *(TOKEN_A, TOKEN_B, PLATFORM_TOKEN, "whsec_"),
+    )
+    for source in stack.sources:
+        for secret in secrets:
+            assert secret not in source, f"{secret[:8]}… in a page"
+    details = next(s for s in stack.sources if "signing secret" in s)
+    assert "set" in details
+
+
+async def test_logs_hold_no_traceback_and_no_secret(stack: Stack) -> None:
+    log = await asyncio.to_thread(Path(stack.console.log_path).read_text, errors="replace")
+    assert "Traceback" not in log, stack.console.log_tail()
+    for secret in (BASIC_PASSWORD, CLIENT_SECRET, TYPED_PASSWORD, TOKEN_A, PLATFORM_TOKEN):
+        assert secret not in log

@@ -1,0 +1,219 @@
+"""The console's subscription form both ways, in memory: what a browser posts becomes the
+same request the CLI would build, a stored subscription comes back without its secrets,
+and a server-side field violation finds its input."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from webhooks.v1.common_pb2 import (
+    Authentication,
+    BasicAuth,
+    SoapVersion,
+    StatusChange,
+    TriggerSpec,
+    Webhook,
+    WebhookType,
+)
+from webhooks.v1.subscriptions_pb2 import Subscription
+from webhooks_catalogue.proto import catalogue_message
+from webhooks_cli.spec import MASK_ORDER
+from webhooks_console.forms import (
+    FormProblems,
+    build_spec,
+    distinct_component,
+    form_inputs,
+    form_of,
+    parse_form,
+    step_of,
+    violation_input,
+)
+
+CATALOGUE = catalogue_message()
+
+
+def rest_post() -> MultiDict[str, str]:
+    return MultiDict(
+        [
+            ("name", " CRM sync "),
+            ("entity", "Object"),
+            ("trigger_count", "2"),
+            ("triggers[0].trigger", "OnNewActivity"),
+            ("triggers[0].activity_types", "2"),
+            ("triggers[0].channels", "7"),
+            ("triggers[0].status_changes.from", "1"),
+            ("triggers[0].status_changes.to", "2"),
+            ("triggers[0].status_changes.from", "0"),
+            ("triggers[0].status_changes.to", ""),  # the empty row: ignored
+            ("triggers[1].trigger", "OnNewActivity"),
+            ("triggers[1].activity_types", "3"),
+            ("triggers[1].whatsapp_statuses", "read"),  # not a component of the trigger
+            ("include_complete_data", "on"),
+            ("webhook.type", "rest"),
+            ("webhook.url", "https://crm.example.com/hooks"),
+            ("webhook.soap.operation", "Leftover"),  # typed before switching to REST
+            ("authentication", "basic"),
+            ("authentication.basic.username", "crm"),
+            ("authentication.basic.password", " s3cret "),
+            ("authentication.oauth2_password.username", "other kind: ignored"),
+            ("retry_policy.retries", "5"),
+            ("retry_policy.interval_seconds", "60"),
+        ]
+    )
+
+
+def test_a_rest_post_becomes_the_whole_spec() -> None:
+    spec, mask = build_spec(parse_form(rest_post()), CATALOGUE)
+    assert spec.name == "CRM sync" and spec.entity == "Object"
+    assert list(spec.triggers) == [
+        TriggerSpec(
+            trigger="OnNewActivity",
+            channels=[7],
+            activity_types=[2],
+            status_changes=[StatusChange(from_status=1, to_status=2)],
+        ),
+        TriggerSpec(trigger="OnNewActivity", activity_types=[3]),
+    ]
+    assert spec.include_complete_data
+    assert spec.webhook == Webhook(type=WebhookType.WEBHOOK_TYPE_REST, url=spec.webhook.url)
+    assert spec.authentication == Authentication(
+        basic=BasicAuth(username="crm", password=" s3cret ")
+    ), "a secret is taken as typed"
+    assert (spec.retry_policy.retries, spec.retry_policy.interval_seconds) == (5, 60)
+    assert list(mask.paths) == list(MASK_ORDER)
+
+
+def test_a_soap_post_with_client_credentials() -> None:
+    form = MultiDict(
+        [
+            ("name", "ERP"),
+            ("entity", "User"),
+            ("triggers[0].trigger", "OnNew"),
+            ("webhook.type", "soap"),
+            ("webhook.url", "https://erp.example.com/soap"),
+            ("webhook.soap.operation", "Notify"),
+            ("webhook.soap.namespace", "urn:example:erp"),
+            ("webhook.soap.version", "1.2"),
+            ("webhook.soap.parameters.name", "source"),
+            ("webhook.soap.parameters.value", "console"),
+            ("webhook.soap.parameters.name", ""),
+            ("webhook.soap.parameters.value", ""),
+            ("authentication", "oauth2_client_credentials"),
+            ("authentication.oauth2_client_credentials.token_url", "https://login/token"),
+            ("authentication.oauth2_client_credentials.scope", "hooks"),
+            ("authentication.oauth2_client_credentials.client_id", "erp"),
+            ("authentication.oauth2_client_credentials.client_secret", "cs"),
+        ]
+    )
+    spec, _ = build_spec(parse_form(form), CATALOGUE)
+    soap = spec.webhook.soap
+    assert spec.webhook.type == WebhookType.WEBHOOK_TYPE_SOAP
+    assert (soap.operation, soap.namespace, soap.version) == (
+        "Notify",
+        "urn:example:erp",
+        SoapVersion.SOAP_VERSION_1_2,
+    )
+    assert [(p.name, p.value) for p in soap.parameters] == [("source", "console")]
+    credentials = spec.authentication.oauth2_client_credentials
+    assert (credentials.token_url, credentials.scope, credentials.client_id) == (
+        "https://login/token",
+        "hooks",
+        "erp",
+    )
+    assert credentials.client_secret == "cs"
+    assert spec.triggers[0] == TriggerSpec(trigger="OnNew")
+
+
+def stored() -> Subscription:
+    return Subscription(
+        id="3f1c",
+        name="CRM sync",
+        entity="User",
+        triggers=[TriggerSpec(trigger="OnNew", channels=[7, 4])],
+        webhook=Webhook(type=WebhookType.WEBHOOK_TYPE_REST, url="https://crm/hooks"),
+        authentication=Authentication(basic=BasicAuth(username="crm", password_set=True)),
+        version=4,
+    )
+
+
+def test_a_stored_subscription_comes_back_without_its_secrets() -> None:
+    form = form_of(stored())
+    assert form.auth == "basic" and form.auth_value("basic", "username") == "crm"
+    assert form.auth_value("basic", "password") == ""
+    assert ("basic", "password") in form.secrets_set
+    assert form.triggers[0].channels == [7, 4] and form.version == 4
+    assert (form.retries, form.interval) == ("3", "300"), "unset: the defaults"
+
+
+def test_an_edit_with_the_password_left_empty_keeps_it() -> None:
+    post = MultiDict(
+        [
+            ("name", "CRM sync"),
+            ("entity", "User"),
+            ("triggers[0].trigger", "OnNew"),
+            ("triggers[0].channels", "7"),
+            ("webhook.type", "rest"),
+            ("webhook.url", "https://crm/v2"),
+            ("authentication", "basic"),
+            ("authentication.basic.username", "crm"),
+            ("authentication.basic.password", ""),
+            ("retry_policy.retries", "3"),
+            ("retry_policy.interval_seconds", "300"),
+        ]
+    )
+    spec, mask = build_spec(parse_form(post), CATALOGUE, stored())
+    # An empty secret of an unchanged kind: the API keeps the stored one.
+    assert spec.authentication == Authentication(basic=BasicAuth(username="crm"))
+    assert spec.webhook.url == "https://crm/v2"
+    assert spec.triggers[0].channels == [7]
+    assert "authentication" in mask.paths
+
+
+def test_retries_that_are_not_numbers_stay_on_the_form() -> None:
+    post = MultiDict([("name", "x"), ("retry_policy.retries", "three")])
+    with pytest.raises(FormProblems) as raised:
+        build_spec(parse_form(post), CATALOGUE)
+    assert raised.value.problems == {"retry_policy.retries": "must be a whole number"}
+
+
+def test_a_soap_parameter_without_a_name_is_refused_before_the_service() -> None:
+    post = MultiDict(
+        [
+            ("webhook.type", "soap"),
+            ("webhook.soap.parameters.name", ""),
+            ("webhook.soap.parameters.value", "orphan"),
+        ]
+    )
+    with pytest.raises(FormProblems) as raised:
+        build_spec(parse_form(post), CATALOGUE)
+    assert list(raised.value.problems) == ["webhook.soap.parameters"]
+
+
+def test_violations_find_their_inputs() -> None:
+    form = parse_form(rest_post())
+    inputs = form_inputs(form)
+    assert violation_input("subscription.webhook.url", inputs) == "webhook.url"
+    assert (
+        violation_input("subscription.triggers[1].status_changes[0]", inputs)
+        == "triggers[1].status_changes"
+    )
+    assert (
+        violation_input("subscription.authentication.basic.password", inputs)
+        == "authentication.basic.password"
+    )
+    assert (
+        violation_input("subscription.webhook.soap.parameters[2].name", inputs)
+        == "webhook.soap.parameters"
+    )
+    assert violation_input("x-webhooks-tenant", inputs) == ""
+    assert step_of("authentication.basic.password") == "authentication"
+    assert step_of("webhook.soap.operation") == "webhook"
+    assert step_of("retry_policy.retries") == "retries"
+    assert step_of("triggers[0].channels") == "details"
+
+
+def test_greyed_out_values_follow_the_catalogue() -> None:
+    assert distinct_component("Object", "OnNewActivity") == "activity_types"
+    assert distinct_component("WhatsApp", "OnMessageStatus") == "whatsapp_channels"
+    assert distinct_component("Nope", "OnNew") == ""
