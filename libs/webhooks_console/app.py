@@ -22,7 +22,7 @@ from webhooks.v1.subscriptions_pb2 import ListSubscriptionsRequest
 from webhooks_config import Settings
 from webhooks_console import failure_views, subscription_views
 from webhooks_console.gateway import Caller, Gateway
-from webhooks_console.pages import app_gateway, error_page, rpc_error_page
+from webhooks_console.pages import app_gateway, error_page, local_path, rpc_error_page
 from webhooks_console.sessions import Sessions
 from webhooks_grpc.errors import describe_rpc_error
 
@@ -84,11 +84,7 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
             problem = check_sign_in(app_gateway(), caller) if token else "Enter your token."
             if not problem:
                 sessions.sign_in(caller)
-                target = request.args.get("next", "")
-                # Only a path of this console: never an open redirect.
-                if not target.startswith("/") or target.startswith("//"):
-                    target = url_for("subscriptions")
-                return redirect(target)
+                return redirect(local_path(request.args.get("next"), url_for("subscriptions")))
         status = 401 if problem else 200
         return render_template("sign_in.html", problem=problem, tenant=tenant), status
 

@@ -60,3 +60,11 @@ def rpc_code(error: grpc.RpcError) -> grpc.StatusCode | None:
 def call(service: str, method: str, request: object) -> Any:
     """A call as the signed-in caller."""
     return app_gateway().call(caller(), service, method, request)
+
+
+def local_path(value: str | None, default: str) -> str:
+    """``value`` when it is a path of this console, else ``default``: a form's "back" or a
+    sign-in's "next" must never send the browser elsewhere (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return default
+    return value

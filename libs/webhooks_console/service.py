@@ -39,7 +39,14 @@ async def run(
     gateway = Gateway(settings)
     app = create_app(settings, gateway)
     server: Any = create_server(
-        app, host=host.strip("[]") or "0.0.0.0", port=int(port), threads=THREADS, ident="webhooks"
+        app,
+        host=host.strip("[]") or "0.0.0.0",
+        port=int(port),
+        threads=THREADS,
+        ident="webhooks",
+        # Waitress drops X-Forwarded-* by default; with trusted proxies the application's
+        # ProxyFix reads them (only as many hops as configured).
+        clear_untrusted_proxy_headers=settings.console_proxy_hops == 0,
     )
     stop = stop or asyncio.Event()
     watch_signals(stop)

@@ -46,7 +46,7 @@ from webhooks_console.forms import (
     step_of,
     violation_input,
 )
-from webhooks_console.pages import app_sessions, call, rpc_code, rpc_error_page
+from webhooks_console.pages import app_sessions, call, local_path, rpc_code, rpc_error_page
 from webhooks_grpc.errors import field_violations
 from webhooks_secrets import SecretUnreadable
 
@@ -212,11 +212,18 @@ def form_action(form: SubscriptionForm) -> SubscriptionForm | None:
             form.triggers.append(TriggerRow())
         return form
     if action.startswith("remove_trigger:"):
-        index = int(action.split(":", 1)[1] or -1)
+        index = _int(action.split(":", 1)[1], -1)
         if 0 <= index < len(form.triggers) and len(form.triggers) > 1:
             del form.triggers[index]
         return form
     return None
+
+
+def _int(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
 
 
 def register(app: Flask) -> None:
@@ -349,7 +356,7 @@ def register(app: Flask) -> None:
             SetSubscriptionActiveRequest(id=subscription_id, active=active),
         )
         flash(f"Webhook “{sub.name}” is {'on' if sub.active else 'off'}.")
-        return redirect(request.form.get("back") or url_for("subscriptions"))
+        return redirect(local_path(request.form.get("back"), url_for("subscriptions")))
 
     @app.post("/webhooks/<subscription_id>/test")
     def send_test_event(subscription_id: str) -> ResponseReturnValue:
@@ -370,7 +377,7 @@ def register(app: Flask) -> None:
                 f" — {attempt.error_message or 'no message'}",
                 "error",
             )
-        return redirect(request.form.get("back") or url_for("subscriptions"))
+        return redirect(local_path(request.form.get("back"), url_for("subscriptions")))
 
     @app.route("/webhooks/<subscription_id>/delete", methods=["GET", "POST"])
     def delete_subscription(subscription_id: str) -> ResponseReturnValue:

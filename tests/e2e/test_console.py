@@ -17,6 +17,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import time
 import uuid
 import zlib
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
@@ -98,7 +100,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         ) as token_server,
         async_playwright() as playwright,
     ):
-        console = console_process(running)
+        # Behind one trusted proxy: X-Forwarded-Proto https makes the session cookie Secure.
+        console = console_process(running, {"WEBHOOKS_CONSOLE_PROXY_HOPS": "1"})
         await console.start()
         browser = await playwright.chromium.launch(
             executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
@@ -564,6 +567,63 @@ async def test_no_secret_in_any_page(stack: Stack) -> None:
             assert secret not in source, f"{secret[:8]}… in a page"
     details = next(s for s in stack.sources if "signing secret" in s)
     assert "set" in details
+
+
+async def test_the_session_cookie_is_secure_over_https(stack: Stack) -> None:
+    """Through a TLS-terminating proxy (X-Forwarded-Proto: https, one trusted hop)."""
+    https = {"X-Forwarded-Proto": "https"}
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async with http.get(f"{stack.url}/sign-in", headers=https) as response:
+            page = await response.text()
+            first = response.headers.getall("Set-Cookie")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert csrf is not None
+        session = first[0].split(";", 1)[0]
+        headers = {
+            **https,
+            "Cookie": session,
+            "Referer": f"https://127.0.0.1:{stack.console.port}/",
+        }
+        form = {"csrf_token": csrf[1], "token": TOKEN_A, "tenant": ""}
+        async with http.post(
+            f"{stack.url}/sign-in", data=form, headers=headers, allow_redirects=False
+        ) as response:
+            assert response.status == 302, await response.text()
+            signed_in = response.headers.getall("Set-Cookie")
+    for cookie in (first[0], signed_in[0]):
+        attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
+        assert {"secure", "httponly", "samesite"} <= attributes, cookie
+        assert "SameSite=Lax" in cookie
+
+
+async def test_a_form_cannot_send_the_browser_elsewhere(stack: Stack) -> None:
+    page = stack.page
+    await page.goto(f"{stack.url}/webhooks")
+    csrf = await page.input_value("input[name=csrf_token] >> nth=0")
+    target = f"{stack.url}/webhooks/{stack.ids[SOAP_NAME]}/active"
+    for back in ("https://evil.example/", "//evil.example/x"):
+        response = await page.request.post(
+            target,
+            form={"csrf_token": csrf, "active": "on", "back": back},
+            max_redirects=0,
+        )
+        assert response.status == 302
+        assert response.headers["location"] == "/webhooks", response.headers["location"]
+
+
+async def test_a_service_down_is_a_clear_page_not_a_traceback(stack: Stack) -> None:
+    failures = stack.platform.failures_process
+    assert failures is not None
+    await failures.stop()
+    page = stack.page
+    response = await page.goto(f"{stack.url}/webhooks")
+    assert response is not None and response.status == 200, "the list still shows"
+    assert "failed-attempt counts are not shown" in await page.inner_text("main")
+    response = await page.goto(f"{stack.url}/failed-events")
+    assert response is not None and response.status == 503
+    assert "Service unavailable" in await page.inner_text("h1")
+    assert "Traceback" not in await page.content()
+    await shot(page, "90-service-unavailable")
 
 
 async def test_logs_hold_no_traceback_and_no_secret(stack: Stack) -> None:

@@ -29,6 +29,7 @@ from webhooks_console.forms import (
     step_of,
     violation_input,
 )
+from webhooks_console.pages import local_path
 
 CATALOGUE = catalogue_message()
 
@@ -217,3 +218,9 @@ def test_greyed_out_values_follow_the_catalogue() -> None:
     assert distinct_component("Object", "OnNewActivity") == "activity_types"
     assert distinct_component("WhatsApp", "OnMessageStatus") == "whatsapp_channels"
     assert distinct_component("Nope", "OnNew") == ""
+
+
+def test_a_back_or_next_path_never_leaves_the_console() -> None:
+    assert local_path("/webhooks?q=crm", "/home") == "/webhooks?q=crm"
+    for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example", "", None):
+        assert local_path(elsewhere, "/home") == "/home"
