@@ -32,7 +32,8 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-# Kill -9 of every service, NATS restarts, a 3-node NATS cluster under load (~5 min).
+# Only the fault-tolerance tests (`make test` runs them too): kill -9 of every service,
+# NATS restarts, a 3-node NATS cluster under load (~3 min).
 test-fault: $(STAMP)
 	$(BIN)/pytest -m fault tests/e2e/test_fault_tolerance.py
 

@@ -95,13 +95,19 @@ class NatsCluster:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start every node not running, then wait for a JetStream meta leader that every
-        running node knows, and for every running node to be current."""
-        for node in self.nodes:
-            if not node.running:
-                self._spawn(node)
-        for node in self.nodes:
-            self._wait_client_port(node, timeout)
-        self.wait_ready(timeout)
+        running node knows, and for every running node to be current. On failure every
+        node is stopped: the caller's cleanup only begins once start() has returned."""
+        try:
+            for node in self.nodes:
+                if not node.running:
+                    self._spawn(node)
+            for node in self.nodes:
+                self._wait_client_port(node, timeout)
+            self.wait_ready(timeout)
+        except BaseException:
+            for node in self.nodes:
+                self._end(node, kill=True, timeout=10.0)
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         for node in self.nodes:
