@@ -10,8 +10,9 @@ from typing import Any
 import grpc
 from flask import Flask, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from google.protobuf.json_format import ParseDict, ParseError
 
-from webhooks.v1.common_pb2 import Catalogue
+from webhooks.v1.common_pb2 import Catalogue, TriggerSpec
 from webhooks.v1.failures_pb2 import CountFailuresRequest, SubscriptionFailureCount
 from webhooks.v1.sender_pb2 import SendTestEventRequest
 from webhooks.v1.subscriptions_pb2 import (
@@ -29,7 +30,13 @@ from webhooks.v1.subscriptions_pb2 import (
 )
 from webhooks_cli.failures import class_text
 from webhooks_cli.output import message_dict, timestamp_text
-from webhooks_cli.views import subscription_fields, triggers_text, whole_numbers
+from webhooks_cli.triggers import format_trigger
+from webhooks_cli.views import (
+    catalogue_names,
+    subscription_fields,
+    triggers_text,
+    whole_numbers,
+)
 from webhooks_console.forms import (
     AUTH_BY_ONEOF,
     AUTH_CHOICES,
@@ -226,6 +233,35 @@ def _int(text: str, default: int) -> int:
         return default
 
 
+def change_lines(changes: dict[str, Any]) -> list[tuple[str, str]]:
+    """A history entry's changes as (field, value) lines: nested fields dotted, triggers in
+    the CLI's SPEC syntax with catalogue names, secrets as the service masked them."""
+    lines: list[tuple[str, str]] = []
+
+    def walk(path: str, value: Any) -> None:
+        if path == "triggers" and isinstance(value, list):
+            for index, item in enumerate(value, start=1):
+                try:
+                    trigger = ParseDict(item, TriggerSpec(), ignore_unknown_fields=True)
+                    text = format_trigger(trigger, catalogue_names())
+                except (ParseError, TypeError):
+                    text = json.dumps(item, sort_keys=True)
+                lines.append((f"trigger {index}", text))
+        elif isinstance(value, dict):
+            for key in sorted(value):
+                walk(f"{path}.{key}" if path else key, value[key])
+        elif isinstance(value, list):
+            shown = [json.dumps(v) if isinstance(v, dict | list) else str(v) for v in value]
+            lines.append((path, ", ".join(shown) or "—"))
+        elif isinstance(value, bool):
+            lines.append((path, "yes" if value else "no"))
+        else:
+            lines.append((path, "—" if value is None or value == "" else str(value)))
+
+    walk("", changes)
+    return lines
+
+
 def register(app: Flask) -> None:
     @app.get("/webhooks")
     def subscriptions() -> ResponseReturnValue:
@@ -333,9 +369,7 @@ def register(app: Flask) -> None:
                 "event": entry.event_type,
                 "at": timestamp_text(entry.occurred_at),
                 "actor": entry.actor,
-                "changes": json.dumps(
-                    whole_numbers(message_dict(entry)["changes"]), indent=2, sort_keys=True
-                ),
+                "changes": change_lines(whole_numbers(message_dict(entry)["changes"])),
             }
             for entry in reversed(history.entries)
         ]

@@ -369,6 +369,21 @@ async def test_failures_warning_details_and_redelivery(stack: Stack) -> None:
     await page.reload()
     states = await page.locator("#failed-events td.state").all_inner_texts()
     assert states == ["recovered", "recovered"], states
+    # The filters: each narrows the list, the time range too.
+    await page.goto(f"{stack.url}/failed-events")
+    await page.select_option("#filters select[name=entity]", "Object")
+    await page.fill("#filters input[name=error_code]", "500")
+    await page.select_option("#filters select[name=state]", "recovered")
+    await page.select_option("#filters select[name=channel]", "7")
+    await page.click("#filters button[type=submit]")
+    assert await page.locator("#failed-events tr[data-delivery]").count() == 2
+    await page.fill("#filters input[name=since]", "2099-01-01T00:00")
+    await page.click("#filters button[type=submit]")
+    assert await page.locator("#failed-events tr[data-delivery]").count() == 0
+    await page.fill("#filters input[name=since]", "")
+    await page.select_option("#filters select[name=state]", "failed")
+    await page.click("#filters button[type=submit]")
+    assert await page.locator("#failed-events tr[data-delivery]").count() == 0
 
 
 async def test_edit_keeps_the_stored_password(stack: Stack) -> None:
@@ -436,6 +451,7 @@ async def test_history_is_readable(stack: Stack) -> None:
     await (await row(page, REST_NAME)).locator("text=Details").click()
     history = await page.inner_text("#history-table")
     assert "Created" in history and "EndpointChanged" in history and "admin-a" in history
+    assert "webhook.url" in history and "OnNewActivity:activity_types=Forward" in history
     assert "failed delivery attempts" in await page.inner_text("main")
     await shot(page, "70-details-and-history")
 
