@@ -207,14 +207,25 @@ async def test_create_rest_subscription_with_two_triggers(stack: Stack) -> None:
     await page.fill("input[name=name]", REST_NAME)
     await page.select_option("#entity", "Object")
     await page.select_option("select[name='triggers[0].trigger']", "OnNewActivity")
-    status_change = "input[name='triggers[0].activity_types'][value='2']"
-    await page.check(status_change)
+    remark = "input[name='triggers[0].activity_types'][value='1']"
+    await page.check(remark)
+    await page.check("input[name='triggers[0].activity_types'][value='2']")  # StatusChange
+    await page.select_option("select[name='triggers[0].status_changes.from'] >> nth=0", "1")
+    await page.select_option("select[name='triggers[0].status_changes.to'] >> nth=0", "2")
     await page.check("input[name='triggers[0].channels'][value='7']")
     await page.click("#add-trigger")  # a round trip: nothing typed is lost
-    assert await page.is_checked(status_change)
+    assert await page.is_checked(remark)
     await page.select_option("select[name='triggers[1].trigger']", "OnNewActivity")
-    greyed = page.locator("input[name='triggers[1].activity_types'][value='2']")
+    greyed = page.locator("input[name='triggers[1].activity_types'][value='1']")
     assert await greyed.is_disabled(), "an activity type chosen in trigger 1 is greyed out"
+    # StatusChange stays open (told apart by status changes), but not Open -> Resolved.
+    assert await page.is_enabled("input[name='triggers[1].activity_types'][value='2']")
+    await page.select_option("select[name='triggers[1].status_changes.from'] >> nth=0", "1")
+    to = "select[name='triggers[1].status_changes.to'] >> nth=0"
+    assert await page.locator(f"{to} >> option[value='2']").is_disabled()
+    assert await page.locator(f"{to} >> option[value='3']").is_enabled()
+    await page.select_option("select[name='triggers[1].status_changes.from'] >> nth=0", "0")
+    assert await page.locator(f"{to} >> option[value='2']").is_disabled(), "any -> Resolved"
     assert await page.is_enabled("input[name='triggers[1].activity_types'][value='3']")
     await page.check("input[name='triggers[1].activity_types'][value='3']")
     assert "(Not recommended)" in await page.inner_text("#step-details")
@@ -242,7 +253,10 @@ async def test_create_rest_subscription_with_two_triggers(stack: Stack) -> None:
     stack.ids[REST_NAME] = str(await line.get_attribute("data-id"))
     text = await line.inner_text()
     assert "Object" in text and receiver.url("/rest") in text
-    assert "OnNewActivity:channels=WhatsApp;activity_types=StatusChange" in text
+    assert (
+        "OnNewActivity:channels=WhatsApp;activity_types=Remark,StatusChange;"
+        "status_changes=Open>Resolved" in text
+    )
     assert "OnNewActivity:activity_types=Forward" in text
     sub = await get_subscription(stack, stack.ids[REST_NAME])
     assert sub.authentication.basic.username == "crm" and sub.authentication.basic.password_set

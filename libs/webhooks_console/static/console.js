@@ -108,8 +108,13 @@ function subscriptionForm(form) {
       row.querySelectorAll(".pair").forEach((pair) => {
         const from = pair.querySelector(".sc-from"), to = pair.querySelector(".sc-to");
         if (!from || !to) return;
+        // "Any status" overlaps every change to the same status (the service's rule).
+        const clashes = (target) => Array.from(taken.status_changes).some((pair) => {
+          const [source, chosen] = pair.split(">");
+          return chosen === target && (source === from.value || source === "0" || from.value === "0");
+        });
         Array.from(to.options).forEach((option) => {
-          option.disabled = option.value !== "" && option.value !== to.value && taken.status_changes.has(`${from.value}>${option.value}`);
+          option.disabled = option.value !== "" && option.value !== to.value && clashes(option.value);
         });
       });
     });
