@@ -641,6 +641,27 @@ async def test_a_form_cannot_send_the_browser_elsewhere(stack: Stack) -> None:
         assert response.headers["location"] == "/webhooks", response.headers["location"]
 
 
+async def test_the_list_is_paged_and_searched_across_pages(stack: Stack) -> None:
+    running, page = stack.platform, stack.page
+    for number in range(22):
+        await running.subs.CreateSubscription(
+            subscriptions_pb2.CreateSubscriptionRequest(
+                subscription=rest(f"Bulk {number:02d}", stack.receiver.url("/bulk"))
+            ),
+            metadata=platform(TENANT_A),
+            timeout=RPC_TIMEOUT,
+        )
+    await page.goto(f"{stack.url}/webhooks?q=bulk")
+    first = await page.locator("#subscriptions a.name").all_inner_texts()
+    assert len(first) == 20 and first[0] == "Bulk 21", "newest first, 20 a page"
+    await page.click("a[rel=next]")
+    second = await page.locator("#subscriptions a.name").all_inner_texts()
+    assert second == ["Bulk 01", "Bulk 00"]
+    assert await page.locator("a[rel=next]").count() == 0
+    await page.click("text=First page")
+    assert await page.locator("#subscriptions a.name").all_inner_texts() == first
+
+
 async def test_a_service_down_is_a_clear_page_not_a_traceback(stack: Stack) -> None:
     failures = stack.platform.failures_process
     assert failures is not None
