@@ -23,6 +23,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import StatusCode
 
 from webhooks.v1 import messages_pb2
+from webhooks_grpc.collector import collect_less_often
 from webhooks_messaging import EVENTS
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_router.deadletters import DeadLetters
@@ -96,6 +97,8 @@ class EventConsumer:
         try:
             await publisher.start()
             await _wait_either(self._feed.ready.wait(), stop)
+            # The routing table is built: from here on the start-up is not traversed.
+            collect_less_often()
             while not stop.is_set():
                 try:
                     messages, end = await self._next_batch(js, subscription)
