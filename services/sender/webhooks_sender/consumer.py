@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import re
 from collections import deque
@@ -41,6 +40,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 
 from webhooks.v1 import messages_pb2
 from webhooks_config import Settings
+from webhooks_grpc.collector import collect_less_often
 from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS, is_valid_tenant
 from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
@@ -72,32 +72,6 @@ MEANS_KEPT = 10_000  # endpoints whose mean duration is remembered
 
 class WaitedTooLong(Exception):
     """A job waited for a slot of its endpoint longer than it may: it is parked."""
-
-
-# The cyclic garbage collector's first threshold while delivering (CPython's default: 700).
-GC_THRESHOLD = 50_000
-_gc_tuned = False
-
-
-def collect_less_often() -> None:
-    """Freezes what the process has built so far and raises the collector's first
-    threshold, once per process.
-
-    Delivering makes almost no cyclic garbage (a few objects per second, from fetch
-    timeouts); what it makes is freed by reference counting. But every in-flight request
-    keeps a few hundred young objects alive, and with the default threshold (700) the
-    collector traversed them ~2,000 times per 20,000 deliveries, and the ~80,000 objects
-    of the start-up (modules, descriptors, the directory) in each of ~16 full collections:
-    ~2 s of ~15 s of the sender's CPU in the benchmark, hidden in py-spy under whichever
-    allocation triggered it. Frozen objects are never collected (nothing of the start-up
-    is cyclic garbage later); cyclic garbage still is, after 50,000 more objects.
-    """
-    global _gc_tuned
-    if not _gc_tuned:
-        _gc_tuned = True
-        gc.freeze()
-        _, second, third = gc.get_threshold()
-        gc.set_threshold(GC_THRESHOLD, second, third)
 
 
 class _EndpointSlots:
