@@ -14,6 +14,7 @@ from google.protobuf.json_format import ParseDict, ParseError
 
 from webhooks.v1.common_pb2 import Catalogue, TriggerSpec
 from webhooks.v1.failures_pb2 import CountFailuresRequest, SubscriptionFailureCount
+from webhooks.v1.messages_pb2 import AttemptOutcome
 from webhooks.v1.sender_pb2 import SendTestEventRequest
 from webhooks.v1.subscriptions_pb2 import (
     CreateSubscriptionRequest,
@@ -399,7 +400,7 @@ def register(app: Flask) -> None:
             "sender", "SendTestEvent", SendTestEventRequest(subscription_id=subscription_id)
         )
         attempt = response.attempt
-        if attempt.outcome == 1:  # ATTEMPT_OUTCOME_SUCCEEDED
+        if attempt.outcome == AttemptOutcome.ATTEMPT_OUTCOME_SUCCEEDED:
             flash(
                 f"Test event to “{sub.name}” delivered: HTTP {attempt.status_code} "
                 f"in {attempt.duration_ms} ms."

@@ -31,6 +31,7 @@ import grpc
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
 
+from tests.support.certs import issue_client_certificate, make_ca
 from tests.support.console_stack import (
     ARTIFACTS,
     ConsoleProcess,
@@ -75,6 +76,7 @@ class Stack:
     page: Page
     sources: list[str] = field(default_factory=list)  # every HTML page the browser got
     ids: dict[str, str] = field(default_factory=dict)  # subscription name -> id
+    private_key_line: str = ""  # of the uploaded client certificate
     b_subscription: str = ""
     b_delivery: str = ""
 
@@ -266,6 +268,17 @@ async def test_create_rest_subscription_with_two_triggers(stack: Stack) -> None:
 async def test_create_soap_subscription_with_oauth_client_credentials(stack: Stack) -> None:
     page, receiver, tokens = stack.page, stack.receiver, stack.tokens
     receiver.reply("/soap", tokens.protected())
+    issued = issue_client_certificate(make_ca("ERP CA"), "erp-client")
+    certificate = await stack.platform.subs.UploadCertificate(
+        subscriptions_pb2.UploadCertificateRequest(
+            name="erp-mtls",
+            certificate_pem=issued.certificate_pem,
+            private_key_pem=issued.private_key_pem,
+        ),
+        metadata=platform(TENANT_A),
+        timeout=RPC_TIMEOUT,
+    )
+    stack.private_key_line = issued.private_key_pem.splitlines()[1]
     await page.click("text=Add New Subscription")
     await page.fill("input[name=name]", SOAP_NAME)
     await page.select_option("#entity", "User")
@@ -278,6 +291,7 @@ async def test_create_soap_subscription_with_oauth_client_credentials(stack: Sta
     await page.fill("input[name='webhook.soap.namespace']", "urn:example:erp")
     await page.fill("input[name='webhook.soap.parameters.name']", "source")
     await page.fill("input[name='webhook.soap.parameters.value']", "console")
+    await page.select_option("select[name='webhook.client_certificate_id']", certificate.id)
     await shot(page, "20-new-soap-webhook-type")
     await page.click("#step-webhook button.next")
     await page.check("input[name=authentication][value=oauth2_client_credentials]")
@@ -293,6 +307,9 @@ async def test_create_soap_subscription_with_oauth_client_credentials(stack: Sta
     await page.wait_for_url(f"{stack.url}/webhooks")
     line = await row(page, SOAP_NAME)
     stack.ids[SOAP_NAME] = str(await line.get_attribute("data-id"))
+    sub = await get_subscription(stack, stack.ids[SOAP_NAME])
+    assert sub.webhook.client_certificate_id == certificate.id
+    assert [(p.name, p.value) for p in sub.webhook.soap.parameters] == [("source", "console")]
     # Both in the list.
     assert await (await row(page, REST_NAME)).count() == 1
     await shot(page, "22-list-two-webhooks")
@@ -591,6 +608,7 @@ async def test_no_secret_in_any_page(stack: Stack) -> None:
     secrets = (
         *(BASIC_PASSWORD, CLIENT_SECRET, TYPED_PASSWORD),
         *(TOKEN_A, TOKEN_B, PLATFORM_TOKEN, "whsec_"),
+        *(stack.private_key_line or "no key uploaded",),
     )
     for source in stack.sources:
         for secret in secrets:
