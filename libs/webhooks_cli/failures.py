@@ -182,6 +182,8 @@ def filter_of(args: argparse.Namespace) -> FailedEventFilter:
         states=[STATES[s] for v in args.state or [] for s in _states(v)],
         message_contains=args.message or "",
     )
+    if args.min_retries is not None:
+        found.min_retry_attempts = args.min_retries
     if args.channel is not None:
         try:
             found.channel = parse_channel(args.channel)
@@ -246,7 +248,7 @@ def show(args: argparse.Namespace, client: Client) -> int:
 def _has_filter(args: argparse.Namespace) -> bool:
     flags = ("subscription", "entity", "trigger", "channel", "subchannel", "error_code")
     return any(getattr(args, f) for f in (*flags, "state", "since", "until", "message")) or (
-        args.channel is not None
+        args.channel is not None or args.min_retries is not None
     )
 
 
@@ -343,6 +345,7 @@ def add_filter_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--since", metavar="TIME", help=f"last attempt at or after; {TIME_HELP}")
     group.add_argument("--until", metavar="TIME", help="last attempt before")
     group.add_argument("--message", metavar="TEXT", help="in the error message (any case)")
+    group.add_argument("--min-retries", type=int, metavar="N", help="at least N retry attempts")
 
 
 def add_parser(

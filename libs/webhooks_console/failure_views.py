@@ -36,7 +36,7 @@ from webhooks_console.subscription_views import catalogue
 PAGE_SIZE = 25
 FILTERS = (
     *("subscription", "entity", "trigger", "channel", "subchannel"),
-    *("error_code", "state", "since", "until", "message"),
+    *("error_code", "retries", "state", "since", "until", "message"),
 )
 SUBSCRIPTION_CHOICES = 1000  # names in the webhook filter
 
@@ -71,6 +71,11 @@ def filter_of(args: MultiDict[str, str]) -> FailedEventFilter:
     state = args.get("state", "")
     if state in STATES:
         found.states.append(STATES[state])
+    retries = args.get("retries", "").strip()
+    if retries:
+        if not retries.isdigit():
+            raise FilterProblem("retry attempts: a whole number, 0 or more")
+        found.min_retry_attempts = int(retries)
     channel = args.get("channel", "").strip()
     if channel:
         if not channel.isdigit():

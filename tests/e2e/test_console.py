@@ -408,6 +408,16 @@ async def test_failures_warning_details_and_redelivery(stack: Stack) -> None:
     await page.select_option("#filters select[name=channel]", "7")
     await page.click("#filters button[type=submit]")
     assert await page.locator("#failed-events tr[data-delivery]").count() == 2
+    shown = await page.locator("#failed-events td.retries").all_inner_texts()
+    fewest = min(int(n) for n in shown)
+    assert fewest >= 1, shown
+    await page.fill("#filters input[name=retries]", str(fewest))
+    await page.click("#filters button[type=submit]")
+    assert await page.locator("#failed-events tr[data-delivery]").count() == 2
+    await page.fill("#filters input[name=retries]", str(max(int(n) for n in shown) + 1))
+    await page.click("#filters button[type=submit]")
+    assert await page.locator("#failed-events tr[data-delivery]").count() == 0
+    await page.fill("#filters input[name=retries]", "")
     await page.fill("#filters input[name=since]", "2099-01-01T00:00")
     await page.click("#filters button[type=submit]")
     assert await page.locator("#failed-events tr[data-delivery]").count() == 0

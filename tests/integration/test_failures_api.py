@@ -493,6 +493,7 @@ async def test_bad_filters_name_the_field(stack: Stack) -> None:
         ({"entity": "Object", "trigger": "OnLaunch"}, "filter.trigger"),
         ({"subscription_ids": [f"s{i}" for i in range(1001)]}, "filter.subscription_ids"),
         ({"message_contains": "x" * 1000}, "filter.message_contains"),
+        ({"min_retry_attempts": -1}, "filter.min_retry_attempts"),
         ({"page_size": 501}, "page_size"),
         ({"page_size": -1}, "page_size"),
         ({"page_token": "not-a-token"}, "page_token"),

@@ -270,6 +270,7 @@ def matching(history: History, tenant: str, f: Filter) -> list[str]:
             and (f.since is None or at(e.last_attempt_us) >= f.since)
             and (f.until is None or at(e.last_attempt_us) < f.until)
             and (f.message_contains.lower() in e.error_message.lower())
+            and (f.min_retry_attempts is None or e.attempts - 1 >= f.min_retry_attempts)
         )
 
     found = [e for e in history.expected.values() if keep(e)]
@@ -302,6 +303,8 @@ FILTERS: dict[str, Callable[[History], Filter]] = {
     "message with _": lambda h: Filter(message_contains="PROXY_1"),
     "message with a lone _": lambda h: Filter(message_contains="_"),
     "message nowhere": lambda h: Filter(message_contains="zebra"),
+    "at least 2 retry attempts": lambda h: Filter(min_retry_attempts=2),
+    "retried, failed": lambda h: Filter(min_retry_attempts=1, states=(FAILED,)),
     "subscription and state": lambda h: Filter(subscription_ids=("sub-2",), states=(FAILED,)),
     "entity, trigger and channel": lambda h: Filter(entity="Object", trigger="OnNew", channel=1),
     "codes, states and subscriptions": lambda h: Filter(

@@ -26,41 +26,41 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from webhooks.v1 import messages_pb2 as webhooks_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awebhooks/v1/failures.proto\x12\x0bwebhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1awebhooks/v1/messages.proto\"\xbc\x03\n\x0b\x46\x61iledEvent\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x17\n\x0fsubscription_id\x18\x03 \x01(\t\x12\x19\n\x11subscription_name\x18\x04 \x01(\t\x12\x0e\n\x06\x65ntity\x18\x05 \x01(\t\x12\x0f\n\x07trigger\x18\x06 \x01(\t\x12\x14\n\x07\x63hannel\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\nsubchannel\x18\x08 \x01(\t\x12\x33\n\x0flast_attempt_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nerror_code\x18\n \x01(\t\x12\x13\n\x0bstatus_code\x18\x0b \x01(\x05\x12\x30\n\rfailure_class\x18\x0c \x01(\x0e\x32\x19.webhooks.v1.FailureClass\x12\x15\n\rerror_message\x18\r \x01(\t\x12\x16\n\x0eretry_attempts\x18\x0e \x01(\x05\x12,\n\x05state\x18\x0f \x01(\x0e\x32\x1d.webhooks.v1.FailedEventState\x12\x10\n\x08\x65vent_id\x18\x10 \x01(\tB\n\n\x08_channel\"\xb8\x02\n\x11\x46\x61iledEventFilter\x12\x18\n\x10subscription_ids\x18\x01 \x03(\t\x12\x0e\n\x06\x65ntity\x18\x02 \x01(\t\x12\x0f\n\x07trigger\x18\x03 \x01(\t\x12\x14\n\x07\x63hannel\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\nsubchannel\x18\x05 \x01(\t\x12\x13\n\x0b\x65rror_codes\x18\x06 \x03(\t\x12-\n\x06states\x18\x07 \x03(\x0e\x32\x1d.webhooks.v1.FailedEventState\x12)\n\x05since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10message_contains\x18\n \x01(\tB\n\n\x08_channel\"p\n\x17ListFailedEventsRequest\x12.\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1e.webhooks.v1.FailedEventFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"d\n\x18ListFailedEventsResponse\x12/\n\rfailed_events\x18\x01 \x03(\x0b\x32\x18.webhooks.v1.FailedEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x15GetFailedEventRequest\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\"\xa2\x01\n\x12\x46\x61iledEventDetails\x12*\n\x08overview\x18\x01 \x01(\x0b\x32\x18.webhooks.v1.FailedEvent\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x1c\n\x14payload_content_type\x18\x03 \x01(\t\x12\x31\n\rtrial_history\x18\x04 \x03(\x0b\x32\x1a.webhooks.v1.AttemptRecord\"0\n\x14\x43ountFailuresRequest\x12\x18\n\x10subscription_ids\x18\x01 \x03(\t\"c\n\x18SubscriptionFailureCount\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\x17\n\x0f\x66\x61iled_attempts\x18\x02 \x01(\x03\x12\x15\n\rfailed_events\x18\x03 \x01(\x03\"N\n\x15\x43ountFailuresResponse\x12\x35\n\x06\x63ounts\x18\x01 \x03(\x0b\x32%.webhooks.v1.SubscriptionFailureCount\"\x82\x01\n\x1cRedeliverFailedEventsRequest\x12\x15\n\x0b\x64\x65livery_id\x18\x01 \x01(\tH\x00\x12\x30\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1e.webhooks.v1.FailedEventFilterH\x00\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x42\x08\n\x06target\"[\n\x1dRedeliverFailedEventsResponse\x12\x0f\n\x07matched\x18\x01 \x01(\x03\x12\x13\n\x0bredelivered\x18\x02 \x01(\x03\x12\x14\n\x0c\x64\x65livery_ids\x18\x03 \x03(\t\"\x19\n\x17RebuildReadModelRequest\"K\n\x18RebuildReadModelResponse\x12\x18\n\x10\x61pplied_attempts\x18\x01 \x01(\x03\x12\x15\n\rfailed_events\x18\x02 \x01(\x03*\xbc\x01\n\x10\x46\x61iledEventState\x12\"\n\x1e\x46\x41ILED_EVENT_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x46\x41ILED_EVENT_STATE_RETRYING\x10\x01\x12\x1d\n\x19\x46\x41ILED_EVENT_STATE_FAILED\x10\x02\x12 \n\x1c\x46\x41ILED_EVENT_STATE_RECOVERED\x10\x03\x12\"\n\x1e\x46\x41ILED_EVENT_STATE_REDELIVERED\x10\x04\x32\xf2\x03\n\x0f\x46\x61iluresService\x12_\n\x10ListFailedEvents\x12$.webhooks.v1.ListFailedEventsRequest\x1a%.webhooks.v1.ListFailedEventsResponse\x12U\n\x0eGetFailedEvent\x12\".webhooks.v1.GetFailedEventRequest\x1a\x1f.webhooks.v1.FailedEventDetails\x12V\n\rCountFailures\x12!.webhooks.v1.CountFailuresRequest\x1a\".webhooks.v1.CountFailuresResponse\x12n\n\x15RedeliverFailedEvents\x12).webhooks.v1.RedeliverFailedEventsRequest\x1a*.webhooks.v1.RedeliverFailedEventsResponse\x12_\n\x10RebuildReadModel\x12$.webhooks.v1.RebuildReadModelRequest\x1a%.webhooks.v1.RebuildReadModelResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awebhooks/v1/failures.proto\x12\x0bwebhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1awebhooks/v1/messages.proto\"\xbc\x03\n\x0b\x46\x61iledEvent\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x17\n\x0fsubscription_id\x18\x03 \x01(\t\x12\x19\n\x11subscription_name\x18\x04 \x01(\t\x12\x0e\n\x06\x65ntity\x18\x05 \x01(\t\x12\x0f\n\x07trigger\x18\x06 \x01(\t\x12\x14\n\x07\x63hannel\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\nsubchannel\x18\x08 \x01(\t\x12\x33\n\x0flast_attempt_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nerror_code\x18\n \x01(\t\x12\x13\n\x0bstatus_code\x18\x0b \x01(\x05\x12\x30\n\rfailure_class\x18\x0c \x01(\x0e\x32\x19.webhooks.v1.FailureClass\x12\x15\n\rerror_message\x18\r \x01(\t\x12\x16\n\x0eretry_attempts\x18\x0e \x01(\x05\x12,\n\x05state\x18\x0f \x01(\x0e\x32\x1d.webhooks.v1.FailedEventState\x12\x10\n\x08\x65vent_id\x18\x10 \x01(\tB\n\n\x08_channel\"\xf0\x02\n\x11\x46\x61iledEventFilter\x12\x18\n\x10subscription_ids\x18\x01 \x03(\t\x12\x0e\n\x06\x65ntity\x18\x02 \x01(\t\x12\x0f\n\x07trigger\x18\x03 \x01(\t\x12\x14\n\x07\x63hannel\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\nsubchannel\x18\x05 \x01(\t\x12\x13\n\x0b\x65rror_codes\x18\x06 \x03(\t\x12-\n\x06states\x18\x07 \x03(\x0e\x32\x1d.webhooks.v1.FailedEventState\x12)\n\x05since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10message_contains\x18\n \x01(\t\x12\x1f\n\x12min_retry_attempts\x18\x0b \x01(\x05H\x01\x88\x01\x01\x42\n\n\x08_channelB\x15\n\x13_min_retry_attempts\"p\n\x17ListFailedEventsRequest\x12.\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1e.webhooks.v1.FailedEventFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"d\n\x18ListFailedEventsResponse\x12/\n\rfailed_events\x18\x01 \x03(\x0b\x32\x18.webhooks.v1.FailedEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x15GetFailedEventRequest\x12\x13\n\x0b\x64\x65livery_id\x18\x01 \x01(\t\"\xa2\x01\n\x12\x46\x61iledEventDetails\x12*\n\x08overview\x18\x01 \x01(\x0b\x32\x18.webhooks.v1.FailedEvent\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x1c\n\x14payload_content_type\x18\x03 \x01(\t\x12\x31\n\rtrial_history\x18\x04 \x03(\x0b\x32\x1a.webhooks.v1.AttemptRecord\"0\n\x14\x43ountFailuresRequest\x12\x18\n\x10subscription_ids\x18\x01 \x03(\t\"c\n\x18SubscriptionFailureCount\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\x17\n\x0f\x66\x61iled_attempts\x18\x02 \x01(\x03\x12\x15\n\rfailed_events\x18\x03 \x01(\x03\"N\n\x15\x43ountFailuresResponse\x12\x35\n\x06\x63ounts\x18\x01 \x03(\x0b\x32%.webhooks.v1.SubscriptionFailureCount\"\x82\x01\n\x1cRedeliverFailedEventsRequest\x12\x15\n\x0b\x64\x65livery_id\x18\x01 \x01(\tH\x00\x12\x30\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1e.webhooks.v1.FailedEventFilterH\x00\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x42\x08\n\x06target\"[\n\x1dRedeliverFailedEventsResponse\x12\x0f\n\x07matched\x18\x01 \x01(\x03\x12\x13\n\x0bredelivered\x18\x02 \x01(\x03\x12\x14\n\x0c\x64\x65livery_ids\x18\x03 \x03(\t\"\x19\n\x17RebuildReadModelRequest\"K\n\x18RebuildReadModelResponse\x12\x18\n\x10\x61pplied_attempts\x18\x01 \x01(\x03\x12\x15\n\rfailed_events\x18\x02 \x01(\x03*\xbc\x01\n\x10\x46\x61iledEventState\x12\"\n\x1e\x46\x41ILED_EVENT_STATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x46\x41ILED_EVENT_STATE_RETRYING\x10\x01\x12\x1d\n\x19\x46\x41ILED_EVENT_STATE_FAILED\x10\x02\x12 \n\x1c\x46\x41ILED_EVENT_STATE_RECOVERED\x10\x03\x12\"\n\x1e\x46\x41ILED_EVENT_STATE_REDELIVERED\x10\x04\x32\xf2\x03\n\x0f\x46\x61iluresService\x12_\n\x10ListFailedEvents\x12$.webhooks.v1.ListFailedEventsRequest\x1a%.webhooks.v1.ListFailedEventsResponse\x12U\n\x0eGetFailedEvent\x12\".webhooks.v1.GetFailedEventRequest\x1a\x1f.webhooks.v1.FailedEventDetails\x12V\n\rCountFailures\x12!.webhooks.v1.CountFailuresRequest\x1a\".webhooks.v1.CountFailuresResponse\x12n\n\x15RedeliverFailedEvents\x12).webhooks.v1.RedeliverFailedEventsRequest\x1a*.webhooks.v1.RedeliverFailedEventsResponse\x12_\n\x10RebuildReadModel\x12$.webhooks.v1.RebuildReadModelRequest\x1a%.webhooks.v1.RebuildReadModelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'webhooks.v1.failures_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FAILEDEVENTSTATE']._serialized_start=1855
-  _globals['_FAILEDEVENTSTATE']._serialized_end=2043
+  _globals['_FAILEDEVENTSTATE']._serialized_start=1911
+  _globals['_FAILEDEVENTSTATE']._serialized_end=2099
   _globals['_FAILEDEVENT']._serialized_start=105
   _globals['_FAILEDEVENT']._serialized_end=549
   _globals['_FAILEDEVENTFILTER']._serialized_start=552
-  _globals['_FAILEDEVENTFILTER']._serialized_end=864
-  _globals['_LISTFAILEDEVENTSREQUEST']._serialized_start=866
-  _globals['_LISTFAILEDEVENTSREQUEST']._serialized_end=978
-  _globals['_LISTFAILEDEVENTSRESPONSE']._serialized_start=980
-  _globals['_LISTFAILEDEVENTSRESPONSE']._serialized_end=1080
-  _globals['_GETFAILEDEVENTREQUEST']._serialized_start=1082
-  _globals['_GETFAILEDEVENTREQUEST']._serialized_end=1126
-  _globals['_FAILEDEVENTDETAILS']._serialized_start=1129
-  _globals['_FAILEDEVENTDETAILS']._serialized_end=1291
-  _globals['_COUNTFAILURESREQUEST']._serialized_start=1293
-  _globals['_COUNTFAILURESREQUEST']._serialized_end=1341
-  _globals['_SUBSCRIPTIONFAILURECOUNT']._serialized_start=1343
-  _globals['_SUBSCRIPTIONFAILURECOUNT']._serialized_end=1442
-  _globals['_COUNTFAILURESRESPONSE']._serialized_start=1444
-  _globals['_COUNTFAILURESRESPONSE']._serialized_end=1522
-  _globals['_REDELIVERFAILEDEVENTSREQUEST']._serialized_start=1525
-  _globals['_REDELIVERFAILEDEVENTSREQUEST']._serialized_end=1655
-  _globals['_REDELIVERFAILEDEVENTSRESPONSE']._serialized_start=1657
-  _globals['_REDELIVERFAILEDEVENTSRESPONSE']._serialized_end=1748
-  _globals['_REBUILDREADMODELREQUEST']._serialized_start=1750
-  _globals['_REBUILDREADMODELREQUEST']._serialized_end=1775
-  _globals['_REBUILDREADMODELRESPONSE']._serialized_start=1777
-  _globals['_REBUILDREADMODELRESPONSE']._serialized_end=1852
-  _globals['_FAILURESSERVICE']._serialized_start=2046
-  _globals['_FAILURESSERVICE']._serialized_end=2544
+  _globals['_FAILEDEVENTFILTER']._serialized_end=920
+  _globals['_LISTFAILEDEVENTSREQUEST']._serialized_start=922
+  _globals['_LISTFAILEDEVENTSREQUEST']._serialized_end=1034
+  _globals['_LISTFAILEDEVENTSRESPONSE']._serialized_start=1036
+  _globals['_LISTFAILEDEVENTSRESPONSE']._serialized_end=1136
+  _globals['_GETFAILEDEVENTREQUEST']._serialized_start=1138
+  _globals['_GETFAILEDEVENTREQUEST']._serialized_end=1182
+  _globals['_FAILEDEVENTDETAILS']._serialized_start=1185
+  _globals['_FAILEDEVENTDETAILS']._serialized_end=1347
+  _globals['_COUNTFAILURESREQUEST']._serialized_start=1349
+  _globals['_COUNTFAILURESREQUEST']._serialized_end=1397
+  _globals['_SUBSCRIPTIONFAILURECOUNT']._serialized_start=1399
+  _globals['_SUBSCRIPTIONFAILURECOUNT']._serialized_end=1498
+  _globals['_COUNTFAILURESRESPONSE']._serialized_start=1500
+  _globals['_COUNTFAILURESRESPONSE']._serialized_end=1578
+  _globals['_REDELIVERFAILEDEVENTSREQUEST']._serialized_start=1581
+  _globals['_REDELIVERFAILEDEVENTSREQUEST']._serialized_end=1711
+  _globals['_REDELIVERFAILEDEVENTSRESPONSE']._serialized_start=1713
+  _globals['_REDELIVERFAILEDEVENTSRESPONSE']._serialized_end=1804
+  _globals['_REBUILDREADMODELREQUEST']._serialized_start=1806
+  _globals['_REBUILDREADMODELREQUEST']._serialized_end=1831
+  _globals['_REBUILDREADMODELRESPONSE']._serialized_start=1833
+  _globals['_REBUILDREADMODELRESPONSE']._serialized_end=1908
+  _globals['_FAILURESSERVICE']._serialized_start=2102
+  _globals['_FAILURESSERVICE']._serialized_end=2600
 # @@protoc_insertion_point(module_scope)

@@ -61,7 +61,7 @@ class FailedEvent(_message.Message):
     def __init__(self, delivery_id: _Optional[str] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., last_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error_code: _Optional[str] = ..., status_code: _Optional[int] = ..., failure_class: _Optional[_Union[_messages_pb2.FailureClass, str]] = ..., error_message: _Optional[str] = ..., retry_attempts: _Optional[int] = ..., state: _Optional[_Union[FailedEventState, str]] = ..., event_id: _Optional[str] = ...) -> None: ...
 
 class FailedEventFilter(_message.Message):
-    __slots__ = ("subscription_ids", "entity", "trigger", "channel", "subchannel", "error_codes", "states", "since", "until", "message_contains")
+    __slots__ = ("subscription_ids", "entity", "trigger", "channel", "subchannel", "error_codes", "states", "since", "until", "message_contains", "min_retry_attempts")
     SUBSCRIPTION_IDS_FIELD_NUMBER: _ClassVar[int]
     ENTITY_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,7 @@ class FailedEventFilter(_message.Message):
     SINCE_FIELD_NUMBER: _ClassVar[int]
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_CONTAINS_FIELD_NUMBER: _ClassVar[int]
+    MIN_RETRY_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     subscription_ids: _containers.RepeatedScalarFieldContainer[str]
     entity: str
     trigger: str
@@ -82,7 +83,8 @@ class FailedEventFilter(_message.Message):
     since: _timestamp_pb2.Timestamp
     until: _timestamp_pb2.Timestamp
     message_contains: str
-    def __init__(self, subscription_ids: _Optional[_Iterable[str]] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., error_codes: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[_Union[FailedEventState, str]]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message_contains: _Optional[str] = ...) -> None: ...
+    min_retry_attempts: int
+    def __init__(self, subscription_ids: _Optional[_Iterable[str]] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., error_codes: _Optional[_Iterable[str]] = ..., states: _Optional[_Iterable[_Union[FailedEventState, str]]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message_contains: _Optional[str] = ..., min_retry_attempts: _Optional[int] = ...) -> None: ...
 
 class ListFailedEventsRequest(_message.Message):
     __slots__ = ("filter", "page_size", "page_token")

@@ -67,6 +67,7 @@ CATCH_UP_SECONDS = 1.0
 MAX_FILTER_SUBSCRIPTIONS = 1000
 MAX_ERROR_CODES = 50
 MAX_TEXT = 200  # message_contains, subchannel
+MAX_RETRY_ATTEMPTS = 1_000_000  # min_retry_attempts: redeliveries add to the retries
 MAX_ID = 128
 MAX_PAGE_TOKEN = 1024
 MAX_REDELIVERIES_PER_CALL = 10_000
@@ -185,6 +186,14 @@ def filter_of(request: failures_pb2.FailedEventFilter) -> Filter:
             "filter.until",
             f"must be after filter.since ({since.isoformat()}), got {until.isoformat()}",
         )
+    min_retries: int | None = None
+    if request.HasField("min_retry_attempts"):
+        if not 0 <= request.min_retry_attempts <= MAX_RETRY_ATTEMPTS:
+            raise InvalidRequest(
+                "filter.min_retry_attempts",
+                f"between 0 and {MAX_RETRY_ATTEMPTS}, got {request.min_retry_attempts}",
+            )
+        min_retries = request.min_retry_attempts
     entity, trigger = _entity_and_trigger(request.entity.strip(), request.trigger.strip())
     return Filter(
         subscription_ids=_ids(request.subscription_ids, "filter.subscription_ids"),
@@ -197,6 +206,7 @@ def filter_of(request: failures_pb2.FailedEventFilter) -> Filter:
         since=since,
         until=until,
         message_contains=request.message_contains,
+        min_retry_attempts=min_retries,
     )
 
 

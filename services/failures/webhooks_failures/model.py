@@ -64,6 +64,7 @@ class Filter:
     since: datetime | None = None  # last_attempt_at >= since
     until: datetime | None = None  # last_attempt_at < until
     message_contains: str = ""  # case-insensitive substring of error_message
+    min_retry_attempts: int | None = None  # retry_attempts >= this
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,9 @@ def where(
         w.add("last_attempt_us >= ?", micros(filter.since))
     if filter.until is not None:
         w.add("last_attempt_us < ?", micros(filter.until))
+    if filter.min_retry_attempts is not None:
+        # retry_attempts is attempts - 1 (the attempts after the first, every series).
+        w.add("attempts >= ?", filter.min_retry_attempts + 1)
     if messages is not None:
         if skip != "messages":
             w.any_of("message_key", messages.keys)
