@@ -215,6 +215,8 @@ def rpc_form_errors(form: SubscriptionForm, error: grpc.RpcError) -> dict[str, l
 def form_action(form: SubscriptionForm) -> SubscriptionForm | None:
     """Add or remove a trigger row (no request to the service); None: submit."""
     action = request.form.get("action", "")
+    if action == "refresh":  # without JavaScript: the triggers of the chosen entity
+        return form
     if action == "add_trigger":
         if len(form.triggers) < MAX_TRIGGERS:
             form.triggers.append(TriggerRow())

@@ -512,6 +512,46 @@ async def test_delete_with_confirmation(stack: Stack) -> None:
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_the_form_works_without_javascript(stack: Stack) -> None:
+    """Progressive enhancement: every step on one page, round trips instead of scripts."""
+    context = await stack.browser.new_context(java_script_enabled=False)
+    context.set_default_timeout(10_000)
+    try:
+        page = await context.new_page()
+        await page.goto(f"{stack.url}/sign-in")
+        await page.fill("input[name=token]", TOKEN_A)
+        await page.fill("input[name=tenant]", "")
+        await page.click("button[type=submit]")
+        await page.goto(f"{stack.url}/webhooks/new")
+        assert await page.is_visible("#step-retries"), "all steps at once"
+        await page.fill("input[name=name]", "No script")
+        await page.select_option("#entity", "Object")
+        await page.click("text=Show the triggers of this entity")
+        await page.select_option("select[name='triggers[0].trigger']", "OnNewActivity")
+        await page.click("text=Show the components of this trigger")
+        await page.check("input[name='triggers[0].activity_types'][value='1']")
+        await page.click("#add-trigger")
+        await page.select_option("select[name='triggers[1].trigger']", "OnNewActivity")
+        await page.click("text=Show the components of this trigger >> nth=1")
+        greyed = "input[name='triggers[1].activity_types'][value='1']"
+        assert await page.is_disabled(greyed), "greyed out by the server"
+        await page.check("input[name='triggers[1].activity_types'][value='4']")
+        await page.fill("input[name='webhook.url']", stack.receiver.url("/noscript"))
+        await shot(page, "65-new-without-javascript")
+        await page.click("#save")
+        await page.wait_for_url(f"{stack.url}/webhooks")
+        line = page.locator("#subscriptions tr[data-name='No script']")
+        assert "OnNewActivity:activity_types=Remark" in await line.inner_text()
+        # The toggle has its own button without scripts.
+        await line.locator("input[name=active]").uncheck()
+        await line.locator("button:has-text('Save')").click()
+        await page.wait_for_url(f"{stack.url}/webhooks")
+        toggle = page.locator("#subscriptions tr[data-name='No script'] input[name=active]")
+        assert not await toggle.is_checked()
+    finally:
+        await context.close()
+
+
 async def test_search_by_name(stack: Stack) -> None:
     page = stack.page
     await page.goto(f"{stack.url}/webhooks")

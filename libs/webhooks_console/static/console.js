@@ -1,6 +1,9 @@
 // Progressive enhancement of the server-rendered pages: every page works without it.
 "use strict";
 
+// What only a page without scripts needs (round-trip buttons) hides once this runs.
+document.documentElement.classList.add("js");
+
 document.addEventListener("DOMContentLoaded", () => {
   autoSubmit();
   tabs();
