@@ -50,12 +50,14 @@ async def ingest(
             results[index] = _rejected(event.event_id, error.field, error.reason)
             continue
         pending.append((index, event))
+    # One call, one trace context: injected once, not per event (the same headers).
+    trace_headers = inject_headers({})
     duplicates = await store.store(
         [
             (
                 event_subject(event),
                 event.SerializeToString(),
-                inject_headers({"Nats-Msg-Id": event.event_id}),
+                {"Nats-Msg-Id": event.event_id, **trace_headers},
             )
             for _, event in pending
         ]
