@@ -21,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webhooks.v1.subscriptions_pb2 import ListSubscriptionsRequest
 from webhooks_config import Settings
 from webhooks_console import failure_views, subscription_views
+from webhooks_console.display import url_breaks, words
 from webhooks_console.gateway import Caller, Gateway
 from webhooks_console.pages import app_gateway, error_page, local_path, rpc_error_page
 from webhooks_console.sessions import Sessions
@@ -45,6 +46,8 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
         )
+    app.add_template_filter(url_breaks, "url_breaks")
+    app.add_template_filter(words, "trigger_words")
     app.extensions["gateway"] = gateway or Gateway(settings)
     app.extensions["sessions"] = sessions
 

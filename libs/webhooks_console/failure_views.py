@@ -11,6 +11,7 @@ from flask import Flask, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
+from webhooks.v1.common_pb2 import Catalogue
 from webhooks.v1.failures_pb2 import (
     FailedEventFilter,
     FailedEventState,
@@ -30,6 +31,7 @@ from webhooks_cli.failures import (
 )
 from webhooks_cli.output import timestamp_text
 from webhooks_cli.times import timestamp
+from webhooks_console.display import trigger_name
 from webhooks_console.pages import call
 from webhooks_console.subscription_views import catalogue
 
@@ -104,9 +106,10 @@ def subscription_names() -> list[tuple[str, str]]:
     return [(s.id, s.name) for s in response.subscriptions]
 
 
-def event_row(event: Any) -> dict[str, Any]:
+def event_row(event: Any, cat: Catalogue) -> dict[str, Any]:
     return {
         "event": event,
+        "trigger": trigger_name(event.trigger, event.entity, cat),
         "last_attempt": timestamp_text(event.last_attempt_at),
         "channel": channel_text(event),
         "state": state_text(event.state),
@@ -134,7 +137,8 @@ def register(app: Flask) -> None:
                     page_token=request.args.get("page", ""),
                 ),
             )
-            events = [event_row(e) for e in response.failed_events]
+            cat = catalogue()
+            events = [event_row(e, cat) for e in response.failed_events]
             next_page = response.next_page_token
         return render_template(
             "failed_events.html",

@@ -35,9 +35,9 @@ from webhooks_cli.triggers import format_trigger
 from webhooks_cli.views import (
     catalogue_names,
     subscription_fields,
-    triggers_text,
     whole_numbers,
 )
+from webhooks_console.display import trigger_text
 from webhooks_console.forms import (
     AUTH_BY_ONEOF,
     AUTH_CHOICES,
@@ -282,10 +282,11 @@ def register(app: Flask) -> None:
         )
         items = list(response.subscriptions)
         counts = failure_counts([s.id for s in items])
+        cat = catalogue()
         rows = [
             {
                 "sub": sub,
-                "triggers": triggers_text(sub, "\n").splitlines(),
+                "triggers": [trigger_text(t, sub.entity, cat) for t in sub.triggers],
                 "created": timestamp_text(sub.created_at),
                 "modified": timestamp_text(sub.updated_at),
                 "failures": (counts or {}).get(sub.id),

@@ -255,11 +255,17 @@ async def test_create_rest_subscription_with_two_triggers(stack: Stack) -> None:
     stack.ids[REST_NAME] = str(await line.get_attribute("data-id"))
     text = await line.inner_text()
     assert "Object" in text and receiver.url("/rest") in text
-    assert (
-        "OnNewActivity:channels=WhatsApp;activity_types=Remark,StatusChange;"
-        "status_changes=Open>Resolved" in text
-    )
-    assert "OnNewActivity:activity_types=Forward" in text
+    # The triggers in words, one line each: the catalogue's name and labelled components.
+    triggers = await line.locator("td.triggers .trigger").all_inner_texts()
+    assert triggers == [
+        "On New Activity — Channels: WhatsApp · Activity types: Remark, StatusChange"
+        " · Status: Open → Resolved",
+        "On New Activity — Activity types: Forward",
+    ], triggers
+    assert "OnNewActivity:" not in text and "status_changes=" not in text, "no CLI syntax"
+    title = await line.locator("td.triggers .trigger").first.get_attribute("title")
+    assert title == "OnNewActivity: fires when an activity is logged on a conversation"
+    assert await line.locator("td.url").get_attribute("title") == receiver.url("/rest")
     sub = await get_subscription(stack, stack.ids[REST_NAME])
     assert sub.authentication.basic.username == "crm" and sub.authentication.basic.password_set
     assert (sub.retry_policy.retries, sub.retry_policy.interval_seconds) == (1, 1)
@@ -310,8 +316,19 @@ async def test_create_soap_subscription_with_oauth_client_credentials(stack: Sta
     sub = await get_subscription(stack, stack.ids[SOAP_NAME])
     assert sub.webhook.client_certificate_id == certificate.id
     assert [(p.name, p.value) for p in sub.webhook.soap.parameters] == [("source", "console")]
-    # Both in the list.
+    # Both in the list, laid out to fit: the URL wraps between its parts, not every few
+    # characters, and the table stays within the window.
     assert await (await row(page, REST_NAME)).count() == 1
+    assert await line.locator("td.triggers").inner_text() == "On New"
+    url_cell = await line.locator("td.url").bounding_box()
+    assert url_cell is not None and url_cell["width"] >= 150, url_cell
+    url_lines = await line.locator("td.url span").evaluate(
+        "e => Math.round(e.getBoundingClientRect().height"
+        " / parseFloat(getComputedStyle(e).lineHeight))"
+    )
+    assert url_lines <= 2, f"the URL takes {url_lines} lines"
+    table = await page.locator("#subscriptions").bounding_box()
+    assert table is not None and table["x"] + table["width"] <= 1400, table
     await shot(page, "22-list-two-webhooks")
     # Send test event: a token from the token server, then the SOAP request with it.
     await stack.platform.on_stream(await get_subscription(stack, stack.ids[SOAP_NAME]))
@@ -541,7 +558,7 @@ async def test_the_form_works_without_javascript(stack: Stack) -> None:
         await page.click("#save")
         await page.wait_for_url(f"{stack.url}/webhooks")
         line = page.locator("#subscriptions tr[data-name='No script']")
-        assert "OnNewActivity:activity_types=Remark" in await line.inner_text()
+        assert "On New Activity — Activity types: Remark" in await line.inner_text()
         # The toggle has its own button without scripts.
         await line.locator("input[name=active]").uncheck()
         await line.locator("button:has-text('Save')").click()

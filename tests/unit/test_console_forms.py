@@ -19,6 +19,7 @@ from webhooks.v1.common_pb2 import (
 from webhooks.v1.subscriptions_pb2 import Subscription
 from webhooks_catalogue.proto import catalogue_message
 from webhooks_cli.spec import MASK_ORDER
+from webhooks_console.display import trigger_text, url_breaks, words
 from webhooks_console.forms import (
     FormProblems,
     build_spec,
@@ -224,3 +225,34 @@ def test_a_back_or_next_path_never_leaves_the_console() -> None:
     assert local_path("/webhooks?q=crm", "/home") == "/webhooks?q=crm"
     for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example", "", None):
         assert local_path(elsewhere, "/home") == "/home"
+
+
+def test_a_trigger_reads_as_its_name_and_labelled_components() -> None:
+    trigger = TriggerSpec(
+        trigger="OnNewActivity",
+        channels=[7],
+        activity_types=[1, 2],
+        status_changes=[StatusChange(from_status=1, to_status=2), StatusChange(to_status=14)],
+    )
+    shown = trigger_text(trigger, "Object", CATALOGUE)
+    assert shown.text == (
+        "On New Activity — Channels: WhatsApp · Activity types: Remark, StatusChange"
+        " · Status: Open → Resolved, Any → Archive"
+    )
+    assert shown.title == "OnNewActivity: fires when an activity is logged on a conversation"
+    assert trigger_text(TriggerSpec(trigger="onnew"), "User", CATALOGUE).text == "On New"
+    whatsapp = TriggerSpec(
+        trigger="OnMessageStatus", whatsapp_channels=["wa-1"], whatsapp_statuses=["read"]
+    )
+    assert trigger_text(whatsapp, "WhatsApp", CATALOGUE).text == (
+        "On Message Status — WhatsApp channels: wa-1 · WhatsApp statuses: read"
+    )
+    unknown = trigger_text(TriggerSpec(trigger="OnSomethingNew", channels=[99]), "X", CATALOGUE)
+    assert (unknown.text, unknown.title) == ("On Something New — Channels: 99", "OnSomethingNew")
+    assert words("OnUpdateTag") == "On Update Tag" and words("OnUserExit") == "On User Exit"
+
+
+def test_a_url_wraps_only_after_its_separators_and_stays_escaped() -> None:
+    assert str(url_breaks("https://crm.example.com/hooks/in?a=1&b=<2>")) == (
+        "https://<wbr>crm.example.com/<wbr>hooks/<wbr>in?<wbr>a=<wbr>1&amp;<wbr>b=<wbr>&lt;2&gt;"
+    )
