@@ -1,5 +1,6 @@
 """How the console shows what the CLI writes as syntax: a trigger as its name in words with
-its components as short labelled lists and a URL that wraps only after its slashes."""
+its components as short labelled lists, a URL that wraps only after its slashes, and the
+back-stack of page tokens that gives keyset paging a "Previous" link."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ COMPONENT_LABELS = {
     "whatsapp_statuses": "WhatsApp statuses",
 }
 ANY_STATUS_TEXT = "Any"
+# Page tokens kept for "Previous": each is ~100 characters, so the URL stays short; deeper
+# than this, "Previous" ends where the kept tokens end and "First page" still works.
+MAX_BACK_PAGES = 20
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
@@ -116,3 +120,37 @@ def url_breaks(url: str) -> Markup:
         for index, piece in enumerate(pieces)
         if piece
     )
+
+
+@dataclass(frozen=True)
+class Pages:
+    """Keyset paging both ways: the tokens of the pages before this one travel in the
+    query string (``back``), so "Previous" needs no request of its own."""
+
+    token: str  # this page's token; "" on the first page
+    back: tuple[str, ...]  # the tokens of the pages before, oldest first ("" = first)
+    next_token: str  # from the reply; "" on the last page
+
+    @classmethod
+    def of(cls, token: str, back: Sequence[str], next_token: str) -> Pages:
+        kept = tuple(back[-MAX_BACK_PAGES:]) if token else ()
+        return cls(token, kept, next_token)
+
+    @property
+    def first(self) -> bool:
+        return not self.token
+
+    def next_args(self, **keep: object) -> dict[str, object] | None:
+        """The query of the next page (with ``keep``: the search or filters), or None."""
+        if not self.next_token:
+            return None
+        back = [*self.back, self.token][-MAX_BACK_PAGES:]
+        return {**keep, "page": self.next_token, "back": back}
+
+    def previous_args(self, **keep: object) -> dict[str, object] | None:
+        """The query of the page before; None on the first page, and when the kept tokens
+        have run out (deep paging: "First page" still works)."""
+        if self.first or not self.back:
+            return None
+        token, back = self.back[-1], list(self.back[:-1])
+        return {**keep, "page": token or None, "back": back if token else []}

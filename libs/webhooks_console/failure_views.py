@@ -31,7 +31,7 @@ from webhooks_cli.failures import (
 )
 from webhooks_cli.output import timestamp_text
 from webhooks_cli.times import timestamp
-from webhooks_console.display import trigger_name
+from webhooks_console.display import Pages, trigger_name
 from webhooks_console.pages import call
 from webhooks_console.subscription_views import catalogue
 
@@ -123,6 +123,7 @@ def register(app: Flask) -> None:
         problem = ""
         events: list[dict[str, Any]] = []
         next_page = ""
+        page_token = request.args.get("page", "")
         try:
             event_filter = filter_of(request.args)
         except FilterProblem as err:
@@ -134,7 +135,7 @@ def register(app: Flask) -> None:
                 ListFailedEventsRequest(
                     filter=event_filter,
                     page_size=PAGE_SIZE,
-                    page_token=request.args.get("page", ""),
+                    page_token=page_token,
                 ),
             )
             cat = catalogue()
@@ -145,8 +146,7 @@ def register(app: Flask) -> None:
             events=events,
             values=values,
             problem=problem,
-            next_page=next_page,
-            first_page=bool(request.args.get("page")),
+            pages=Pages.of(page_token, request.args.getlist("back"), next_page),
             subscriptions=subscription_names(),
             catalogue=catalogue(),
             states=list(STATES),

@@ -37,7 +37,7 @@ from webhooks_cli.views import (
     subscription_fields,
     whole_numbers,
 )
-from webhooks_console.display import trigger_text
+from webhooks_console.display import Pages, trigger_text
 from webhooks_console.forms import (
     AUTH_BY_ONEOF,
     AUTH_CHOICES,
@@ -270,6 +270,7 @@ def register(app: Flask) -> None:
     def subscriptions() -> ResponseReturnValue:
         query = request.args.get("q", "").strip()
         page_token = request.args.get("page", "")
+        back = request.args.getlist("back")
         response = call(
             "subscriptions",
             "ListSubscriptions",
@@ -297,8 +298,7 @@ def register(app: Flask) -> None:
             "subscriptions.html",
             rows=rows,
             query=query,
-            next_page=response.next_page_token,
-            first_page=bool(page_token),
+            pages=Pages.of(page_token, back, response.next_page_token),
             counts_known=counts is not None,
         )
 

@@ -745,6 +745,37 @@ async def test_the_list_is_paged_and_searched_across_pages(stack: Stack) -> None
     assert await page.locator("a[rel=next]").count() == 0
     await page.click("text=First page")
     assert await page.locator("#subscriptions a.name").all_inner_texts() == first
+    assert await page.locator("a[rel=prev]").count() == 0, "no Previous on the first page"
+
+
+async def test_previous_goes_back_a_page_at_a_time(stack: Stack) -> None:
+    running, page = stack.platform, stack.page
+    for number in range(22, 42):  # 42 "Bulk" webhooks: pages of 20, 20 and 2
+        await running.subs.CreateSubscription(
+            subscriptions_pb2.CreateSubscriptionRequest(
+                subscription=rest(f"Bulk {number:02d}", stack.receiver.url("/bulk"))
+            ),
+            metadata=platform(TENANT_A),
+            timeout=RPC_TIMEOUT,
+        )
+    names = page.locator("#subscriptions a.name")
+    await page.goto(f"{stack.url}/webhooks?q=bulk")
+    first = await names.all_inner_texts()
+    assert first == [f"Bulk {n:02d}" for n in range(41, 21, -1)]
+    await page.click("a[rel=next]")
+    second = await names.all_inner_texts()
+    assert second == [f"Bulk {n:02d}" for n in range(21, 1, -1)]
+    await page.click("a[rel=next]")
+    assert await names.all_inner_texts() == ["Bulk 01", "Bulk 00"]
+    assert await page.locator("a[rel=next]").count() == 0
+    await page.click("a[rel=prev]")
+    assert await names.all_inner_texts() == second, "Previous: the page before, not the first"
+    assert "q=bulk" in page.url, "the search is kept"
+    await shot(page, "85-list-previous-page")
+    await page.click("a[rel=prev]")
+    assert await names.all_inner_texts() == first
+    assert await page.locator("a[rel=prev]").count() == 0
+    assert await page.locator("a[rel=first]").count() == 0
 
 
 async def test_a_service_down_is_a_clear_page_not_a_traceback(stack: Stack) -> None:

@@ -19,7 +19,7 @@ from webhooks.v1.common_pb2 import (
 from webhooks.v1.subscriptions_pb2 import Subscription
 from webhooks_catalogue.proto import catalogue_message
 from webhooks_cli.spec import MASK_ORDER
-from webhooks_console.display import trigger_text, url_breaks, words
+from webhooks_console.display import MAX_BACK_PAGES, Pages, trigger_text, url_breaks, words
 from webhooks_console.forms import (
     FormProblems,
     build_spec,
@@ -256,3 +256,23 @@ def test_a_url_wraps_only_after_its_separators_and_stays_escaped() -> None:
     assert str(url_breaks("https://crm.example.com/hooks/in?a=1&b=<2>")) == (
         "https://<wbr>crm.example.com/<wbr>hooks/<wbr>in?<wbr>a=<wbr>1&amp;<wbr>b=<wbr>&lt;2&gt;"
     )
+
+
+def test_pages_keep_the_tokens_before_them_for_previous() -> None:
+    first = Pages.of("", ["ignored"], "t1")
+    assert first.first and first.previous_args() is None
+    assert first.next_args() == {"page": "t1", "back": [""]}
+    second = Pages.of("t1", [""], "t2")
+    assert second.previous_args() == {"page": None, "back": []}, "back to the first page"
+    assert second.next_args() == {"page": "t2", "back": ["", "t1"]}
+    third = Pages.of("t2", ["", "t1"], "")
+    assert third.previous_args() == {"page": "t1", "back": [""]}
+    assert third.next_args() is None
+    deep = Pages.of("t99", [f"t{n}" for n in range(99)], "t100")
+    assert len(deep.back) == MAX_BACK_PAGES and deep.previous_args() == {
+        "page": "t98",
+        "back": [f"t{n}" for n in range(79, 98)],
+    }
+    next_args = deep.next_args()
+    assert next_args is not None and len(next_args["back"]) == MAX_BACK_PAGES  # type: ignore[arg-type]
+    assert Pages.of("t1", [], "").previous_args() is None, "tokens ran out: First page only"
