@@ -8,6 +8,7 @@ call means for a person is decided here once (``rpc_error_page``): never a trace
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -18,7 +19,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webhooks.v1.subscriptions_pb2 import ListSubscriptionsRequest
+from webhooks.v1.subscriptions_pb2 import ListCertificatesRequest, ListSubscriptionsRequest
 from webhooks_config import Settings
 from webhooks_console import failure_views, subscription_views
 from webhooks_console.display import url_breaks, words
@@ -54,6 +55,7 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
     @app.before_request
     def require_sign_in() -> ResponseReturnValue | None:
         g.caller = sessions.caller()
+        g.organisation = sessions.organisation() if g.caller is not None else ""
         if g.caller is None and request.endpoint not in OPEN_ENDPOINTS:
             if request.method == "GET":
                 return redirect(url_for("sign_in", next=request.full_path))
@@ -84,9 +86,13 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
         if request.method == "POST":
             token = request.form.get("token", "").strip()
             caller = Caller(token=token, tenant=tenant)
-            problem = check_sign_in(app_gateway(), caller) if token else "Enter your token."
+            problem, bound = (
+                check_sign_in(app_gateway(), caller) if token else ("Enter your token.", "")
+            )
             if not problem:
                 sessions.sign_in(caller)
+                if bound and not caller.tenant:
+                    sessions.remember_tenant(bound)
                 return redirect(local_path(request.args.get("next"), url_for("subscriptions")))
         status = 401 if problem else 200
         return render_template("sign_in.html", problem=problem, tenant=tenant), status
@@ -129,25 +135,41 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
     return app
 
 
-def check_sign_in(gateway: Gateway, candidate: Caller) -> str:
-    """ "" when the token is accepted for that organisation, else what is wrong."""
+def check_sign_in(gateway: Gateway, candidate: Caller) -> tuple[str, str]:
+    """("", tenant) when the token is accepted for that organisation, else (what is wrong,
+    ""). The tenant is the one a reply names (a subscription or a certificate carries it;
+    no request says who a token is): "" for an organisation with neither yet."""
     try:
-        gateway.call(
+        listed = gateway.call(
             candidate, "subscriptions", "ListSubscriptions", ListSubscriptionsRequest(page_size=1)
         )
     except grpc.RpcError as error:
-        code = error.code() if isinstance(error, grpc.Call) else None
-        if code == grpc.StatusCode.UNAUTHENTICATED:
-            return "This token is not accepted."
-        if code == grpc.StatusCode.PERMISSION_DENIED:
-            return "This token cannot act for that organisation: leave it empty or fix it."
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
-            return (
-                "This is a platform token: name the organisation to act for."
-                if not candidate.tenant
-                else "That organisation name is not valid."
-            )
-        if code == grpc.StatusCode.UNAVAILABLE:
-            return "The subscriptions service is not reachable: try again shortly."
-        return describe_rpc_error(error)
-    return ""
+        return sign_in_problem(error, candidate), ""
+    if listed.subscriptions:
+        return "", str(listed.subscriptions[0].tenant)
+    if candidate.tenant:
+        return "", candidate.tenant
+    with contextlib.suppress(grpc.RpcError):
+        found = gateway.call(
+            candidate, "subscriptions", "ListCertificates", ListCertificatesRequest()
+        )
+        if found.certificates:
+            return "", str(found.certificates[0].tenant)
+    return "", ""
+
+
+def sign_in_problem(error: grpc.RpcError, candidate: Caller) -> str:
+    code = error.code() if isinstance(error, grpc.Call) else None
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return "This token is not accepted."
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return "This token cannot act for that organisation: leave it empty or fix it."
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return (
+            "This is a platform token: name the organisation to act for."
+            if not candidate.tenant
+            else "That organisation name is not valid."
+        )
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return "The subscriptions service is not reachable: try again shortly."
+    return describe_rpc_error(error)

@@ -53,6 +53,16 @@ def app_sessions() -> Sessions:
     return found
 
 
+def remember_tenant(tenant: str) -> None:
+    """The organisation a tenant-bound token acts for, as a reply of the services names it
+    (a subscription's or certificate's ``tenant``): kept in the session for the header. A
+    platform token's organisation is the one named at sign-in."""
+    found = g.get("caller")
+    if tenant and isinstance(found, Caller) and not found.tenant:
+        app_sessions().remember_tenant(tenant)
+        g.organisation = tenant
+
+
 def rpc_code(error: grpc.RpcError) -> grpc.StatusCode | None:
     return error.code() if isinstance(error, grpc.Call) else None
 

@@ -63,6 +63,16 @@ class Sessions:
         session["tenant"] = caller.tenant
         session["since"] = int(time.time())
 
+    def remember_tenant(self, tenant: str) -> None:
+        """The organisation a tenant-bound token is bound to, once a reply names it."""
+        if session.get("bound_tenant") != tenant:
+            session["bound_tenant"] = tenant
+
+    def organisation(self) -> str:
+        """Who the header names: the organisation named at sign-in (platform token), the
+        one the token is bound to once known, else ""."""
+        return str(session.get("tenant") or session.get("bound_tenant") or "")
+
     def sign_out(self) -> None:
         session.clear()
 

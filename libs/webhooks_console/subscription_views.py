@@ -54,7 +54,14 @@ from webhooks_console.forms import (
     step_of,
     violation_input,
 )
-from webhooks_console.pages import app_sessions, call, local_path, rpc_code, rpc_error_page
+from webhooks_console.pages import (
+    app_sessions,
+    call,
+    local_path,
+    remember_tenant,
+    rpc_code,
+    rpc_error_page,
+)
 from webhooks_grpc.errors import field_violations
 from webhooks_secrets import SecretUnreadable
 
@@ -282,6 +289,8 @@ def register(app: Flask) -> None:
             ),
         )
         items = list(response.subscriptions)
+        if items:
+            remember_tenant(items[0].tenant)
         counts = failure_counts([s.id for s in items])
         cat = catalogue()
         rows = [

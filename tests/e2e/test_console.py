@@ -266,6 +266,8 @@ async def test_create_rest_subscription_with_two_triggers(stack: Stack) -> None:
     title = await line.locator("td.triggers .trigger").first.get_attribute("title")
     assert title == "OnNewActivity: fires when an activity is logged on a conversation"
     assert await line.locator("td.url").get_attribute("title") == receiver.url("/rest")
+    # The token is bound to tenant A: the header names it once a reply carries it.
+    assert await page.inner_text("#organisation") == TENANT_A
     sub = await get_subscription(stack, stack.ids[REST_NAME])
     assert sub.authentication.basic.username == "crm" and sub.authentication.basic.password_set
     assert (sub.retry_policy.retries, sub.retry_policy.interval_seconds) == (1, 1)
@@ -535,11 +537,12 @@ async def test_the_form_works_without_javascript(stack: Stack) -> None:
     context.set_default_timeout(10_000)
     try:
         page = await context.new_page()
-        await page.goto(f"{stack.url}/sign-in")
+        await page.goto(f"{stack.url}/webhooks/new")  # to sign-in, then straight back here
         await page.fill("input[name=token]", TOKEN_A)
         await page.fill("input[name=tenant]", "")
         await page.click("button[type=submit]")
-        await page.goto(f"{stack.url}/webhooks/new")
+        await page.wait_for_url(f"{stack.url}/webhooks/new")
+        assert await page.inner_text("#organisation") == TENANT_A, "learnt at sign-in"
         assert await page.is_visible("#step-retries"), "all steps at once"
         await page.fill("input[name=name]", "No script")
         await page.select_option("#entity", "Object")
@@ -637,6 +640,7 @@ async def test_platform_token_signs_in_for_the_named_organisation(stack: Stack) 
         await page.wait_for_url(f"{stack.url}/webhooks")
         names = await page.locator("#subscriptions a.name").all_inner_texts()
         assert names == ["B secret plans"]
+        assert await page.inner_text("#organisation") == TENANT_B, "the organisation named"
         await page.click("header button:has-text('Sign out')")
         await page.wait_for_url(f"{stack.url}/sign-in")
         await page.goto(f"{stack.url}/webhooks")
