@@ -61,6 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # for tests.support and bench.*
 
+import grpc.aio  # noqa: E402
 from nats.aio.msg import Msg  # noqa: E402
 
 from bench.router import percentile, steady  # noqa: E402
@@ -393,7 +394,7 @@ async def latency(
         try:
             await publish_call(stack, i % len(stack.routers), case, chunk)
         except Exception as error:  # an overloaded router is a figure, not a crash
-            name = type(error).__name__
+            name = error.code().name if isinstance(error, grpc.aio.AioRpcError) else repr(error)
             failed[name] = failed.get(name, 0) + 1
             return
         if i >= warm_calls:
@@ -609,6 +610,7 @@ def start_profilers(directory: Path, pids: dict[str, list[int]]) -> list[subproc
         for index, pid in enumerate(pids[role]):
             out = directory / f"{role}-{index + 1}.txt"
             command = [spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw"]
+            command.append("--nonblocking")  # sampled without pausing: latencies hold
             started.append(
                 subprocess.Popen(
                     [*command, "--output", str(out)],
