@@ -284,7 +284,10 @@ async def bench_routing(root: Path, fanout: int, events: int) -> dict[str, Any]:
         assert first_job.time is not None and last_job.time is not None
         # Stored times of the first and the last job: N jobs span N - 1 intervals.
         seconds = max((last_job.time - first_job.time).total_seconds(), 1e-6) * jobs / (jobs - 1)
-        cpu_events = max(jobs - routed_before, 1) / fanout
+        # None when everything was routed before SERVING (small runs): nothing to divide.
+        cpu_us = (
+            round(cpu / (jobs - routed_before) * fanout * 1e6, 1) if jobs > routed_before else None
+        )
         await env.js.purge_stream("DELIVERIES")
         ceiling = max(before, await ceiling_rate(env.js, jobs, job_size, "a"))
         return {
@@ -297,7 +300,7 @@ async def bench_routing(root: Path, fanout: int, events: int) -> dict[str, Any]:
             "jobs_per_s": round(jobs / seconds),
             "ceiling_jobs_per_s": round(ceiling),
             "ratio": round(jobs / seconds / ceiling, 3),
-            "router_cpu_us_per_event": round(cpu / cpu_events * 1e6, 1),
+            "router_cpu_us_per_event": cpu_us,
             "routed_before_serving": routed_before,
         }
 
