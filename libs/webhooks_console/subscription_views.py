@@ -31,13 +31,11 @@ from webhooks.v1.subscriptions_pb2 import (
 )
 from webhooks_cli.failures import class_text
 from webhooks_cli.output import message_dict, timestamp_text
-from webhooks_cli.triggers import format_trigger
 from webhooks_cli.views import (
-    catalogue_names,
     subscription_fields,
     whole_numbers,
 )
-from webhooks_console.display import Pages, trigger_text
+from webhooks_console.display import Pages, trigger_text, words
 from webhooks_console.forms import (
     AUTH_BY_ONEOF,
     AUTH_CHOICES,
@@ -243,17 +241,37 @@ def _int(text: str, default: int) -> int:
         return default
 
 
-def change_lines(changes: dict[str, Any]) -> list[tuple[str, str]]:
+def stored_trigger(item: Any) -> Any:
+    """A trigger as the history stores it, in TriggerSpec's JSON names: its status changes
+    are kept as ``{"from", "to"}``."""
+    if not isinstance(item, dict):
+        return item
+    changes = item.get("status_changes")
+    if not isinstance(changes, list):
+        return item
+    renamed = [
+        {"from_status": c.get("from", 0), "to_status": c.get("to", 0)}
+        if isinstance(c, dict) and ("from" in c or "to" in c)
+        else c
+        for c in changes
+    ]
+    return {**item, "status_changes": renamed}
+
+
+def change_lines(changes: dict[str, Any], entity: str, cat: Catalogue) -> list[tuple[str, str]]:
     """A history entry's changes as (field, value) lines: nested fields dotted, triggers in
-    the CLI's SPEC syntax with catalogue names, secrets as the service masked them."""
+    words as the Webhooks list shows them, secrets as the service masked them."""
     lines: list[tuple[str, str]] = []
+    entity = str(changes.get("entity") or entity)
 
     def walk(path: str, value: Any) -> None:
         if path == "triggers" and isinstance(value, list):
             for index, item in enumerate(value, start=1):
                 try:
-                    trigger = ParseDict(item, TriggerSpec(), ignore_unknown_fields=True)
-                    text = format_trigger(trigger, catalogue_names())
+                    trigger = ParseDict(
+                        stored_trigger(item), TriggerSpec(), ignore_unknown_fields=True
+                    )
+                    text = trigger_text(trigger, entity, cat).text
                 except (ParseError, TypeError):
                     text = json.dumps(item, sort_keys=True)
                 lines.append((f"trigger {index}", text))
@@ -270,6 +288,57 @@ def change_lines(changes: dict[str, Any]) -> list[tuple[str, str]]:
 
     walk("", changes)
     return lines
+
+
+def what_happened(event: str, changes: dict[str, Any], previous_url: str | None) -> str:
+    """A history entry as the start of a sentence ("Renamed to “X”"); the view adds who
+    and when. ``previous_url``: the webhook URL before this entry (None: not known)."""
+    if event == "Created":
+        return f"Created as “{changes.get('name', '')}”" if changes.get("name") else "Created"
+    if event == "Renamed":
+        return f"Renamed to “{changes.get('name', '')}”"
+    if event == "EndpointChanged":
+        url = (changes.get("webhook") or {}).get("url")
+        if url and url != previous_url:
+            return f"Webhook URL changed to {url}"
+        return "Webhook settings changed"
+    if event == "AuthChanged":
+        return "Authentication changed (secrets not shown)"
+    if event == "TriggersChanged":
+        return "Triggers changed"
+    if event == "CompleteDataChanged":
+        included = changes.get("include_complete_data")
+        return "Complete data included" if included else "Complete data no longer included"
+    if event == "RetryPolicyChanged":
+        return "Retries changed"
+    if event == "SigningSecretRotated":
+        return "Signing secret rotated (secrets not shown)"
+    if event in ("Activated", "Deactivated", "Deleted"):
+        return event
+    return words(event)
+
+
+def history_rows(entries: Any, entity: str, cat: Catalogue) -> list[dict[str, Any]]:
+    """Newest first, each a sentence with who and when, and its changes as lines."""
+    rows: list[dict[str, Any]] = []
+    url: str | None = None
+    for entry in entries:  # oldest first: the URL before each change is known
+        changes = whole_numbers(message_dict(entry)["changes"])
+        happened = what_happened(entry.event_type, changes, url)
+        url = (changes.get("webhook") or {}).get("url", url)
+        at = timestamp_text(entry.occurred_at)
+        by = f" by {entry.actor}" if entry.actor else ""
+        rows.append(
+            {
+                "version": entry.version,
+                "event": entry.event_type,
+                "sentence": f"{happened}{by} at {at}",
+                "at": at,
+                "actor": entry.actor,
+                "changes": change_lines(changes, entity, cat),
+            }
+        )
+    return rows[::-1]
 
 
 def register(app: Flask) -> None:
@@ -376,20 +445,13 @@ def register(app: Flask) -> None:
             GetSubscriptionHistoryRequest(id=subscription_id),
         )
         counts = failure_counts([sub.id])
-        entries = [
-            {
-                "version": entry.version,
-                "event": entry.event_type,
-                "at": timestamp_text(entry.occurred_at),
-                "actor": entry.actor,
-                "changes": change_lines(whole_numbers(message_dict(entry)["changes"])),
-            }
-            for entry in reversed(history.entries)
-        ]
+        cat = catalogue()
+        entries = history_rows(history.entries, sub.entity, cat)
         return render_template(
             "subscription_details.html",
             sub=sub,
             fields=subscription_fields(sub),
+            triggers=[trigger_text(t, sub.entity, cat) for t in sub.triggers],
             entries=entries,
             failures=(counts or {}).get(sub.id),
         )

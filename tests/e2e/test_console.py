@@ -510,9 +510,24 @@ async def test_history_is_readable(stack: Stack) -> None:
     await open_menu(page, REST_NAME)
     await (await row(page, REST_NAME)).locator("text=Details").click()
     history = await page.inner_text("#history-table")
-    assert "Created" in history and "EndpointChanged" in history and "admin-a" in history
-    assert "webhook.url" in history and "OnNewActivity:activity_types=Forward" in history
+    rest_v2 = stack.receiver.url("/rest-v2")
+    sentences = await page.locator("#history-table td.happened").all_inner_texts()
+    changed = rf"Webhook URL changed to {re.escape(rest_v2)} by admin-a at .+"
+    assert any(re.fullmatch(changed, s) for s in sentences), sentences
+    assert any(s.startswith(f"Created as “{REST_NAME}” by admin-a at ") for s in sentences)
+    assert "webhook.url" in history
+    # Triggers read as the Webhooks list writes them, never in the CLI's syntax.
+    assert "On New Activity — Activity types: Forward" in history
+    assert "Status: Open → Resolved" in history, "the stored status changes read right"
+    assert "OnNewActivity:" not in history and "activity_types=" not in history
     assert "failed delivery attempts" in await page.inner_text("main")
+    details = await page.locator("dl.fields dd.triggers .trigger").all_inner_texts()
+    assert details == [
+        "On New Activity — Channels: WhatsApp · Activity types: Remark, StatusChange"
+        " · Status: Open → Resolved",
+        "On New Activity — Activity types: Forward",
+    ], details
+    assert "OnNewActivity:" not in await page.inner_text("dl.fields")
     await shot(page, "70-details-and-history")
 
 

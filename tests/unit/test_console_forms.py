@@ -1,6 +1,6 @@
 """The console's subscription form both ways, in memory: what a browser posts becomes the
 same request the CLI would build, a stored subscription comes back without its secrets,
-and a server-side field violation finds its input."""
+and a server-side field violation finds its input. Also the History's sentences."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from webhooks_console.forms import (
     violation_input,
 )
 from webhooks_console.pages import local_path
+from webhooks_console.subscription_views import change_lines, what_happened
 
 CATALOGUE = catalogue_message()
 
@@ -276,3 +277,35 @@ def test_pages_keep_the_tokens_before_them_for_previous() -> None:
     next_args = deep.next_args()
     assert next_args is not None and len(next_args["back"]) == MAX_BACK_PAGES  # type: ignore[arg-type]
     assert Pages.of("t1", [], "").previous_args() is None, "tokens ran out: First page only"
+
+
+def test_history_triggers_read_as_the_list_writes_them() -> None:
+    changes = {
+        "name": "CRM sync",
+        "triggers": [
+            {"trigger": "OnNewActivity", "channels": [7], "activity_types": [3]},
+            {"trigger": "OnNewActivity", "status_changes": [{"from": 1, "to": 2}, {"to": 14}]},
+        ],
+        "authentication": {"kind": "basic", "password": "***"},
+    }
+    lines = dict(change_lines(changes, "Object", CATALOGUE))
+    assert lines["trigger 1"] == "On New Activity — Channels: WhatsApp · Activity types: Forward"
+    assert lines["trigger 2"] == "On New Activity — Status: Open → Resolved, Any → Archive"
+    assert lines["authentication.password"] == "***"
+    retyped = {"entity": "User", "triggers": [{"trigger": "OnNew"}]}
+    assert dict(change_lines(retyped, "Object", CATALOGUE))["trigger 1"] == "On New"
+
+
+def test_history_entries_read_as_sentences() -> None:
+    url = "https://a.example/hook"
+    assert what_happened("Created", {"name": "CRM"}, None) == "Created as “CRM”"
+    assert what_happened("Renamed", {"name": "ERP"}, None) == "Renamed to “ERP”"
+    assert what_happened("Deactivated", {}, None) == "Deactivated"
+    assert what_happened("EndpointChanged", {"webhook": {"url": url}}, "https://b.example/") == (
+        f"Webhook URL changed to {url}"
+    )
+    assert what_happened("EndpointChanged", {"webhook": {"url": url}}, url) == (
+        "Webhook settings changed"
+    )
+    assert what_happened("AuthChanged", {}, None) == "Authentication changed (secrets not shown)"
+    assert what_happened("SomethingNew", {}, None) == "Something New"
