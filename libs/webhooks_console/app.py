@@ -21,7 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhooks.v1.subscriptions_pb2 import ListCertificatesRequest, ListSubscriptionsRequest
 from webhooks_config import Settings
-from webhooks_console import failure_views, subscription_views
+from webhooks_console import failure_views, secret_views, subscription_views
 from webhooks_console.display import url_breaks, words
 from webhooks_console.gateway import Caller, Gateway
 from webhooks_console.pages import app_gateway, error_page, local_path, rpc_error_page
@@ -40,6 +40,8 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # as long as the session: a long form must not expire
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         TEMPLATES_AUTO_RELOAD=False,
+        # Rotate signing secret's default overlap: the subscriptions service's default.
+        SIGNING_SECRET_OVERLAP_SECONDS=settings.signing_secret_overlap_seconds,
     )
     CSRFProtect(app)
     if settings.console_proxy_hops:
@@ -108,6 +110,7 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
         return redirect(url_for("subscriptions"))
 
     subscription_views.register(app)
+    secret_views.register(app)
     failure_views.register(app)
 
     @app.errorhandler(CSRFError)

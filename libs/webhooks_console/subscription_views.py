@@ -60,6 +60,7 @@ from webhooks_console.pages import (
     rpc_code,
     rpc_error_page,
 )
+from webhooks_console.secret_views import stash_secret
 from webhooks_grpc.errors import field_violations
 from webhooks_secrets import SecretUnreadable
 
@@ -402,8 +403,11 @@ def register(app: Flask) -> None:
             if rpc_code(error) not in FORM_ERRORS:
                 return rpc_error_page(error)
             return form_page(form, errors=rpc_form_errors(form, error), status=400)
-        flash(f"Webhook “{response.subscription.name}” created.")
-        return redirect(url_for("subscriptions"))
+        created = response.subscription
+        # The signing secret is in this reply only: shown once on the next page.
+        stash_secret(created.id, response.signing_secret, rotated=False)
+        flash(f"Webhook “{created.name}” created.")
+        return redirect(url_for("signing_secret", subscription_id=created.id))
 
     @app.route("/webhooks/<subscription_id>/edit", methods=["GET", "POST"])
     def edit_subscription(subscription_id: str) -> ResponseReturnValue:

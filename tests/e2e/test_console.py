@@ -30,6 +30,8 @@ import aiohttp
 import grpc
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.support.certs import issue_client_certificate, make_ca
 from tests.support.console_stack import (
@@ -74,7 +76,10 @@ class Stack:
     browser: Browser
     context: BrowserContext
     page: Page
-    sources: list[str] = field(default_factory=list)  # every HTML page the browser got
+    # Every HTML page the browser got, with its URL.
+    sources: list[tuple[str, str]] = field(default_factory=list)
+    # Every signing secret a one-time page showed, in order (subscription name, secret).
+    shown_secrets: list[tuple[str, str]] = field(default_factory=list)
     ids: dict[str, str] = field(default_factory=dict)  # subscription name -> id
     private_key_line: str = ""  # of the uploaded client certificate
     b_subscription: str = ""
@@ -116,7 +121,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         async def record(response: Response) -> None:
             if "text/html" in (response.headers.get("content-type") or ""):
                 with contextlib.suppress(Exception):
-                    found.sources.append(await response.text())
+                    found.sources.append((response.url, await response.text()))
 
         context.on("response", record)
         try:
@@ -170,6 +175,46 @@ async def row(page: Page, name: str) -> Any:
 
 async def open_menu(page: Page, name: str) -> None:
     await (await row(page, name)).locator("details.menu summary").click()
+
+
+SECRET_PAGE = re.compile(r"/webhooks/([0-9a-zA-Z_-]+)/signing-secret$")
+
+
+async def take_shown_secret(stack: Stack, page: Page, name: str) -> str:
+    """On the one-time page after Create Webhook or Rotate: the secret it shows, then
+    that a reload and Back never show it again and the session cookie never held it in
+    plaintext. Leaves the page on the Webhooks list."""
+    await page.wait_for_url(SECRET_PAGE)
+    match = SECRET_PAGE.search(page.url)
+    assert match is not None
+    secret_page = page.url
+    assert await page.inner_text("h1") == "Signing secret — shown once"
+    secret = (await page.inner_text("#signing-secret")).strip()
+    assert secret.startswith("whsec_") and len(secret) > 20, secret
+    assert "webhook-signature" in await page.inner_text("#verify-note")
+    stack.shown_secrets.append((name, secret))
+    for cookie in await page.context.cookies():
+        assert secret not in cookie["value"] and secret not in decoded_session(cookie["value"])
+        assert secret.removeprefix("whsec_") not in decoded_session(cookie["value"])
+    await page.reload()
+    assert await page.is_visible("#secret-gone"), "a reload shows it no more"
+    assert "whsec_" not in await page.content()
+    await page.goto(secret_page)
+    assert "whsec_" not in await page.content()
+    await page.click("#continue")
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    await page.go_back()
+    await page.wait_for_url(secret_page)
+    assert "whsec_" not in await page.content(), "Back shows it no more"
+    await page.go_forward()
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    return secret
+
+
+def verify_delivery(secret: str, body: bytes, headers: Any) -> None:
+    """As a receiver does with the standardwebhooks package: raises when no signature
+    in ``webhook-signature`` is the body's under ``secret``."""
+    Webhook(secret).verify(body, dict(headers))
 
 
 # ---- the guide's flow
@@ -249,8 +294,19 @@ async def test_create_rest_subscription_with_two_triggers(stack: Stack) -> None:
     await page.fill("input[name='retry_policy.interval_seconds']", "1")
     await shot(page, "13-new-rest-retries")
     await page.click("#save")
-    await page.wait_for_url(f"{stack.url}/webhooks")
+    # Right after Create Webhook: the signing secret, shown once.
+    await page.wait_for_url(SECRET_PAGE)
     assert f"Webhook “{REST_NAME}” created." in await page.inner_text(".flash")
+    copy = page.locator("button.copy")
+    assert await copy.is_visible(), "the Copy button, with scripts"
+    await stack.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await copy.click()
+    await page.wait_for_function("document.querySelector('.copy-status').textContent !== ''")
+    assert await page.inner_text(".copy-status") == "Copied."
+    copied = await page.evaluate("navigator.clipboard.readText()")
+    assert copied == (await page.inner_text("#signing-secret")).strip()
+    await shot(page, "14-new-rest-signing-secret-shown-once")
+    await take_shown_secret(stack, page, REST_NAME)
     line = await row(page, REST_NAME)
     stack.ids[REST_NAME] = str(await line.get_attribute("data-id"))
     text = await line.inner_text()
@@ -271,6 +327,24 @@ async def test_create_rest_subscription_with_two_triggers(stack: Stack) -> None:
     sub = await get_subscription(stack, stack.ids[REST_NAME])
     assert sub.authentication.basic.username == "crm" and sub.authentication.basic.password_set
     assert (sub.retry_policy.retries, sub.retry_policy.interval_seconds) == (1, 1)
+
+
+async def test_a_delivery_verifies_with_the_secret_shown_once(stack: Stack) -> None:
+    page, receiver = stack.page, stack.receiver
+    (name, secret), *_ = stack.shown_secrets
+    assert name == REST_NAME
+    await stack.platform.on_stream(await get_subscription(stack, stack.ids[REST_NAME]))
+    await open_menu(page, REST_NAME)
+    await (await row(page, REST_NAME)).locator("text=Send test event").click()
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    assert "delivered" in await page.inner_text(".flash")
+    request = receiver.at("/rest")[-1]
+    assert len(request.headers["webhook-signature"].split()) == 1, "one secret, one signature"
+    verify_delivery(secret, request.body, request.headers)
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        verify_delivery(
+            "whsec_" + base64.b64encode(b"x" * 24).decode(), request.body, request.headers
+        )
 
 
 async def test_create_soap_subscription_with_oauth_client_credentials(stack: Stack) -> None:
@@ -312,7 +386,7 @@ async def test_create_soap_subscription_with_oauth_client_credentials(stack: Sta
     await shot(page, "21-new-soap-authentication")
     await page.click("#step-authentication button.next")
     await page.click("#save")
-    await page.wait_for_url(f"{stack.url}/webhooks")
+    await take_shown_secret(stack, page, SOAP_NAME)
     line = await row(page, SOAP_NAME)
     stack.ids[SOAP_NAME] = str(await line.get_attribute("data-id"))
     sub = await get_subscription(stack, stack.ids[SOAP_NAME])
@@ -472,6 +546,46 @@ async def test_edit_keeps_the_stored_password(stack: Stack) -> None:
     assert sent == "Basic " + base64.b64encode(f"crm:{BASIC_PASSWORD}".encode()).decode()
 
 
+async def test_rotate_signing_secret_shows_the_new_one_once(stack: Stack) -> None:
+    page, receiver = stack.page, stack.receiver
+    old = dict(stack.shown_secrets)[REST_NAME]
+    await page.goto(f"{stack.url}/webhooks")
+    await open_menu(page, REST_NAME)
+    assert await (await row(page, REST_NAME)).locator("text=Rotate signing secret").is_visible()
+    await page.goto(f"{stack.url}/webhooks/{stack.ids[REST_NAME]}")
+    await page.click("#rotate-secret")
+    note = await page.inner_text("#overlap-note")
+    assert "old secret keeps working" in note and "24 hours" in note, note
+    assert await page.input_value("#overlap") == str(24 * 3600), "the service's default"
+    await shot(page, "55-rotate-signing-secret-confirmation")
+    await page.click("#confirm-rotate")
+    await page.wait_for_url(SECRET_PAGE)
+    assert "keeps working until" in await page.inner_text("#previous-secret-note")
+    new = await take_shown_secret(stack, page, REST_NAME)
+    assert new != old
+    sub = await get_subscription(stack, stack.ids[REST_NAME])
+    assert sub.signing_secret.HasField("previous_valid_until")
+    await stack.platform.on_stream(sub)
+    await open_menu(page, REST_NAME)
+    await (await row(page, REST_NAME)).locator("text=Send test event").click()
+    await page.wait_for_url(f"{stack.url}/webhooks")
+    assert "delivered" in await page.inner_text(".flash")
+    request = receiver.at("/rest-v2")[-1]
+    assert len(request.headers["webhook-signature"].split()) == 2, "both secrets sign"
+    verify_delivery(new, request.body, request.headers)
+    verify_delivery(old, request.body, request.headers)  # during the overlap
+
+
+async def test_rotating_needs_a_valid_csrf_token(stack: Stack) -> None:
+    before = await get_subscription(stack, stack.ids[REST_NAME])
+    response = await stack.page.request.post(
+        f"{stack.url}/webhooks/{stack.ids[REST_NAME]}/rotate-secret", form={"overlap_seconds": "0"}
+    )
+    assert response.status == 403 and "whsec_" not in await response.text()
+    after = await get_subscription(stack, stack.ids[REST_NAME])
+    assert after.version == before.version, "not rotated"
+
+
 async def test_server_side_errors_next_to_their_fields_nothing_lost(stack: Stack) -> None:
     page = stack.page
     await page.goto(f"{stack.url}/webhooks/new")
@@ -497,7 +611,7 @@ async def test_server_side_errors_next_to_their_fields_nothing_lost(stack: Stack
     await page.fill("input[name='webhook.url']", "https://crm.example.com/hooks")
     await page.click("[data-goto=retries]")
     await page.click("#save")
-    await page.wait_for_url(f"{stack.url}/webhooks")
+    await take_shown_secret(stack, page, "Tag feed")
     line = await row(page, "Tag feed")
     stack.ids["Tag feed"] = str(await line.get_attribute("data-id"))
     sub = await get_subscription(stack, stack.ids["Tag feed"])
@@ -512,15 +626,21 @@ async def test_history_is_readable(stack: Stack) -> None:
     history = await page.inner_text("#history-table")
     rest_v2 = stack.receiver.url("/rest-v2")
     sentences = await page.locator("#history-table td.happened").all_inner_texts()
-    changed = rf"Webhook URL changed to {re.escape(rest_v2)} by admin-a at .+"
-    assert any(re.fullmatch(changed, s) for s in sentences), sentences
+    assert any(
+        re.fullmatch(rf"Webhook URL changed to {re.escape(rest_v2)} by admin-a at .+", s)
+        for s in sentences
+    ), sentences
     assert any(s.startswith(f"Created as “{REST_NAME}” by admin-a at ") for s in sentences)
+    assert any(
+        s.startswith("Signing secret rotated (secrets not shown) by admin-a") for s in sentences
+    )
     assert "webhook.url" in history
     # Triggers read as the Webhooks list writes them, never in the CLI's syntax.
     assert "On New Activity — Activity types: Forward" in history
     assert "Status: Open → Resolved" in history, "the stored status changes read right"
     assert "OnNewActivity:" not in history and "activity_types=" not in history
-    assert "failed delivery attempts" in await page.inner_text("main")
+    main = await page.inner_text("main")
+    assert "failed delivery attempts" in main
     details = await page.locator("dl.fields dd.triggers .trigger").all_inner_texts()
     assert details == [
         "On New Activity — Channels: WhatsApp · Activity types: Remark, StatusChange"
@@ -574,6 +694,10 @@ async def test_the_form_works_without_javascript(stack: Stack) -> None:
         await page.fill("input[name='webhook.url']", stack.receiver.url("/noscript"))
         await shot(page, "65-new-without-javascript")
         await page.click("#save")
+        await page.wait_for_url(SECRET_PAGE)
+        assert (await page.inner_text("#signing-secret")).startswith("whsec_")
+        assert not await page.is_visible("button.copy"), "no Copy button without scripts"
+        await page.click("#continue")
         await page.wait_for_url(f"{stack.url}/webhooks")
         line = page.locator("#subscriptions tr[data-name='No script']")
         assert "On New Activity — Activity types: Remark" in await line.inner_text()
@@ -690,17 +814,33 @@ async def test_forms_without_a_valid_csrf_token_are_refused(stack: Stack) -> Non
 
 
 async def test_no_secret_in_any_page(stack: Stack) -> None:
+    """No secret in any page; a signing secret only on its one-time page, each exactly
+    once (not on the list, Details, the edit form, a reload of that page or Back)."""
     assert len(stack.sources) > 20
     secrets = (
         *(BASIC_PASSWORD, CLIENT_SECRET, TYPED_PASSWORD),
-        *(TOKEN_A, TOKEN_B, PLATFORM_TOKEN, "whsec_"),
+        *(TOKEN_A, TOKEN_B, PLATFORM_TOKEN),
         *(stack.private_key_line or "no key uploaded",),
     )
-    for source in stack.sources:
+    shown = [secret for _, secret in stack.shown_secrets]
+    assert len(shown) >= 4 and len(set(shown)) == len(shown), "created 3, rotated 1"
+    pages_with: dict[str, int] = {}
+    for url, source in stack.sources:
         for secret in secrets:
-            assert secret not in source, f"{secret[:8]}… in a page"
-    details = next(s for s in stack.sources if "signing secret" in s)
-    assert "set" in details
+            assert secret not in source, f"{secret[:8]}… in {url}"
+        found = re.findall(r"whsec_[A-Za-z0-9+/=]+", source)
+        if found:
+            assert SECRET_PAGE.search(url.split("?")[0]), f"a signing secret in {url}"
+            assert len(set(found)) == 1 and found[0] in shown, url
+            pages_with[found[0]] = pages_with.get(found[0], 0) + 1
+        else:
+            assert "whsec_" not in source, url
+    assert pages_with == dict.fromkeys(shown, 1), "each secret on exactly one page"
+    rest = stack.ids[REST_NAME]
+    details = [s for u, s in stack.sources if u.endswith(f"/webhooks/{rest}")]
+    edits = [s for u, s in stack.sources if u.endswith(f"/webhooks/{rest}/edit")]
+    assert details and edits
+    assert "signing secret" in details[-1] and "rotated" in details[-1]
 
 
 async def test_the_session_cookie_is_secure_over_https(stack: Stack) -> None:
@@ -815,5 +955,9 @@ async def test_a_service_down_is_a_clear_page_not_a_traceback(stack: Stack) -> N
 async def test_logs_hold_no_traceback_and_no_secret(stack: Stack) -> None:
     log = await asyncio.to_thread(Path(stack.console.log_path).read_text, errors="replace")
     assert "Traceback" not in log, stack.console.log_tail()
+    signing = [secret for _, secret in stack.shown_secrets]
     for secret in (BASIC_PASSWORD, CLIENT_SECRET, TYPED_PASSWORD, TOKEN_A, PLATFORM_TOKEN):
         assert secret not in log
+    for secret in signing:
+        assert secret not in log
+    assert "whsec_" not in log

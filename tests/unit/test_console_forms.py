@@ -1,10 +1,18 @@
 """The console's subscription form both ways, in memory: what a browser posts becomes the
 same request the CLI would build, a stored subscription comes back without its secrets,
-and a server-side field violation finds its input. Also the History's sentences."""
+and a server-side field violation finds its input. Also the History's sentences and the
+one-time signing secret's stash."""
 
 from __future__ import annotations
 
+import json
+import time
+from types import SimpleNamespace
+from unittest import mock
+
 import pytest
+from cryptography.fernet import Fernet
+from flask import Flask, session
 from werkzeug.datastructures import MultiDict
 
 from webhooks.v1.common_pb2 import (
@@ -31,7 +39,16 @@ from webhooks_console.forms import (
     violation_input,
 )
 from webhooks_console.pages import local_path
+from webhooks_console.secret_views import (
+    STASH_KEY,
+    STASH_SECONDS,
+    duration_text,
+    overlap_choices,
+    stash_secret,
+    take_secret,
+)
 from webhooks_console.subscription_views import change_lines, what_happened
+from webhooks_secrets import SecretBox
 
 CATALOGUE = catalogue_message()
 
@@ -309,3 +326,43 @@ def test_history_entries_read_as_sentences() -> None:
     )
     assert what_happened("AuthChanged", {}, None) == "Authentication changed (secrets not shown)"
     assert what_happened("SomethingNew", {}, None) == "Something New"
+
+
+def test_overlaps_in_words() -> None:
+    assert [duration_text(s) for s in (0, 90, 3600, 86400, 7 * 86400, 2 * 86400)] == [
+        "0 seconds",
+        "90 seconds",
+        "1 hour",
+        "24 hours",
+        "7 days",
+        "2 days",
+    ]
+    assert [value for value, _ in overlap_choices(1800)] == [0, 1800, 3600, 86400, 604800]
+
+
+@pytest.fixture
+def console_app() -> Flask:
+    app = Flask(__name__)
+    app.secret_key = "test"
+    box = SecretBox([Fernet.generate_key().decode()])
+    app.extensions["sessions"] = SimpleNamespace(box=box)
+    return app
+
+
+def test_a_signing_secret_is_stashed_sealed_and_taken_once(console_app: Flask) -> None:
+    secret = "whsec_" + "A" * 32
+    with console_app.test_request_context():
+        stash_secret("sub-1", secret, rotated=True)
+        assert secret not in json.dumps(dict(session)), "sealed, never in plaintext"
+        assert take_secret("sub-2") is None, "another subscription's page shows nothing"
+        assert STASH_KEY not in session, "and the stash is gone"
+        stash_secret("sub-1", secret, rotated=True)
+        shown = take_secret("sub-1")
+        assert shown is not None and (shown.secret, shown.rotated) == (secret, True)
+        assert take_secret("sub-1") is None, "once"
+        stash_secret("sub-1", secret, rotated=False)
+        later = time.time() + STASH_SECONDS + 1
+        with mock.patch("webhooks_console.secret_views.time.time", return_value=later):
+            assert take_secret("sub-1") is None, "a stale stash is dropped unread"
+        session[STASH_KEY] = "not sealed"
+        assert take_secret("sub-1") is None

@@ -157,3 +157,39 @@ function subscriptionForm(form) {
   authRadios.forEach((r) => r.addEventListener("change", showAuth));
   showAuth();
 }
+
+// The one-time signing secret: a Copy button (the text stays selectable without it), and
+// nothing left to show when the page comes back from the browser's back/forward cache.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("button.copy[data-copy]").forEach((button) => {
+    const source = document.getElementById(button.dataset.copy);
+    const status = button.parentElement.querySelector(".copy-status");
+    if (!source) return;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      const text = source.textContent.trim();
+      let copied = false;
+      try {
+        await navigator.clipboard.writeText(text);
+        copied = true;
+      } catch (error) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        copied = document.execCommand && document.execCommand("copy");
+      }
+      if (status) status.textContent = copied ? "Copied." : "Selected: press Ctrl+C to copy.";
+    });
+  });
+});
+
+window.addEventListener("pagehide", () => {
+  const secret = document.getElementById("signing-secret");
+  if (secret) secret.textContent = "(shown once: no longer shown)";
+});
+
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted && document.getElementById("signing-secret-page")) window.location.reload();
+});
