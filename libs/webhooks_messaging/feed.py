@@ -17,8 +17,6 @@ server restarted and its in-memory consumer is gone), so a reconnect needs nothi
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import json
 import logging
 import time
@@ -31,6 +29,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from webhooks.v1 import messages_pb2
+from webhooks_messaging.positions import PositionWaiters
 from webhooks_messaging.streams import SUBSCRIPTIONS
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,6 @@ IDLE_HEARTBEAT_SECONDS = 1.0
 # it silently: the ordered consumer tracks sequences before queueing).
 PENDING_BYTES_LIMIT = 512 * 1024 * 1024
 PENDING_MSGS_LIMIT = 4 * 1024 * 1024
-MAX_STALE_WAITERS = 1024
 STREAM_INFO_TIMEOUT = 5.0  # seconds, as js.stream_info's default
 
 
@@ -83,9 +81,7 @@ class SubscriptionFeed(Generic[P]):
         self.ready = asyncio.Event()
         # Messages skipped, by kind ("undecodable", "no state", …); each kind logged once.
         self.skipped: dict[str, int] = {}
-        # caught_up() waiters: (stream sequence awaited, tie-breaker, future).
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._tie = itertools.count()
+        self._caught_up = PositionWaiters()  # caught_up() waiters, by stream sequence
         self._build_target = 0
         self._build_started = 0.0
 
@@ -135,15 +131,8 @@ class SubscriptionFeed(Generic[P]):
             target = await self.stream_end(js)
         if self.table.applied_seq >= target:
             return True
-        if len(self._waiters) > MAX_STALE_WAITERS:
-            # The feed is stuck and callers keep timing out: forget their futures.
-            self._waiters = [w for w in self._waiters if not w[2].done()]
-            heapq.heapify(self._waiters)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (target, next(self._tie), future))
         try:
-            # On timeout wait_for cancels the future; _progressed drops it later.
-            await asyncio.wait_for(future, timeout)
+            await asyncio.wait_for(self._caught_up.wait(target), timeout)
             return True
         except TimeoutError:
             return False
@@ -218,11 +207,7 @@ class SubscriptionFeed(Generic[P]):
         self._progressed()
 
     def _progressed(self) -> None:
-        applied = self.table.applied_seq
-        while self._waiters and self._waiters[0][0] <= applied:
-            future = heapq.heappop(self._waiters)[2]
-            if not future.done():
-                future.set_result(None)
+        self._caught_up.reached(self.table.applied_seq)
         if not self.ready.is_set():
             self._check_ready()
 

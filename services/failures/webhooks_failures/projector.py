@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -42,6 +40,7 @@ from webhooks_failures.view import FailuresView
 from webhooks_failures.view_fold import OUTCOMES
 from webhooks_messaging import ATTEMPTS
 from webhooks_messaging.feed import stream_sequence
+from webhooks_messaging.positions import PositionWaiters
 from webhooks_storage import PositionMoved
 from webhooks_telemetry import extract_context
 
@@ -63,7 +62,6 @@ IDLE_HEARTBEAT_SECONDS = 1.0
 # "slow consumer" beyond these (the ordered consumer has already counted them).
 PENDING_BYTES_LIMIT = 512 * 1024 * 1024
 PENDING_MSGS_LIMIT = 4 * 1024 * 1024
-MAX_STALE_WAITERS = 1024
 
 # (stream sequence, message data, its traceparent when sampled, else None)
 Raw = tuple[int, bytes, str | None]
@@ -149,8 +147,7 @@ class Projector:
         # Held while a batch is written; rebuild() holds it to stop the projector between
         # two batches (a consistent point: the view and its position agree).
         self._lock = asyncio.Lock()
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._tie = itertools.count()
+        self._reached = PositionWaiters()
 
     @property
     def applied(self) -> int:
@@ -280,10 +277,7 @@ class Projector:
 
     def _set_position(self, position: int) -> None:
         self._position = position
-        while self._waiters and self._waiters[0][0] <= position:
-            future = heapq.heappop(self._waiters)[2]
-            if not future.done():
-                future.set_result(None)
+        self._reached.reached(position)
 
     # ---- read-your-writes
 
@@ -314,13 +308,7 @@ class Projector:
         """Returns once this projector has applied ``target``."""
         if self._position >= target:
             return
-        if len(self._waiters) > MAX_STALE_WAITERS:
-            # The projector is stuck and callers keep timing out: forget their futures.
-            self._waiters = [w for w in self._waiters if not w[2].done()]
-            heapq.heapify(self._waiters)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (target, next(self._tie), future))
-        await future
+        await self._reached.wait(target)
 
     # ---- retention
 

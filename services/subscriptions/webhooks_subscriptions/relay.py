@@ -33,6 +33,7 @@ from webhooks_messaging import (
     declare_streams,
     subscription_subject,
 )
+from webhooks_messaging.positions import PositionWaiters
 from webhooks_subscriptions.application import Subscriptions
 from webhooks_subscriptions.folding import AggregateFolder
 from webhooks_subscriptions.published import domain_event_message
@@ -74,7 +75,7 @@ class OutboxRelay:
         self._saved_lock = threading.Lock()
         self.saved_up_to = 0  # the last notification id saved by this process
         self._connected = False
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._published = PositionWaiters()
 
     def wake(self, notification_id: int = 0) -> None:
         """Called from the thread that saved: publish now rather than at the next poll."""
@@ -91,23 +92,15 @@ class OutboxRelay:
             return True
         if not self._connected:
             return False
-        waiter = asyncio.get_running_loop().create_future()
-        entry = (notification_id, waiter)
-        self._waiters.append(entry)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), PUBLISH_WAIT_SECONDS)
+            await asyncio.wait_for(self._published.wait(notification_id), PUBLISH_WAIT_SECONDS)
         except TimeoutError:
             return False
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(entry)
         return True
 
     def _advanced(self, scanned: int) -> None:
         self._scanned = scanned
-        for target, waiter in self._waiters:
-            if target <= scanned and not waiter.done():
-                waiter.set_result(None)
+        self._published.reached(scanned)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
