@@ -45,6 +45,7 @@ import nats  # noqa: E402
 
 from tests.support import NatsServer  # noqa: E402
 from tests.support.failures_history import Generator  # noqa: E402
+from tests.support.postgres import drop_schemas  # noqa: E402
 from webhooks.v1 import messages_pb2  # noqa: E402
 from webhooks_config import load_settings  # noqa: E402
 from webhooks_failures.model import FAILED, REDELIVERED, RETRYING, Filter  # noqa: E402
@@ -99,16 +100,7 @@ class Store:
         return PostgresFailuresView(POSTGRES_URL, schema)
 
     def drop(self) -> None:
-        if not self.schemas:
-            return
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-            for schema in self.schemas:
-                connection.execute(
-                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-                )
+        drop_schemas(POSTGRES_URL, self.schemas)
 
 
 # ---- 1. apply

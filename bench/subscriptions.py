@@ -51,6 +51,7 @@ from google.protobuf.field_mask_pb2 import FieldMask  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
 from tests.support import NatsServer, free_port  # noqa: E402
+from tests.support.postgres import drop_schemas  # noqa: E402
 from webhooks.v1 import common_pb2, subscriptions_pb2, subscriptions_pb2_grpc  # noqa: E402
 from webhooks_config import Settings, load_settings  # noqa: E402
 from webhooks_secrets import new_key  # noqa: E402
@@ -275,16 +276,7 @@ class Store:
         return env
 
     def drop(self) -> None:
-        if not self.schemas:
-            return
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-            for schema in self.schemas:
-                connection.execute(
-                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-                )
+        drop_schemas(POSTGRES_URL, self.schemas)
 
 
 def create_schema(schema: str) -> None:

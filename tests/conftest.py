@@ -7,12 +7,12 @@ Subfolders add their own conftest.py for their own fixtures; helpers live in
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.support import NatsServer
+from tests.support.postgres import create_schema, drop_schemas
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -59,21 +59,11 @@ def postgres_url() -> str:
 @pytest.fixture
 def postgres_schema(postgres_url: str) -> Iterator[Callable[[str], str]]:
     """Factory: ``postgres_schema("prefix")`` creates a fresh schema, dropped afterwards."""
-    import psycopg
-    from psycopg import sql
-
     created: list[str] = []
 
     def create(prefix: str = "test") -> str:
-        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(postgres_url, autocommit=True) as connection:
-            connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-        created.append(name)
-        return name
+        created.append(create_schema(postgres_url, prefix))
+        return created[-1]
 
     yield create
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        for name in created:
-            connection.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name))
-            )
+    drop_schemas(postgres_url, created)

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import NatsServer, free_port
+from tests.support import NatsServer, free_port, waiting
 from webhooks_secrets import new_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,13 +127,7 @@ def run_webhooks(args: list[str], env: dict[str, str]) -> subprocess.CompletedPr
 
 
 def wait_until(probe: Callable[[], Any], done: Callable[[Any], bool], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached; last: {value!r}"
-        time.sleep(0.3)
+    return waiting.wait_until(probe, done, what, WAIT_SECONDS)
 
 
 @dataclass

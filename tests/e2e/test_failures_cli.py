@@ -15,20 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.e2e.conftest import Platform
-from tests.support import free_port
+from tests.support import free_port, waiting
 from tests.support.receivers import ReceiverThread, Reply
 
 WAIT_SECONDS = 60.0  # a loaded machine runs every service of `up` at once
 
 
 def wait_until(probe: Callable[[], Any], done: Callable[[Any], bool], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"{what} not reached; last: {value!r}"
-        time.sleep(0.3)
+    return waiting.wait_until(probe, done, what, WAIT_SECONDS)
 
 
 def failed_events(platform: Platform, *flags: str) -> list[dict[str, Any]]:

@@ -15,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC
@@ -38,6 +37,7 @@ from tests.support.platform_stack import (
 from tests.support.platform_stack import platform as acting_for
 from tests.support.receivers import HttpsReceiver, Received, Reply
 from tests.support.token_server import TokenServer
+from tests.support.waiting import eventually
 from webhooks.v1 import common_pb2, failures_pb2, messages_pb2, subscriptions_pb2
 from webhooks_catalogue.samples import sample_data
 
@@ -190,22 +190,6 @@ def event_id_of(request: Received) -> str:
         return found.text
     event_id: str = json.loads(request.body)["Event"]["EventId"]
     return event_id
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]],
-    done: Callable[[T], bool],
-    timeout: float = 30.0,  # noqa: ASYNC109 - a deadline for a condition, not a call
-    what: str = "condition",
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout} s; last: {value!r}")
-        await asyncio.sleep(0.2)
 
 
 # ---- the tests

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import grpc.aio
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from tests.integration.conftest import rpc_error
 from tests.support.platform_stack import (
     RPC_TIMEOUT,
     Metadata,
@@ -41,6 +41,7 @@ from tests.support.platform_stack import (
 )
 from tests.support.receivers import HttpsReceiver, Reply, TestPki
 from tests.support.service_process import ServiceProcess
+from tests.support.waiting import eventually
 from webhooks.v1 import (
     failures_pb2,
     failures_pb2_grpc,
@@ -131,30 +132,6 @@ TOKENS = (
 async def running_stack(tmp: Path, **settings: Any) -> AsyncIterator[Stack]:
     async with running_platform(tmp, routers=0, tokens=TOKENS, **settings) as running:
         yield Stack(running)
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]],
-    done: Callable[[T], bool],
-    timeout: float = 30.0,  # noqa: ASYNC109 - a deadline for a condition, not a call
-    what: str = "condition",
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout} s; last: {value!r}")
-        await asyncio.sleep(0.2)
-
-
-async def rpc_error(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
-    try:
-        result = await call
-    except grpc.aio.AioRpcError as error:
-        return error
-    raise AssertionError(f"expected the RPC to fail, it returned {result!r}")
 
 
 async def invalid_field(call: Awaitable[Any]) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.nats_server import nats_server_binary
+from tests.support.nats_server import end_process, nats_server_binary
 from tests.support.ports import free_port
 
 
@@ -228,14 +228,4 @@ class NatsCluster:
     @staticmethod
     def _end(node: ClusterNode, kill: bool, timeout: float) -> None:
         process, node.process = node.process, None
-        if process is None or process.poll() is not None:
-            return
-        if kill:
-            process.kill()
-        else:
-            process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        end_process(process, kill=kill, timeout=timeout)

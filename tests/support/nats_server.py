@@ -74,17 +74,7 @@ class NatsServer:
 
     def _end(self, kill: bool, timeout: float) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        if kill:
-            process.kill()
-        else:
-            process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        end_process(process, kill=kill, timeout=timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         # Ready means the client port answers with an INFO that says JetStream is on.
@@ -102,3 +92,18 @@ class NatsServer:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"nats-server not ready on port {self.port}; see {self.log_file}")
+
+
+def end_process(process: subprocess.Popen[bytes] | None, *, kill: bool, timeout: float) -> None:
+    """SIGKILL (a crash) or SIGTERM (killed if it takes more than ``timeout``), and wait."""
+    if process is None or process.poll() is not None:
+        return
+    if kill:
+        process.kill()
+    else:
+        process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)

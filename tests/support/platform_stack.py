@@ -49,6 +49,7 @@ from nats.js.errors import NotFoundError
 
 from tests.support.nats_server import NatsServer
 from tests.support.ports import free_port
+from tests.support.postgres import create_schema, drop_schemas
 from tests.support.receivers import HttpsReceiver, TestPki
 from tests.support.service_process import ServiceProcess
 from webhooks.v1 import (
@@ -522,19 +523,11 @@ def service_process(
 def postgres_schema(url: str, prefix: str) -> Iterator[str]:
     """A fresh schema for as long as the block runs (for module-scoped stacks: the
     ``postgres_schema`` fixture is per test)."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    name = create_schema(url, prefix)
     try:
         yield name
     finally:
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name))
-            )
+        drop_schemas(url, [name])
 
 
 @contextlib.asynccontextmanager

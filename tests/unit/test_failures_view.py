@@ -23,6 +23,7 @@ from tests.support.failures_history import (
     Generator,
     History,
 )
+from tests.support.postgres import drop_schemas
 from webhooks.v1 import messages_pb2
 from webhooks_failures.model import MAX_PAGE_SIZE, Filter, InvalidPageToken
 from webhooks_failures.view import FailuresView, PostgresFailuresView, SQLiteFailuresView
@@ -37,16 +38,6 @@ ViewFactory = Callable[[], FailuresView]
 
 def at(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
-
-
-def drop_schema(url: str, schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-        )
 
 
 @pytest.fixture(params=STORES)
@@ -69,7 +60,7 @@ def new_view(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ViewFac
     for view, schema in made:
         view.close()
         if schema:
-            drop_schema(request.getfixturevalue("postgres_url"), schema)
+            drop_schemas(request.getfixturevalue("postgres_url"), [schema])
 
 
 def apply_all(
@@ -251,7 +242,7 @@ def loaded(
     yield view
     view.close()
     if schema:
-        drop_schema(request.getfixturevalue("postgres_url"), schema)
+        drop_schemas(request.getfixturevalue("postgres_url"), [schema])
 
 
 def matching(history: History, tenant: str, f: Filter) -> list[str]:
