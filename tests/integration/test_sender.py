@@ -467,6 +467,11 @@ async def test_refused_destinations_for_webhook_token_and_wsdl_urls(
         assert record.failure_class == FC.FAILURE_CLASS_BLOCKED_DESTINATION, record
         assert "refused destination" in record.error_message
     assert "metadata" in attempts.of(jobs[0].delivery_id)[0].error_message
+    # The WSDL's refusal is now served from the sender's failure cache: still refused.
+    again = await stack.send(private_wsdl.subscription)
+    await attempts.wait(lambda: bool(attempts.of(again.delivery_id)))
+    (record,) = attempts.of(again.delivery_id)
+    assert record.failure_class == FC.FAILURE_CLASS_BLOCKED_DESTINATION, record
     # Neither the webhook behind the refused token URL nor the SOAP endpoint got anything.
     assert receiver.at("/token-guarded") == [] and receiver.at("/wsdl-guarded") == []
 

@@ -313,6 +313,38 @@ async def test_a_wsdl_url_to_a_refused_destination(fetch: Fetcher) -> None:
         await SoapEnvelopes(fetch).build(soap, "sub-5:2", payload())
 
 
+async def test_an_import_over_plain_http_is_refused_unfetched(
+    receiver: HttpsReceiver, fetch: Fetcher
+) -> None:
+    # Issue 11: every URL the platform fetches is https; an import over http could be read
+    # or changed on the way. Refused before anything is asked, by URL and inline alike.
+    # (Another host than the WSDL's: zeep itself upgrades an import of the WSDL's own host.)
+    plain = receiver.url("/erp/events.xsd").replace("https://127.0.0.1", "http://localhost")
+    wsdl = EVENTS_WSDL.replace('schemaLocation="events.xsd"', f'schemaLocation="{plain}"')
+    receiver.reply("/erp/plain-import.wsdl", Reply(200, wsdl.encode()))
+    by_url = publish(wsdl_url=receiver.url("/erp/plain-import.wsdl"))
+    for soap, key in ((by_url, "sub-5:3"), (publish(wsdl_document=wsdl), "sub-5:4")):
+        with pytest.raises(SoapSettingsError, match="over https only") as caught:
+            await SoapEnvelopes(fetch).build(soap, key, payload())
+        assert plain in str(caught.value)
+    assert plain not in fetch.asked
+    assert receiver.at("/erp/events.xsd") == []
+
+
+async def test_a_remembered_refusal_is_still_a_refused_destination(fetch: Fetcher) -> None:
+    # The delivery classes the attempt by the fetch's exception (the cause): a failure
+    # served from the cache must carry it too, or the second attempt reads "configuration".
+    soap = notify(wsdl_url="https://10.0.0.7/crm/notifications.wsdl")
+    envelopes = SoapEnvelopes(fetch, failure_ttl=60)
+    causes = []
+    for _ in range(3):
+        with pytest.raises(SoapSettingsError, match="refused") as caught:
+            await envelopes.build(soap, "sub-5:5", payload())
+        causes.append(caught.value.__cause__)
+    assert fetch.asked == [soap.wsdl_url]  # served from the cache after the first
+    assert all(isinstance(cause, PermissionError) for cause in causes), causes
+
+
 @pytest.mark.parametrize(
     "document",
     [

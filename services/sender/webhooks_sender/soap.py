@@ -70,12 +70,17 @@ the wrapper element's children; several parts or RPC style: the parts):
 
 WSDL loading runs zeep (synchronous) in a worker thread (``asyncio.to_thread``); its
 transport hands every URL to ``fetch`` on the event loop and waits for the result, so no
-document is ever fetched except through the guarded transport. Only http(s) locations are
-loaded (an inline document's relative or file imports are refused), at most
+document is ever fetched except through the guarded transport. Only https locations are
+loaded (an inline document's relative or file imports are refused; plain http only for the
+``wsdl_url`` itself, which the subscriptions service admits over http solely to a loopback
+host under ``WEBHOOKS_ALLOW_HTTP_LOOPBACK``: an import over http could be read or altered on
+the way, and every other URL the platform fetches is https), at most
 ``MAX_DOCUMENTS`` documents of ``MAX_DOCUMENT_BYTES`` each per WSDL; DTDs and entities are
 refused. Loads of the same key share one fetch (single flight); failures of a
 ``wsdl_url`` are remembered for ``failure_ttl`` seconds so a dead WSDL server is not asked
-again by every delivery waiting for it, failures of an inline document until evicted.
+again by every delivery waiting for it, failures of an inline document until evicted; a
+remembered failure is raised with its fetch's exception as ``__cause__`` again, so a
+refused destination stays one.
 """
 
 from __future__ import annotations
@@ -594,6 +599,7 @@ class _FetchTransport(zeep.Transport):  # type: ignore[misc]
         self._fetch = fetch
         self._loop = loop
         self.documents: dict[str, bytes] = {}
+        self.root: str | None = None  # the wsdl_url: the one location that may be http
         self.problem: str | None = None
         self.cause: BaseException | None = None
 
@@ -602,10 +608,15 @@ class _FetchTransport(zeep.Transport):  # type: ignore[misc]
             raise _Refused(self.problem)
         if url in self.documents:
             return self.documents[url]
-        if urlsplit(str(url)).scheme.lower() not in ("https", "http"):
+        scheme = urlsplit(str(url)).scheme.lower()
+        if scheme not in ("https", "http"):
             return self._refuse(
                 f"cannot fetch {_redacted(str(url))!r}: only absolute http(s) URLs are fetched "
                 "(an inline WSDL document cannot import relative locations)"
+            )
+        if scheme == "http" and url != self.root:
+            return self._refuse(
+                f"cannot fetch {_redacted(str(url))!r}: WSDL imports are fetched over https only"
             )
         if len(self.documents) >= MAX_DOCUMENTS:
             return self._refuse(f"the WSDL imports more than {MAX_DOCUMENTS} documents")
@@ -653,6 +664,7 @@ def _load(
 ) -> _Plan:
     """Parse the WSDL and find the operation (in a worker thread)."""
     transport = _FetchTransport(fetch, loop, timeout)
+    transport.root = soap.wsdl_url or None
     source = f"the WSDL at {_redacted(soap.wsdl_url)}" if soap.wsdl_url else "the inline WSDL"
     wsdl: Any = soap.wsdl_url or io.BytesIO(soap.wsdl_document.encode("utf-8"))
     try:
@@ -716,6 +728,8 @@ class _Cached:
     plan: _Plan | None
     error: str | None
     expires: float  # time.monotonic(); math.inf for what does not expire
+    # The failed fetch's exception: the caller classes a refused destination by it.
+    cause: BaseException | None = None
 
 
 class SoapEnvelopes:
@@ -765,7 +779,7 @@ class SoapEnvelopes:
                 self._cache.move_to_end(key)
                 if cached.plan is not None:
                     return cached.plan
-                raise SoapSettingsError(cached.error)
+                raise SoapSettingsError(cached.error) from cached.cause
             del self._cache[key]
         task = self._loading.get(key)
         if task is None:
@@ -784,7 +798,10 @@ class SoapEnvelopes:
         except SoapSettingsError as exc:
             ttl = self._failure_ttl if soap.wsdl_url else math.inf
             if ttl > 0:
-                self._remember(key, _Cached(None, str(exc), time.monotonic() + ttl))
+                cause = exc.__cause__
+                if cause is not None:  # its frames need not live as long as the entry
+                    cause = cause.with_traceback(None)
+                self._remember(key, _Cached(None, str(exc), time.monotonic() + ttl, cause))
             raise
         else:
             self._remember(key, _Cached(plan, None, math.inf))
