@@ -30,9 +30,9 @@ NAME_LENGTH = 200
 # Entity and trigger names are catalogue words ("OnMessageStatus"); 64 is ample and keeps an
 # unknown one short enough to quote back in the error.
 CATALOGUE_NAME_LENGTH = 64
-# A subscription lists its triggers; copies of one trigger must cover disjoint values, so
-# even the widest (OnNewActivity split by activity type, WhatsApp split by channel) needs
-# fewer than this. The console offers 10.
+# Copies of one trigger must cover disjoint values (OnNewActivity split by activity type
+# needs at most 23); the console offers 10. WhatsApp copies split by channel are bounded
+# together by SUBSCRIPTION_STATE_BYTES.
 TRIGGERS = 50
 
 # ---- Trigger components: each list holds distinct catalogue values, so its bound is the

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from webhooks_catalogue import limits
 from webhooks_catalogue.data import (
     ACTIVITY_STATUS_CHANGE,
     ACTIVITY_TYPES,
@@ -27,8 +28,16 @@ from webhooks_catalogue.lookup import entity as find_entity
 from webhooks_catalogue.lookup import entity_names
 from webhooks_catalogue.overlaps import check_overlaps
 
-MAX_TRIGGERS = 50
-WHATSAPP_CHANNEL_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+MAX_TRIGGERS = limits.TRIGGERS
+WHATSAPP_CHANNEL_ID = re.compile(rf"[A-Za-z0-9_.:-]{{1,{limits.WHATSAPP_CHANNEL_ID_LENGTH}}}")
+# How many values each component list may hold (webhooks_catalogue.limits says why).
+COMPONENT_LIMITS: dict[Component, int] = {
+    Component.CHANNELS: limits.CHANNELS_PER_TRIGGER,
+    Component.ACTIVITY_TYPES: limits.ACTIVITY_TYPES_PER_TRIGGER,
+    Component.STATUS_CHANGES: limits.STATUS_CHANGES_PER_TRIGGER,
+    Component.WHATSAPP_CHANNELS: limits.WHATSAPP_CHANNELS_PER_TRIGGER,
+    Component.WHATSAPP_STATUSES: limits.WHATSAPP_STATUSES_PER_TRIGGER,
+}
 
 
 def validate_triggers(
@@ -41,7 +50,7 @@ def validate_triggers(
     if not triggers:
         raise CatalogueError("triggers", f"at least one trigger of {found.name} is required")
     if len(triggers) > MAX_TRIGGERS:
-        raise CatalogueError("triggers", f"at most {MAX_TRIGGERS} triggers are allowed")
+        raise CatalogueError("triggers", f"at most {MAX_TRIGGERS} triggers, got {len(triggers)}")
     canonical = [_trigger(found, f"triggers[{i}]", raw) for i, raw in enumerate(triggers)]
     check_overlaps(found, canonical)
     return found.name, canonical
@@ -50,6 +59,7 @@ def validate_triggers(
 def _entity(name: object) -> Entity:
     if not isinstance(name, str) or not name.strip():
         raise CatalogueError("entity", "is required")
+    _check_word_length("entity", name)
     found = find_entity(name)
     if found is None:
         expected = ", ".join(entity_names())
@@ -67,6 +77,7 @@ def _trigger(entity: Entity, path: str, raw: object) -> dict[str, Any]:
     name = raw.get("trigger")
     if not isinstance(name, str) or not name.strip():
         raise CatalogueError(f"{path}.trigger", "is required")
+    _check_word_length(f"{path}.trigger", name)
     spec = entity.trigger(name.strip())
     if spec is None:
         expected = ", ".join(t.name for t in entity.triggers)
@@ -78,6 +89,9 @@ def _trigger(entity: Entity, path: str, raw: object) -> dict[str, Any]:
         values = raw.get(component) or []
         if not isinstance(values, list | tuple):
             raise CatalogueError(field, "must be a list")
+        if len(values) > COMPONENT_LIMITS[component]:
+            bound = COMPONENT_LIMITS[component]
+            raise CatalogueError(field, f"at most {bound} values, got {len(values)}")
         if values and component not in spec.components:
             raise CatalogueError(field, f"{entity.name} {spec.name} {_allowed(spec)}")
         # Plain str keys: canonical triggers are stored and serialised as they are.
@@ -93,6 +107,13 @@ def _trigger(entity: Entity, path: str, raw: object) -> dict[str, Any]:
             "needs activity type 2 (StatusChange) in activity_types, or activity_types empty",
         )
     return result
+
+
+def _check_word_length(field: str, name: str) -> None:
+    # Checked before the name is looked up, so an unknown one is short enough to quote.
+    if len(name) > limits.CATALOGUE_NAME_LENGTH:
+        bound = limits.CATALOGUE_NAME_LENGTH
+        raise CatalogueError(field, f"at most {bound} characters, got {len(name)}")
 
 
 def _allowed(spec: Trigger) -> str:
@@ -137,8 +158,10 @@ def _status_changes(field: str, given: Sequence[Any]) -> list[dict[str, int]]:
 def _whatsapp_channels(field: str, given: Sequence[Any]) -> list[str]:
     for i, value in enumerate(given):
         if not isinstance(value, str) or not WHATSAPP_CHANNEL_ID.fullmatch(value):
+            bound = limits.WHATSAPP_CHANNEL_ID_LENGTH
             raise CatalogueError(
-                f"{field}[{i}]", "must be a channel id of 1 to 128 characters A-Z a-z 0-9 _ . : -"
+                f"{field}[{i}]",
+                f"must be a channel id of 1 to {bound} characters A-Z a-z 0-9 _ . : -",
             )
     return sorted(set(given))
 
@@ -146,6 +169,9 @@ def _whatsapp_channels(field: str, given: Sequence[Any]) -> list[str]:
 def _whatsapp_statuses(field: str, given: Sequence[Any]) -> list[str]:
     statuses: set[str] = set()
     for i, value in enumerate(given):
+        if isinstance(value, str) and len(value) > limits.WHATSAPP_STATUS_LENGTH:
+            bound = limits.WHATSAPP_STATUS_LENGTH
+            raise CatalogueError(f"{field}[{i}]", f"at most {bound} characters, got {len(value)}")
         status = value.strip().casefold() if isinstance(value, str) else None
         if status not in WHATSAPP_STATUSES:
             expected = ", ".join(WHATSAPP_STATUSES)

@@ -19,6 +19,7 @@ import grpc.aio
 
 from webhooks.v1 import common_pb2, subscriptions_pb2, subscriptions_pb2_grpc
 from webhooks_catalogue import entity as catalogue_entity
+from webhooks_catalogue import limits
 from webhooks_catalogue.proto import catalogue_message
 from webhooks_grpc import abort, current_principal
 from webhooks_subscriptions.application import UPDATABLE_FIELDS, Caller, Subscriptions
@@ -48,7 +49,7 @@ T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
 # The fields of SubscriptionSpec: their errors are reported under "subscription.".
 SPEC_FIELDS = frozenset(UPDATABLE_FIELDS)
-MAX_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = limits.SUBSCRIPTIONS_PAGE_SIZE
 DEFAULT_PAGE_SIZE = 50
 
 
@@ -148,7 +149,9 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
     ) -> ListQuery:
         field, problem = "", ""
         entity = request.entity
-        if entity:
+        if len(entity) > limits.CATALOGUE_NAME_LENGTH:
+            field, problem = "entity", f"at most {limits.CATALOGUE_NAME_LENGTH} characters"
+        elif entity:
             found = catalogue_entity(entity)
             if found is None:
                 field, problem = "entity", f"unknown entity {entity!r}"
@@ -158,8 +161,10 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
             field, problem = "page_size", f"must be between 0 and {MAX_PAGE_SIZE}"
         if request.order_by not in ORDERS:
             field, problem = "order_by", f"unknown order {request.order_by}"
-        if len(request.name_contains) > 200:
-            field, problem = "name_contains", "at most 200 characters"
+        if len(request.name_contains) > limits.NAME_CONTAINS_LENGTH:
+            field, problem = "name_contains", f"at most {limits.NAME_CONTAINS_LENGTH} characters"
+        if len(request.page_token) > limits.PAGE_TOKEN_LENGTH:
+            field, problem = "page_token", f"at most {limits.PAGE_TOKEN_LENGTH} characters"
         if field:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem, field)
         return ListQuery(

@@ -21,6 +21,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from webhooks_catalogue import limits
 from webhooks_secrets import SecretBox
 from webhooks_subscriptions.certificates import parse_certificate
 from webhooks_subscriptions.domain import rules
@@ -35,6 +36,7 @@ from webhooks_subscriptions.domain.errors import (
 )
 from webhooks_subscriptions.domain.names import SubscriptionName
 from webhooks_subscriptions.domain.subscription import Subscription, Trace
+from webhooks_subscriptions.published import subscription_state
 
 UPDATABLE_FIELDS = (
     "name",
@@ -72,6 +74,11 @@ class Caller:
 def new_signing_secret() -> str:
     # Standard Webhooks secret format: "whsec_" and base64 of 24 to 64 random bytes.
     return "whsec_" + b64encode(random_secrets.token_bytes(32)).decode()
+
+
+def _check_state_size(subscription: Subscription) -> None:
+    """Before anything is saved: the state the relay will publish fits one NATS message."""
+    rules.check_state_size(subscription_state(subscription).ByteSize())
 
 
 class Subscriptions(Application[UUID]):
@@ -113,6 +120,7 @@ class Subscriptions(Application[UUID]):
             actor=caller.actor,
             trace=caller.trace,
         )
+        _check_state_size(subscription)
         reservation = SubscriptionName(caller.tenant, rules.normalise_name(name), subscription.id)
         try:
             self._save(subscription, reservation)
@@ -134,15 +142,24 @@ class Subscriptions(Application[UUID]):
         mask: Iterable[str],
         expected_version: int | None = None,
     ) -> Subscription:
-        fields = list(dict.fromkeys(mask))
+        paths = list(mask)
+        if len(paths) > len(UPDATABLE_FIELDS):
+            # Each updatable field once: a longer mask can only repeat or invent fields.
+            limit = len(UPDATABLE_FIELDS)
+            raise InvalidField("update_mask", f"at most {limit} paths, got {len(paths)}")
+        fields = list(dict.fromkeys(paths))
         if not fields:
             raise InvalidField("update_mask", "name at least one field to update")
         for field in fields:
             if field not in UPDATABLE_FIELDS:
+                if len(field) > limits.CATALOGUE_NAME_LENGTH:
+                    raise InvalidField("update_mask", "unknown field (longer than any field)")
                 raise InvalidField("update_mask", f"unknown field {field!r}")
 
         def change(subscription: Subscription) -> list[Aggregate]:
-            return self._apply_update(caller, subscription, spec, fields)
+            reservations = self._apply_update(caller, subscription, spec, fields)
+            _check_state_size(subscription)
+            return reservations
 
         return self._command(caller.tenant, subscription_id, expected_version, change)
 
@@ -193,9 +210,7 @@ class Subscriptions(Application[UUID]):
     def upload_certificate(
         self, caller: Caller, name: str, certificate_pem: str, private_key_pem: str
     ) -> ClientCertificate:
-        name = name.strip()
-        if not 1 <= len(name) <= rules.MAX_NAME_LENGTH:
-            raise InvalidField("name", f"required, at most {rules.MAX_NAME_LENGTH} characters")
+        name = rules.validate_name(name)
         parsed = parse_certificate(certificate_pem, private_key_pem)
         if parsed.not_after <= datetime.now(UTC):
             raise InvalidField("certificate_pem", f"expired on {parsed.not_after.isoformat()}")
@@ -377,6 +392,9 @@ class Subscriptions(Application[UUID]):
 
     @staticmethod
     def _uuid(value: str, kind: str = "subscription") -> UUID:
+        # Bounded first: a not-found error quotes the id back.
+        if len(value) > limits.ID_LENGTH:
+            raise InvalidField("id", f"must be at most {limits.ID_LENGTH} characters, a UUID")
         try:
             return UUID(value)
         except (ValueError, TypeError):

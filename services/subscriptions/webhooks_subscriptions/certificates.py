@@ -10,9 +10,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from webhooks_catalogue import limits
 from webhooks_subscriptions.domain.errors import InvalidField
 
-MAX_PEM_BYTES = 64 * 1024
+MAX_PEM_BYTES = limits.PEM_BYTES
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,12 @@ class ParsedCertificate:
 
 def parse_certificate(certificate_pem: str, private_key_pem: str) -> ParsedCertificate:
     """Checks that the PEMs are one certificate and its (unencrypted) private key."""
-    if not certificate_pem.strip():
-        raise InvalidField("certificate_pem", "required")
-    if not private_key_pem.strip():
-        raise InvalidField("private_key_pem", "required")
-    if len(certificate_pem) > MAX_PEM_BYTES:
-        raise InvalidField("certificate_pem", f"longer than {MAX_PEM_BYTES} bytes")
-    if len(private_key_pem) > MAX_PEM_BYTES:
-        raise InvalidField("private_key_pem", f"longer than {MAX_PEM_BYTES} bytes")
+    for field, pem in (("certificate_pem", certificate_pem), ("private_key_pem", private_key_pem)):
+        size = len(pem.encode())
+        if size > MAX_PEM_BYTES:
+            raise InvalidField(field, f"must be at most {MAX_PEM_BYTES} bytes, got {size}")
+        if not pem.strip():
+            raise InvalidField(field, "required")
     try:
         cert = x509.load_pem_x509_certificate(certificate_pem.encode())
     except ValueError:

@@ -16,15 +16,17 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import webhooks_catalogue
-from webhooks_catalogue import CatalogueError
+from webhooks_catalogue import CatalogueError, limits
 from webhooks_subscriptions.domain.errors import InvalidField
 
-MAX_NAME_LENGTH = 200
-MAX_URL_LENGTH = 2048
-MAX_SOAP_ACTION_LENGTH = 2048
-MAX_SOAP_PARAMETERS = 50
-MAX_SOAP_PARAMETER_VALUE_LENGTH = 4096
-MAX_WSDL_DOCUMENT_BYTES = 1024 * 1024
+# The bounds live in webhooks_catalogue.limits, with why each is that number.
+MAX_NAME_LENGTH = limits.NAME_LENGTH
+MAX_URL_LENGTH = limits.URL_LENGTH
+MAX_SOAP_ACTION_LENGTH = limits.SOAP_ACTION_LENGTH
+MAX_SOAP_PARAMETERS = limits.SOAP_PARAMETERS
+MAX_SOAP_PARAMETER_VALUE_LENGTH = limits.SOAP_PARAMETER_VALUE_LENGTH
+MAX_WSDL_DOCUMENT_BYTES = limits.WSDL_DOCUMENT_BYTES
+MAX_SUBSCRIPTION_STATE_BYTES = limits.SUBSCRIPTION_STATE_BYTES
 
 # XML 1.0 (fifth edition) NameStartChar and NameChar, without ":" (an NCName).
 _NAME_START = (
@@ -48,10 +50,21 @@ def validate_name(name: str) -> str:
         raise InvalidField("name", "is required")
     name = name.strip()
     if len(name) > MAX_NAME_LENGTH:
-        raise InvalidField("name", f"must be at most {MAX_NAME_LENGTH} characters")
+        raise InvalidField("name", f"must be at most {MAX_NAME_LENGTH} characters, got {len(name)}")
     if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in name):
         raise InvalidField("name", "must not contain control characters or line breaks")
     return name
+
+
+def check_state_size(size: int) -> None:
+    """The whole subscription, as the relay publishes it, must fit one NATS message with
+    room to spare; each field within its own bound can still add up to more."""
+    if size > MAX_SUBSCRIPTION_STATE_BYTES:
+        raise InvalidField(
+            "subscription",
+            f"must be at most {MAX_SUBSCRIPTION_STATE_BYTES} bytes serialised as a whole, "
+            f"got {size}; use fewer triggers or values, or a wsdl_url",
+        )
 
 
 def normalise_name(name: str) -> str:
@@ -76,7 +89,7 @@ def validate_url(value: object, field: str, *, allow_http_loopback: bool) -> str
         raise InvalidField(field, "is required")
     url = value.strip()
     if len(url) > MAX_URL_LENGTH:
-        raise InvalidField(field, f"must be at most {MAX_URL_LENGTH} characters")
+        raise InvalidField(field, f"must be at most {MAX_URL_LENGTH} characters, got {len(url)}")
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         raise InvalidField(field, "must not contain whitespace or control characters")
     try:
@@ -158,9 +171,13 @@ def _soap(soap: Mapping[str, Any], allow_http_loopback: bool) -> dict[str, Any]:
     operation = _text(soap, "operation", field)
     if not operation:
         raise InvalidField(f"{field}.operation", "is required")
+    _check_xml_name_length(f"{field}.operation", operation)
     if not NCNAME.fullmatch(operation):
         raise InvalidField(f"{field}.operation", "must be an XML name without a prefix")
     namespace = _text(soap, "namespace", field)
+    if len(namespace) > MAX_URL_LENGTH:
+        limit = MAX_URL_LENGTH
+        raise InvalidField(f"{field}.namespace", f"must be at most {limit} characters")
     if namespace and not _absolute_uri(namespace):
         raise InvalidField(f"{field}.namespace", "must be an absolute http(s) or urn: URI")
     action = _text(soap, "soap_action", field)
@@ -196,6 +213,12 @@ def _soap(soap: Mapping[str, Any], allow_http_loopback: bool) -> dict[str, Any]:
     }
 
 
+def _check_xml_name_length(field: str, name: str) -> None:
+    if len(name) > limits.XML_NAME_LENGTH:
+        bound = limits.XML_NAME_LENGTH
+        raise InvalidField(field, f"must be at most {bound} characters, got {len(name)}")
+
+
 def _text(values: Mapping[str, Any], key: str, field: str) -> str:
     value = values.get(key)
     if value is None:
@@ -221,7 +244,8 @@ def _soap_parameters(parameters: object, field: str) -> list[dict[str, str]]:
     if not isinstance(parameters, list | tuple):
         raise InvalidField(field, "must be a list")
     if len(parameters) > MAX_SOAP_PARAMETERS:
-        raise InvalidField(field, f"at most {MAX_SOAP_PARAMETERS} parameters are allowed")
+        limit = MAX_SOAP_PARAMETERS
+        raise InvalidField(field, f"at most {limit} parameters, got {len(parameters)}")
     result: list[dict[str, str]] = []
     first_use: dict[str, int] = {}
     for i, parameter in enumerate(parameters):
@@ -229,6 +253,7 @@ def _soap_parameters(parameters: object, field: str) -> list[dict[str, str]]:
         if not isinstance(parameter, Mapping):
             raise InvalidField(path, 'must be an object with "name" and "value"')
         name = _text(parameter, "name", path)
+        _check_xml_name_length(f"{path}.name", name)
         if not NCNAME.fullmatch(name):
             raise InvalidField(f"{path}.name", "must be an XML name without a prefix")
         if name in first_use:
@@ -248,8 +273,10 @@ def _soap_parameters(parameters: object, field: str) -> list[dict[str, str]]:
 
 def _check_wsdl(document: str, operation: str, field: str) -> None:
     path = f"{field}.wsdl_document"
-    if len(document.encode("utf-8")) > MAX_WSDL_DOCUMENT_BYTES:
-        raise InvalidField(path, f"must be at most {MAX_WSDL_DOCUMENT_BYTES} bytes")
+    size = len(document.encode("utf-8"))
+    if size > MAX_WSDL_DOCUMENT_BYTES:
+        limit = MAX_WSDL_DOCUMENT_BYTES
+        raise InvalidField(path, f"must be at most {limit} bytes, got {size}; or give a wsdl_url")
     # A WSDL needs no DTD; refusing one rules out entity-expansion tricks outright.
     if "<!DOCTYPE" in document.upper():
         raise InvalidField(path, "must not contain a DOCTYPE")
@@ -282,19 +309,25 @@ _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*")
 # Which fields each kind has, whether each is required, and its maximum length.
 _AUTH_FIELDS: dict[str, tuple[tuple[str, bool, int], ...]] = {
     "none": (),
-    "basic": (("username", True, 256), ("password", True, 1024)),
-    "oauth2_access_token": (("header_prefix", False, 32), ("access_token", True, 8192)),
+    "basic": (
+        ("username", True, limits.USERNAME_LENGTH),
+        ("password", True, limits.PASSWORD_LENGTH),
+    ),
+    "oauth2_access_token": (
+        ("header_prefix", False, limits.HEADER_PREFIX_LENGTH),
+        ("access_token", True, limits.ACCESS_TOKEN_LENGTH),
+    ),
     "oauth2_client_credentials": (
         ("token_url", True, MAX_URL_LENGTH),
-        ("scope", False, 1024),
-        ("client_id", True, 512),
-        ("client_secret", True, 2048),
+        ("scope", False, limits.OAUTH_SCOPE_LENGTH),
+        ("client_id", True, limits.OAUTH_CLIENT_ID_LENGTH),
+        ("client_secret", True, limits.OAUTH_CLIENT_SECRET_LENGTH),
     ),
 }
 _AUTH_FIELDS["oauth2_password"] = (
     *_AUTH_FIELDS["oauth2_client_credentials"],
-    ("username", True, 256),
-    ("password", True, 1024),
+    ("username", True, limits.USERNAME_LENGTH),
+    ("password", True, limits.PASSWORD_LENGTH),
 )
 
 
@@ -328,7 +361,7 @@ def validate_authentication(
         if not value and required and (require_secrets or name not in SECRET_FIELDS):
             raise InvalidField(field, "is required")
         if len(value) > limit:
-            raise InvalidField(field, f"must be at most {limit} characters")
+            raise InvalidField(field, f"must be at most {limit} characters, got {len(value)}")
         if not value.isprintable():
             raise InvalidField(field, "must not contain control characters or line breaks")
         result[name] = value
