@@ -5,6 +5,7 @@ subscription is refused when it would not fit one NATS message."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -286,3 +287,93 @@ def test_update_masks_and_ids_are_bounded(app: Subscriptions) -> None:
     error = refusal(lambda: app.get_subscription("acme", "0" * 10_000))
     assert error.field == "id"
     assert len(error.message) < 100
+
+
+# --- the contracts say the same numbers ---------------------------------------------------
+
+PROTOS = Path(__file__).resolve().parents[2] / "protos" / "webhooks" / "v1"
+KIB = 1024
+# (file, the field's declaration, the bound its comment must state)
+DOCUMENTED: list[tuple[str, str, str]] = [
+    ("common.proto", "string trigger = 1;", f"at most {limits.CATALOGUE_NAME_LENGTH}"),
+    ("common.proto", "repeated int32 channels = 2;", f"at most {limits.CHANNELS_PER_TRIGGER}"),
+    (
+        "common.proto",
+        "repeated int32 activity_types = 3;",
+        f"at most {limits.ACTIVITY_TYPES_PER_TRIGGER}",
+    ),
+    (
+        "common.proto",
+        "repeated StatusChange status_changes = 4;",
+        f"at most {limits.STATUS_CHANGES_PER_TRIGGER}",
+    ),
+    (
+        "common.proto",
+        "repeated string whatsapp_channels = 5;",
+        f"at most {limits.WHATSAPP_CHANNELS_PER_TRIGGER}, each 1 to "
+        f"{limits.WHATSAPP_CHANNEL_ID_LENGTH}",
+    ),
+    (
+        "common.proto",
+        "repeated string whatsapp_statuses = 6;",
+        f"at most {limits.WHATSAPP_STATUSES_PER_TRIGGER}",
+    ),
+    ("common.proto", "string name = 1;  // an XML name", f"at most {limits.XML_NAME_LENGTH}"),
+    ("common.proto", "string value = 2;", f"at most {limits.SOAP_PARAMETER_VALUE_LENGTH}"),
+    ("common.proto", "string operation = 1;", f"at most {limits.XML_NAME_LENGTH}"),
+    ("common.proto", "string soap_action = 3;", f"at most {limits.SOAP_ACTION_LENGTH}"),
+    ("common.proto", "repeated SoapParameter parameters = 5;", f"at most {limits.SOAP_PARAMETERS}"),
+    ("common.proto", "string wsdl_url = 6;", f"at most {limits.URL_LENGTH}"),
+    (
+        "common.proto",
+        "string wsdl_document = 7;",
+        f"at most {limits.WSDL_DOCUMENT_BYTES // KIB} KiB",
+    ),
+    ("common.proto", "string url = 2;", f"at most {limits.URL_LENGTH}"),
+    ("common.proto", "string access_token = 2;", f"at most {limits.ACCESS_TOKEN_LENGTH}"),
+    ("common.proto", "string header_prefix = 1;", f"at most {limits.HEADER_PREFIX_LENGTH}"),
+    ("common.proto", "string scope = 2;", f"at most {limits.OAUTH_SCOPE_LENGTH}"),
+    ("common.proto", "string client_id = 3;", f"at most {limits.OAUTH_CLIENT_ID_LENGTH}"),
+    ("common.proto", "string client_secret = 4;", f"at most {limits.OAUTH_CLIENT_SECRET_LENGTH}"),
+    ("common.proto", "string username = 1;", f"at most {limits.USERNAME_LENGTH}"),
+    ("common.proto", "string password = 2;", f"at most {limits.PASSWORD_LENGTH}"),
+    (
+        "subscriptions.proto",
+        "message SubscriptionSpec {",
+        f"{limits.SUBSCRIPTION_STATE_BYTES // KIB} KiB",
+    ),
+    ("subscriptions.proto", "repeated TriggerSpec triggers = 3;", f"1 to {limits.TRIGGERS}"),
+    ("subscriptions.proto", "string name = 1;  ", f"1 to {limits.NAME_LENGTH} characters"),
+    ("subscriptions.proto", "string entity = 2;", f"at most {limits.CATALOGUE_NAME_LENGTH}"),
+    ("subscriptions.proto", "string page_token = 5;", f"at most {limits.PAGE_TOKEN_LENGTH}"),
+    ("subscriptions.proto", "string name_contains = 3;", f"at most {limits.NAME_CONTAINS_LENGTH}"),
+    ("subscriptions.proto", "int32 page_size = 4;", f"at most {limits.SUBSCRIPTIONS_PAGE_SIZE}"),
+    (
+        "subscriptions.proto",
+        "string certificate_pem = 2;",
+        f"at most {limits.PEM_BYTES // KIB} KiB",
+    ),
+    (
+        "subscriptions.proto",
+        "string private_key_pem = 3;",
+        f"at most {limits.PEM_BYTES // KIB} KiB",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "declaration", "bound"), DOCUMENTED)
+def test_each_bound_is_documented_on_its_field(file: str, declaration: str, bound: str) -> None:
+    lines = (PROTOS / file).read_text().splitlines()
+    at = [
+        i
+        for i, line in enumerate(lines)
+        if line.strip().startswith(declaration.strip()) and declaration in line
+    ]
+    assert at, f"{declaration!r} not found in {file}"
+    # The comment is on the declaration's line or on the comment lines just above it.
+    i = at[0]
+    comment = [lines[i]]
+    while i > 0 and lines[i - 1].strip().startswith("//"):
+        i -= 1
+        comment.insert(0, lines[i])
+    assert bound in " ".join(line.strip() for line in comment), (file, declaration)
