@@ -8,6 +8,7 @@ from webhooks_grpc.auth import (
     authenticate,
     current_principal,
 )
+from webhooks_grpc.boundary import BoundaryInterceptor, InvalidField, to_datetime
 from webhooks_grpc.errors import abort, describe_rpc_error, field_violations
 from webhooks_grpc.server import build_server, run_service
 from webhooks_grpc.supervision import keep_running
@@ -18,6 +19,8 @@ __all__ = [
     "TENANT_HEADER",
     "AuthError",
     "AuthInterceptor",
+    "BoundaryInterceptor",
+    "InvalidField",
     "Principal",
     "TokenTable",
     "abort",
@@ -29,4 +32,5 @@ __all__ = [
     "keep_running",
     "load_tokens",
     "run_service",
+    "to_datetime",
 ]

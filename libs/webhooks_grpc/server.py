@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from webhooks_config import Settings
 from webhooks_grpc.auth import AuthInterceptor
+from webhooks_grpc.boundary import BoundaryInterceptor
 from webhooks_grpc.signals import unwatch_signals, watch_signals
 from webhooks_telemetry import flush_tracing, setup_logging, setup_tracing
 
@@ -53,14 +54,16 @@ def _traced(call_details: Any) -> bool:
 
 
 def build_server(name: str, settings: Settings) -> grpc.aio.Server:
-    """A grpc.aio server with tracing (outermost, so refusals are traced) then auth."""
+    """A grpc.aio server with tracing (outermost, so refusals are traced), then auth (an
+    unauthenticated caller learns nothing about its request), then the boundary (bodies
+    that do not decode, exceptions a handler let through: never UNKNOWN)."""
     provider = setup_tracing(name, settings)
     tracing = aio_server_interceptor(  # type: ignore[no-untyped-call]
         tracer_provider=provider, filter_=_traced
     )
     size = settings.grpc_max_message_bytes
     return grpc.aio.server(
-        interceptors=[tracing, AuthInterceptor.from_settings(settings)],
+        interceptors=[tracing, AuthInterceptor.from_settings(settings), BoundaryInterceptor()],
         options=[
             ("grpc.max_receive_message_length", size),
             ("grpc.max_send_message_length", size),

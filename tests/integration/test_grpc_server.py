@@ -6,12 +6,15 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
 import grpc.aio
+import nats.errors
 import pytest
+from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -29,6 +32,7 @@ from webhooks_grpc import (
     field_violations,
     load_tokens,
     run_service,
+    to_datetime,
 )
 from webhooks_telemetry import setup_tracing
 
@@ -65,6 +69,28 @@ class Subscriptions(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, request: subscriptions_pb2.CreateSubscriptionRequest, context: Any
     ) -> subscriptions_pb2.CreateSubscriptionResponse:
         await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "must not be empty", "name")
+
+    async def UpdateSubscription(
+        self, request: subscriptions_pb2.UpdateSubscriptionRequest, context: Any
+    ) -> subscriptions_pb2.Subscription:
+        raise RuntimeError("a bug with a detail the caller must not see")
+
+    async def DeleteSubscription(
+        self, request: subscriptions_pb2.DeleteSubscriptionRequest, context: Any
+    ) -> subscriptions_pb2.DeleteSubscriptionResponse:
+        raise nats.errors.TimeoutError
+
+    async def ListSubscriptions(
+        self, request: subscriptions_pb2.ListSubscriptionsRequest, context: Any
+    ) -> subscriptions_pb2.ListSubscriptionsResponse:
+        to_datetime(timestamp_pb2.Timestamp(seconds=2**62), "created_after")
+        return subscriptions_pb2.ListSubscriptionsResponse()
+
+
+async def broken(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    """A server-streaming method that fails after its first reply."""
+    yield b"first"
+    raise ValueError("half way")
 
 
 async def count(request: bytes, context: Any) -> AsyncIterator[bytes]:
@@ -105,7 +131,11 @@ async def start(data_dir: Path) -> Running:
     def register(server: grpc.aio.Server) -> Sequence[str]:
         subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server(servicer, server)
         handler = grpc.method_handlers_generic_handler(
-            "test.Counter", {"Count": grpc.unary_stream_rpc_method_handler(count)}
+            "test.Counter",
+            {
+                "Count": grpc.unary_stream_rpc_method_handler(count),
+                "Broken": grpc.unary_stream_rpc_method_handler(broken),
+            },
         )
         server.add_generic_rpc_handlers([handler])
         return [SERVICE]
@@ -227,6 +257,122 @@ async def test_a_rejected_field_reaches_every_client(running: Running) -> None:
     assert error.details() == "name: must not be empty"
     assert field_violations(error) == [("name", "must not be empty")]
     assert describe_rpc_error(error) == "INVALID_ARGUMENT: name: must not be empty"
+
+
+CATALOGUE = "/webhooks.v1.SubscriptionService/GetCatalogue"
+GET = "/webhooks.v1.SubscriptionService/GetSubscription"  # its field 1 is a string
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff\xff\xff", b"\x0a\x40abc", b"\x0a\x02\xff\xfe"],
+    ids=["garbage", "truncated", "utf8"],
+)
+async def test_an_undecodable_body_is_invalid_argument_in_one_log_line(
+    running: Running, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = running.channel.unary_unary(GET)  # type: ignore[call-arg]
+    caplog.clear()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await raw(body, metadata=bearer(TENANT_TOKEN))
+    error = caught.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.details() or "").startswith("request: not a valid GetSubscriptionRequest")
+    assert [field for field, _ in field_violations(error)] == ["request"]
+    assert not running.servicer.slow_started.is_set()  # the handler never ran
+    records = [r for r in caplog.records if GET in r.getMessage()]
+    assert len(records) == 1 and records[0].exc_info is None, caplog.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_an_undecodable_body_of_an_unauthenticated_caller_is_unauthenticated(
+    running: Running,
+) -> None:
+    raw = running.channel.unary_unary(CATALOGUE)  # type: ignore[call-arg]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await raw(b"\xff\xff\xff")
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_an_undecodable_health_check_is_invalid_argument(running: Running) -> None:
+    raw = running.channel.unary_unary("/grpc.health.v1.Health/Check")  # type: ignore[call-arg]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await raw(b"\x0a\x02\xff\xfe")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_an_unexpected_exception_is_internal_and_logged_once(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.clear()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await running.stub.UpdateSubscription(
+            subscriptions_pb2.UpdateSubscriptionRequest(), metadata=bearer(TENANT_TOKEN)
+        )
+    error = caught.value
+    assert error.code() == grpc.StatusCode.INTERNAL
+    assert "detail" not in (error.details() or "")
+    method = "/webhooks.v1.SubscriptionService/UpdateSubscription"
+    records = [r for r in caplog.records if method in r.getMessage()]
+    assert len(records) == 1 and records[0].exc_info is not None, caplog.text
+
+
+async def test_a_streaming_handler_failing_half_way_is_internal(running: Running) -> None:
+    call = running.channel.unary_stream("/test.Counter/Broken")  # type: ignore[call-arg]
+    replies: list[bytes] = []
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for reply in call(b"", metadata=bearer(TENANT_TOKEN)):
+            replies.append(reply)
+    assert replies == [b"first"]
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+
+
+async def test_a_broker_error_is_unavailable(running: Running) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await running.stub.DeleteSubscription(
+            subscriptions_pb2.DeleteSubscriptionRequest(), metadata=bearer(TENANT_TOKEN)
+        )
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "retry" in (caught.value.details() or "")
+
+
+async def test_an_invalid_field_raised_by_a_handler_names_the_field(running: Running) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await running.stub.ListSubscriptions(
+            subscriptions_pb2.ListSubscriptionsRequest(), metadata=bearer(TENANT_TOKEN)
+        )
+    error = caught.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.details() or "").startswith("created_after: must be between 0001-01-01")
+    assert [field for field, _ in field_violations(error)] == ["created_after"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "valid"),
+    [
+        (-62_135_596_800, 0, True),
+        (253_402_300_799, 999_999_999, True),
+        (0, 0, True),
+        (-62_135_596_801, 0, False),
+        (253_402_300_800, 0, False),
+        (2**62, 0, False),
+        (-(2**62), 0, False),
+        (0, -1, False),
+        (0, 1_000_000_000, False),
+    ],
+)
+def test_to_datetime_accepts_exactly_the_timestamp_range(
+    seconds: int, nanos: int, valid: bool
+) -> None:
+    stamp = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    if valid:
+        converted = to_datetime(stamp, "at")
+        assert converted.tzinfo is not None
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        assert (converted - epoch) // timedelta(seconds=1) == seconds
+    else:
+        with pytest.raises(ValueError, match=r"^at: "):
+            to_datetime(stamp, "at")
 
 
 async def test_a_server_span_continues_the_callers_trace(running: Running) -> None:

@@ -36,6 +36,7 @@ from opentelemetry import trace
 from webhooks.v1 import failures_pb2, failures_pb2_grpc, messages_pb2
 from webhooks_catalogue import CHANNELS, entity_names
 from webhooks_catalogue import entity as catalogue_entity
+from webhooks_failures import deadletters as dead_letters
 from webhooks_failures.model import (
     DEFAULT_PAGE_SIZE,
     FAILED,
@@ -48,7 +49,7 @@ from webhooks_failures.model import (
 from webhooks_failures.projector import Projector
 from webhooks_failures.rebuild import rebuild
 from webhooks_failures.view import FailuresView
-from webhooks_grpc import abort, current_principal
+from webhooks_grpc import InvalidField, abort, current_principal, to_datetime
 from webhooks_messaging import (
     ATTEMPTS,
     DELIVERIES,
@@ -83,13 +84,9 @@ FAILURE_CODES = frozenset(
 )
 
 
-class InvalidRequest(ValueError):
-    """A request field that cannot be used; ``field`` is its path (``filter.until``)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+# A request field that cannot be used; ``field`` is its path (``filter.until``). The same
+# class as the timestamp conversion raises, so one ``except`` covers both.
+InvalidRequest = InvalidField
 
 
 def _ids(values: Sequence[str], field: str) -> tuple[str, ...]:
@@ -179,8 +176,8 @@ def filter_of(request: failures_pb2.FailedEventFilter) -> Filter:
         raise InvalidRequest("filter.subchannel", f"at most {MAX_TEXT} characters")
     if len(request.message_contains) > MAX_TEXT:
         raise InvalidRequest("filter.message_contains", f"at most {MAX_TEXT} characters")
-    since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
-    until = request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None
+    since = to_datetime(request.since, "filter.since") if request.HasField("since") else None
+    until = to_datetime(request.until, "filter.until") if request.HasField("until") else None
     if since is not None and until is not None and since >= until:
         raise InvalidRequest(
             "filter.until",
@@ -493,3 +490,27 @@ class FailuresServicer(failures_pb2_grpc.FailuresServiceServicer):
         return failures_pb2.RebuildReadModelResponse(
             applied_attempts=applied, failed_events=failed_events
         )
+
+    async def ListDeadLetters(
+        self, request: failures_pb2.ListDeadLettersRequest, context: Context
+    ) -> failures_pb2.ListDeadLettersResponse:
+        if not current_principal().platform:
+            # Letters hold every tenant's messages: listing them is an operator's act.
+            await abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                "listing dead letters needs a platform token",
+            )
+        try:
+            listing = dead_letters.listing_of(request)
+        except dead_letters.InvalidListing as invalid:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, invalid.message, invalid.field)
+        try:
+            return await dead_letters.list_dead_letters(self._js, listing)
+        except Exception as error:  # the broker is away or did not answer in time
+            log.warning("listing dead letters failed: %s", error)
+            await abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                f"the broker did not answer ({type(error).__name__}); try again",
+            )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC
 from typing import Any
 
 import grpc
@@ -12,7 +11,8 @@ from nats.js import JetStreamContext
 
 from webhooks.v1 import router_pb2, router_pb2_grpc
 from webhooks_config import Settings
-from webhooks_grpc import abort, current_principal
+from webhooks_grpc import abort, current_principal, to_datetime
+from webhooks_grpc.boundary import BROKER_ERRORS
 from webhooks_router.ingest import ingest
 from webhooks_router.publishing import StreamStore
 from webhooks_router.replay import ReplayRefused, Window, replay
@@ -48,7 +48,18 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 f"at most {limit} events per call, got {len(request.events)}",
                 "events",
             )
-        results = await ingest(self._store, request.events, current_principal())
+        try:
+            results = await ingest(self._store, request.events, current_principal())
+        except BROKER_ERRORS as error:
+            # Some events of the call may be stored and others not: the whole call is safe
+            # to repeat, since the broker drops an event id it already holds (DUPLICATE).
+            await abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                f"the broker did not store the events ({type(error).__name__}); this is "
+                "retryable: send the same call again (already stored events come back "
+                "DUPLICATE within the duplicate window)",
+            )
         return router_pb2.PublishEventsResponse(results=results)
 
     async def ReplayEvents(
@@ -58,7 +69,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             if not request.HasField(field):
                 await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "required", field)
         window = Window(
-            since=request.since.ToDatetime(tzinfo=UTC), until=request.until.ToDatetime(tzinfo=UTC)
+            since=to_datetime(request.since, "since"), until=to_datetime(request.until, "until")
         )
         progress = replay(
             self._js,

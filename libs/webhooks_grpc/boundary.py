@@ -1,0 +1,205 @@
+"""The last line between a caller's bytes and a handler: every error gets a deliberate status.
+
+grpc.aio answers UNKNOWN, with the Python exception's name and a server-side traceback,
+both for a request body that does not decode (garbage, or invalid UTF-8 in a string
+field: the deserializer raises before any handler or interceptor runs) and for any
+exception a handler did not expect. ``BoundaryInterceptor`` wraps every handler so that:
+
+- an undecodable body is INVALID_ARGUMENT ``request: not a valid <Message>`` (the
+  deserializer returns a marker instead of raising; the handler is never called), one log
+  line at most;
+- an ``InvalidField`` a handler lets through is INVALID_ARGUMENT naming its field;
+- a NATS error a handler lets through is UNAVAILABLE: the broker is away or did not answer,
+  and asking again later may well work;
+- NotImplementedError (a generated servicer's stub) is UNIMPLEMENTED;
+- anything else is INTERNAL, logged once with the method and its traceback, never UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import grpc.aio
+import nats.errors
+import nats.js.errors
+from google.protobuf import timestamp_pb2
+
+from webhooks_grpc.errors import abort
+
+log = logging.getLogger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+Behaviour = Callable[..., Any]
+
+# google.protobuf.Timestamp's documented range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+TIMESTAMP_MIN_SECONDS = -62_135_596_800
+TIMESTAMP_MAX_SECONDS = 253_402_300_799
+BROKER_ERRORS = (nats.errors.Error, nats.js.errors.Error)
+
+
+class InvalidField(ValueError):
+    """A request field that cannot be used; ``field`` is its path (``filter.since``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def to_datetime(value: timestamp_pb2.Timestamp, field: str) -> datetime:
+    """The aware (UTC) datetime of a request's Timestamp, or InvalidField when out of range.
+
+    ``Timestamp.ToDatetime`` raises a bare ValueError (or OverflowError) for a value outside
+    the documented range, which would reach the caller as UNKNOWN.
+    """
+    if not 0 <= value.nanos <= 999_999_999:
+        raise InvalidField(field, f"nanos must be between 0 and 999999999, got {value.nanos}")
+    if not TIMESTAMP_MIN_SECONDS <= value.seconds <= TIMESTAMP_MAX_SECONDS:
+        raise InvalidField(
+            field,
+            "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z "
+            f"(seconds {TIMESTAMP_MIN_SECONDS} to {TIMESTAMP_MAX_SECONDS}), "
+            f"got seconds {value.seconds}",
+        )
+    return value.ToDatetime(tzinfo=UTC)
+
+
+class Undecodable:
+    """What the wrapped deserializer returns for a body that is not a valid message."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _deserializer(
+    deserialize: Callable[[bytes], Any] | None, message: str
+) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def guarded(body: bytes) -> Any:
+        try:
+            return deserialize(body)
+        except Exception:  # DecodeError, bad UTF-8, whatever the parser raises
+            return Undecodable(message)
+
+    return guarded
+
+
+def _message_name(deserialize: Callable[[bytes], Any] | None) -> str:
+    # Generated handlers pass ``<Message>.FromString``: its class names the message.
+    owner = getattr(deserialize, "__self__", None)
+    descriptor = getattr(owner, "DESCRIPTOR", None)
+    return str(getattr(descriptor, "name", "") or "request message")
+
+
+async def _refuse_undecodable(method: str, request: Undecodable, context: Context) -> None:
+    log.info("refused %s: the request is not a valid %s", method, request.message)
+    await abort(
+        context,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"not a valid {request.message} (the body does not decode)",
+        "request",
+    )
+
+
+async def _answer(method: str, error: Exception, context: Context) -> None:
+    """The deliberate status for an exception a handler let through."""
+    if isinstance(error, InvalidField):
+        await abort(context, grpc.StatusCode.INVALID_ARGUMENT, error.message, error.field)
+    if isinstance(error, BROKER_ERRORS):
+        log.warning("%s: the broker did not answer: %s", method, type(error).__name__)
+        await abort(
+            context,
+            grpc.StatusCode.UNAVAILABLE,
+            f"the message broker is unavailable ({type(error).__name__}); retry later",
+        )
+    if isinstance(error, NotImplementedError):  # what a generated servicer's stub raises
+        await abort(context, grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented")
+    log.error("unexpected %s in %s", type(error).__name__, method, exc_info=error)
+    await abort(context, grpc.StatusCode.INTERNAL, "internal error; see the service's log")
+
+
+async def _checked(
+    method: str, requests: AsyncIterator[Any], context: Context
+) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            await _refuse_undecodable(method, request, context)
+        yield request
+
+
+def _guard(method: str, behaviour: Behaviour, request_streaming: bool, streaming: bool) -> Any:
+    async def prepared(request: Any, context: Context) -> Any:
+        if request_streaming:
+            return _checked(method, request, context)
+        if isinstance(request, Undecodable):
+            await _refuse_undecodable(method, request, context)
+        return request
+
+    if streaming and inspect.isasyncgenfunction(behaviour):
+
+        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            request = await prepared(request, context)
+            try:
+                async for response in behaviour(request, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:
+                await _answer(method, error, context)
+
+        return stream
+
+    async def unary(request: Any, context: Context) -> Any:
+        request = await prepared(request, context)
+        try:
+            return await behaviour(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await _answer(method, error, context)
+
+    return unary
+
+
+_KINDS: dict[tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler[Any, Any]]]] = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
+
+
+class BoundaryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Innermost interceptor: sees every handler (health and reflection included) first,
+    and its deserializer is the one grpc uses (outer interceptors copy it)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        request_streaming = handler.request_streaming
+        attribute, factory = _KINDS[(request_streaming, handler.response_streaming)]
+        deserialize = handler.request_deserializer
+        return factory(
+            _guard(
+                method, getattr(handler, attribute), request_streaming, handler.response_streaming
+            ),
+            request_deserializer=_deserializer(deserialize, _message_name(deserialize)),
+            response_serializer=handler.response_serializer,
+        )
