@@ -7,6 +7,7 @@ from __future__ import annotations
 import grpc
 import grpc.aio
 from google.protobuf.field_mask_pb2 import FieldMask
+from werkzeug.datastructures import MultiDict
 
 from tests.integration.conftest import (
     SubscriptionsService,
@@ -16,6 +17,9 @@ from tests.integration.conftest import (
 )
 from webhooks.v1 import common_pb2, subscriptions_pb2
 from webhooks_catalogue import limits
+from webhooks_catalogue.proto import catalogue_message
+from webhooks_console.forms import build_spec, parse_form, step_of
+from webhooks_console.subscription_views import rpc_form_errors
 from webhooks_grpc import describe_rpc_error, field_violations
 
 Spec = subscriptions_pb2.SubscriptionSpec
@@ -31,6 +35,15 @@ def channel_ids(count: int, prefix: str = "c") -> list[str]:
     """``count`` distinct WhatsApp channel ids of the longest length allowed."""
     width = limits.WHATSAPP_CHANNEL_ID_LENGTH
     return [f"{prefix}{i}".ljust(width, "x") for i in range(count)]
+
+
+def wide_triggers() -> list[T]:
+    """The most triggers, each with the most WhatsApp channel ids: ~650 KB together."""
+    per = limits.WHATSAPP_CHANNELS_PER_TRIGGER
+    return [
+        T(trigger="OnMessageStatus", whatsapp_channels=channel_ids(per, f"t{n}-"))
+        for n in range(limits.TRIGGERS)
+    ]
 
 
 def assert_bound(error: grpc.aio.AioRpcError, field: str, *words: str) -> None:
@@ -85,11 +98,7 @@ async def test_a_subscription_too_large_to_publish_is_refused_as_a_whole(
 ) -> None:
     # Every list within its own bound, but 50 triggers of 100 long ids are ~650 KB together.
     service = subscriptions_service
-    per = limits.WHATSAPP_CHANNELS_PER_TRIGGER
-    triggers = [
-        T(trigger="OnMessageStatus", whatsapp_channels=channel_ids(per, f"t{n}-"))
-        for n in range(limits.TRIGGERS)
-    ]
+    triggers = wide_triggers()
     error = await rpc_error(service.create(whatsapp_spec("Wide", *triggers)))
     assert_bound(error, "subscription", f"at most {limits.SUBSCRIPTION_STATE_BYTES} bytes")
     assert await service.list_all() == []
@@ -206,3 +215,36 @@ async def test_oversized_ids_and_list_filters_are_refused(
         metadata=service.acme,
     )
     assert_bound(await rpc_error(upload), "name")
+
+
+async def test_the_console_shows_the_bound_beside_the_field(
+    subscriptions_service: SubscriptionsService,
+) -> None:
+    # The console passes the service's message through: the form's WhatsApp channels input
+    # carries "at most 100 values, got 101", on the Details step.
+    service = subscriptions_service
+    posted = MultiDict(
+        [
+            ("name", "Console"),
+            ("entity", "WhatsApp"),
+            ("trigger_count", "1"),
+            ("triggers[0].trigger", "OnMessageStatus"),
+            ("triggers[0].whatsapp_channels", ", ".join(channel_ids(101))),
+            ("webhook.type", "rest"),
+            ("webhook.url", "https://crm.example.com/hooks"),
+            ("authentication", "none"),
+            ("retry_policy.retries", "3"),
+            ("retry_policy.interval_seconds", "300"),
+        ]
+    )
+    form = parse_form(posted)
+    spec, _ = build_spec(form, catalogue_message())
+    error = await rpc_error(service.create(spec))
+    errors = rpc_form_errors(form, error)
+    assert errors == {"triggers[0].whatsapp_channels": ["at most 100 values, got 101"]}
+    assert step_of("triggers[0].whatsapp_channels") == "details"
+    # The whole-subscription bound names no input: it is shown above the form, in words.
+    error = await rpc_error(service.create(whatsapp_spec("Wide", *wide_triggers())))
+    errors = rpc_form_errors(form, error)
+    assert list(errors) == [""]
+    assert errors[""][0].startswith("the whole subscription serialises to "), errors

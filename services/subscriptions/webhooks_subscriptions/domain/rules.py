@@ -62,8 +62,9 @@ def check_state_size(size: int) -> None:
     if size > MAX_SUBSCRIPTION_STATE_BYTES:
         raise InvalidField(
             "subscription",
-            f"must be at most {MAX_SUBSCRIPTION_STATE_BYTES} bytes serialised as a whole, "
-            f"got {size}; use fewer triggers or values, or a wsdl_url",
+            f"the whole subscription serialises to {size} bytes, at most "
+            f"{MAX_SUBSCRIPTION_STATE_BYTES} bytes are allowed: use fewer triggers or values, "
+            "or give the WSDL by wsdl_url",
         )
 
 
