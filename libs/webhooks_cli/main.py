@@ -15,7 +15,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from webhooks_cli import catalogue, certificates, demo, events, failures, replay, subscriptions
+from webhooks_cli import (
+    catalogue,
+    certificates,
+    demo,
+    events,
+    failures,
+    replay,
+    subscriptions,
+    tokens,
+)
 from webhooks_cli.client import connect, resolve_token
 from webhooks_cli.errors import EXIT_USAGE, CliError
 from webhooks_cli.health import add_parser as add_health_parser
@@ -25,6 +34,7 @@ from webhooks_cli.services import SERVICE_MODULES, serve
 from webhooks_cli.up import run_up
 from webhooks_config import ConfigError, Settings, load_settings
 from webhooks_secrets import new_key
+from webhooks_storage import use_private_umask
 
 EXIT_INTERRUPTED = 130
 # Options every command accepts before or after its name; SUPPRESS keeps a value given
@@ -103,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     failures.add_parser(commands, common)
     demo.add_parser(commands, common)
     commands.add_parser("secret-key", help="print a new key for WEBHOOKS_SECRET_KEYS")
+    tokens.add_parser(commands, data_dir_options())
     return parser
 
 
@@ -121,10 +132,11 @@ def settings_for(args: argparse.Namespace, settings: Settings) -> Settings:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "up":
-        return run_up(settings)
-    if args.command == "serve":
-        return serve(args.service, settings)
+    if args.command in ("up", "serve"):
+        use_private_umask()  # the data dir's files, and NATS's under up: owner only
+        return run_up(settings) if args.command == "up" else serve(args.service, settings)
+    if args.command == "tokens":
+        return tokens.run_tokens(args, settings)
     if args.command == "health":
         return run_health(args, settings)
     if args.command == "secret-key":

@@ -8,9 +8,7 @@ all in order (services first, then NATS) on Ctrl-C or SIGTERM, or when one dies.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -30,35 +28,57 @@ from webhooks_cli.errors import CliError
 from webhooks_cli.health import HTTP_SERVICES, is_ready
 from webhooks_cli.services import available_services
 from webhooks_config import Settings, load_settings
+from webhooks_grpc.tokens import (
+    PLATFORM_TENANT,
+    TokenEntry,
+    new_token,
+    read_tokens_file,
+    token_digest,
+    write_tokens_file,
+)
 from webhooks_secrets import ensure_key_file
+from webhooks_storage import tighten, write_private
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_GRACE_SECONDS = 10.0
 READY_LINE = "webhooks is up"
 
 
-def write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-
-
 def prepare_data_dir(settings: Settings) -> str:
-    """The development token, created with the tokens file on the first ``up`` only, so
-    a second ``up`` keeps both (and the data)."""
+    """The data dir made private (0700, its files 0600), the development token, created on
+    the first ``up`` only with its digest in the tokens file, and the key file; plaintext
+    entries of the data dir's tokens file become digests. A second ``up`` keeps all of it
+    (and the data)."""
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tighten(settings.data_dir)
+    convert_plaintext_tokens(settings)
     if settings.dev_token_file.exists():
         token = settings.dev_token_file.read_text().strip()
     else:
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         write_private(settings.dev_token_file, token + "\n")
-    if not settings.default_tokens_file.exists():
-        tokens = [{"name": "dev", "token": token, "tenant": "*"}]
-        write_private(settings.default_tokens_file, json.dumps(tokens, indent=2) + "\n")
+        add_dev_token(settings, token)
     # Created here, before the services start, so they do not race to create it.
     if not settings.secret_keys:
         ensure_key_file(settings.secret_keys_file)
     return token
+
+
+def add_dev_token(settings: Settings, token: str) -> None:
+    """The new development token's digest in the data dir's tokens file (the token itself
+    stays in dev-token, 0600, where the CLI finds it)."""
+    path = settings.default_tokens_file
+    table = read_tokens_file(path, str(path), missing_ok=True)
+    dev = TokenEntry(name="dev", tenant=PLATFORM_TENANT, digest=token_digest(token))
+    write_tokens_file(path, [*table.entries, dev])
+
+
+def convert_plaintext_tokens(settings: Settings) -> None:
+    path = settings.default_tokens_file
+    table = read_tokens_file(path, str(path), missing_ok=True)
+    if table.plaintext:
+        write_tokens_file(path, table.entries)
+        print(f"webhooks up: {path}: {table.plaintext} plaintext token(s) now stored as digests")
 
 
 def nats_server_binary() -> str:

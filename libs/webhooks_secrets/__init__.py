@@ -15,6 +15,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from webhooks_config import ConfigError, Settings
+from webhooks_storage.private import make_private
 
 SEALED_PREFIX = "sealed:v1:"
 
@@ -64,7 +65,7 @@ def new_key() -> str:
 def ensure_key_file(path: Path) -> list[str]:
     """The keys in ``path``, creating it with one new key (mode 0600) when absent."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -72,6 +73,8 @@ def ensure_key_file(path: Path) -> list[str]:
         else:
             with os.fdopen(fd, "w") as out:
                 out.write(new_key() + "\n")
+    else:
+        make_private(path)  # one an older version left readable by others
     keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if not keys:
         raise ConfigError(f"{path}: holds no key")

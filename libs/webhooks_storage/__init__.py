@@ -6,6 +6,7 @@ applies anything twice. ``SqlStore`` gives a subclass transactions, placeholder 
 and that compare-and-set of the position; the subclass holds its schema and its queries.
 """
 
+from webhooks_storage.private import tighten, use_private_umask, write_private
 from webhooks_storage.store import (
     Cursor,
     PositionMoved,
@@ -14,4 +15,13 @@ from webhooks_storage.store import (
     SqlStore,
 )
 
-__all__ = ["Cursor", "PositionMoved", "PostgresConnector", "SQLiteConnector", "SqlStore"]
+__all__ = [
+    "Cursor",
+    "PositionMoved",
+    "PostgresConnector",
+    "SQLiteConnector",
+    "SqlStore",
+    "tighten",
+    "use_private_umask",
+    "write_private",
+]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
+
+from webhooks_storage.private import FILE_MODE, make_private
 
 
 class Cursor(Protocol):
@@ -45,6 +49,7 @@ class SQLiteConnector:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        create_private(path)
         self._connection().execute("PRAGMA journal_mode=WAL")
 
     def _connection(self) -> sqlite3.Connection:
@@ -74,6 +79,15 @@ class SQLiteConnector:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def create_private(path: Path) -> None:
+    """The database file made (empty is a valid SQLite database) or kept owner-only before
+    SQLite opens it: SQLite gives its -wal and -shm files the database file's mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        make_private(companion)
 
 
 class PostgresConnector:
