@@ -29,6 +29,8 @@ from webhooks_cli.client import connect, resolve_token
 from webhooks_cli.errors import EXIT_USAGE, CliError
 from webhooks_cli.health import add_parser as add_health_parser
 from webhooks_cli.health import run_health
+from webhooks_cli.nats_auth import add_parser as add_nats_auth_parser
+from webhooks_cli.nats_auth import run_nats_auth
 from webhooks_cli.router_client import run_router_command
 from webhooks_cli.services import SERVICE_MODULES, serve
 from webhooks_cli.up import run_up
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     failures.add_parser(commands, common)
     demo.add_parser(commands, common)
     commands.add_parser("secret-key", help="print a new key for WEBHOOKS_SECRET_KEYS")
+    add_nats_auth_parser(commands)
     tokens.add_parser(commands, data_dir_options())
     return parser
 
@@ -139,6 +142,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return tokens.run_tokens(args, settings)
     if args.command == "health":
         return run_health(args, settings)
+    if args.command == "nats-auth":
+        return run_nats_auth(args, settings)
     if args.command == "secret-key":
         print(new_key())
         return 0

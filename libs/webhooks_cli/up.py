@@ -36,6 +36,8 @@ from webhooks_grpc.tokens import (
     token_digest,
     write_tokens_file,
 )
+from webhooks_messaging import auth as nats_auth
+from webhooks_messaging.permissions import PUBLISHER_USER, SERVICE_USERS
 from webhooks_secrets import ensure_key_file
 from webhooks_storage import tighten, write_private
 
@@ -120,6 +122,8 @@ class Supervisor:
         self.settings = settings
         self.stop = threading.Event()
         self.nats: subprocess.Popen[bytes] | None = None
+        # The embedded server's users (None: WEBHOOKS_NATS_URL's server, its own auth).
+        self.nats_auth: nats_auth.NatsAuth | None = None
         self.services: dict[str, subprocess.Popen[bytes]] = {}
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -134,7 +138,12 @@ class Supervisor:
         port = free_port()
         store = self.settings.data_dir / "nats"
         log = self.settings.data_dir / "nats.log"  # its banner would bury the addresses
-        args = ["-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port), "-l", str(log)]
+        # Only the platform's users get in, each service as itself (seeds made on the first
+        # up and kept; the configuration rendered from the permission table every time).
+        self.nats_auth = nats_auth.prepare(self.settings.nats_auth_dir)
+        config = str(self.nats_auth.server_config)
+        args = ["-c", config, "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port)]
+        args += ["-l", str(log)]
         self.nats = self.spawn([nats_server_binary(), *args])
         self.wait_until(lambda: accepts_connections(port), {"nats": self.nats}, "NATS")
         return f"nats://127.0.0.1:{port}"
@@ -149,10 +158,16 @@ class Supervisor:
         }
         for service in available_services():
             command = [sys.executable, "-m", "webhooks_cli", "serve", service]
-            self.services[service] = self.spawn(command, env)
+            self.services[service] = self.spawn(command, {**env, **self.nats_credential(service)})
         for service in self.services:
             address = self.settings.address(service)
             self.wait_until(partial(is_ready, service, address), self.children(), service)
+
+    def nats_credential(self, service: str) -> dict[str, str]:
+        """The embedded NATS's credential of ``service`` (none for the console: no NATS)."""
+        if self.nats_auth is None or service not in SERVICE_USERS:
+            return {}
+        return {"WEBHOOKS_NATS_NKEY_SEED_FILE": str(self.nats_auth.seed_file(service))}
 
     def children(self) -> dict[str, subprocess.Popen[bytes]]:
         return {**self.services, **({"nats": self.nats} if self.nats else {})}
@@ -195,12 +210,22 @@ def stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def print_summary(settings: Settings, services: list[str], nats_url: str, token: str) -> None:
+def print_summary(
+    settings: Settings,
+    services: list[str],
+    nats_url: str,
+    token: str,
+    auth: nats_auth.NatsAuth | None = None,
+) -> None:
     rows = [
         (service, f"http://{address}/" if service in HTTP_SERVICES else address)
         for service, address in ((s, settings.address(s)) for s in services)
     ]
-    rows += [("nats", nats_url), ("data dir", str(settings.data_dir)), ("token", token)]
+    rows += [("nats", nats_url)]
+    if auth is not None:
+        # Platform services publishing events straight onto NATS connect with this nkey.
+        rows += [("nats publisher", str(auth.seed_file(PUBLISHER_USER)))]
+    rows += [("data dir", str(settings.data_dir)), ("token", token)]
     width = max(len(name) for name, _ in rows)
     lines = [READY_LINE, *(f"  {name.ljust(width)}  {value}" for name, value in rows)]
     if settings.data_dir != load_settings({}).data_dir:
@@ -227,7 +252,7 @@ def run_up(settings: Settings) -> int:
         supervisor.start_services(nats_url)
         if supervisor.stop.is_set():
             return 0
-        print_summary(settings, list(supervisor.services), nats_url, token)
+        print_summary(settings, list(supervisor.services), nats_url, token, supervisor.nats_auth)
         while not supervisor.stop.wait(0.5):
             supervisor.check_alive(supervisor.children())
         return 0

@@ -68,6 +68,12 @@ class Settings:
     console_session_keys: tuple[str, ...]  # Fernet keys sealing sessions; empty: a key file
     console_session_seconds: int  # a sign-in lasts this long
     console_proxy_hops: int  # reverse proxies in front whose X-Forwarded-* are believed
+    # NATS authentication (nkey seed or .creds file) and TLS; None: as the server allows.
+    nats_nkey_seed_file: Path | None = None
+    nats_credentials: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
 
     def address(self, service: str) -> str:
         return self.addresses[service]
@@ -79,6 +85,11 @@ class Settings:
     @property
     def dev_token_file(self) -> Path:
         return self.data_dir / "dev-token"
+
+    @property
+    def nats_auth_dir(self) -> Path:
+        """The NATS credentials ``webhooks up`` makes (webhooks_messaging.auth)."""
+        return self.data_dir / "nats-auth"
 
     @property
     def secret_keys_file(self) -> Path:
@@ -118,6 +129,11 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(PREFIX + name, "").split(",") if item.strip())
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(PREFIX + name, "").strip()
+    return Path(raw) if raw else None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -176,4 +192,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_session_keys=_list(env, "CONSOLE_SESSION_KEYS"),
         console_session_seconds=_int(env, "CONSOLE_SESSION_MINUTES", 480, 5, 7 * 1440) * 60,
         console_proxy_hops=_int(env, "CONSOLE_PROXY_HOPS", 0, 0, 5),
+        nats_nkey_seed_file=_path(env, "NATS_NKEY_SEED_FILE"),
+        nats_credentials=_path(env, "NATS_CREDENTIALS"),
+        nats_tls_ca=_path(env, "NATS_TLS_CA"),
+        nats_tls_cert=_path(env, "NATS_TLS_CERT"),
+        nats_tls_key=_path(env, "NATS_TLS_KEY"),
     )

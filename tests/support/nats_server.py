@@ -29,11 +29,18 @@ class NatsServer:
     """One nats-server process; ``stop()``/``start()`` keep its port and its data."""
 
     def __init__(
-        self, store_dir: Path, port: int | None = None, extra_args: Sequence[str] = ()
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
+        config_file: Path | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.port = port if port is not None else free_port()
         self.extra_args = list(extra_args)  # more nats-server options (-m <port>, cluster)
+        # A configuration file (-c), e.g. the platform's users (webhooks_messaging.auth);
+        # the options above override what it says.
+        self.config_file = config_file
         self.log_file = store_dir.parent / f"nats-{self.port}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -51,6 +58,7 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         command = [
             str(nats_server_binary()),
+            *(["-c", str(self.config_file)] if self.config_file is not None else []),
             "-js",
             "-sd",
             str(self.store_dir),

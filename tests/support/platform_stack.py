@@ -72,6 +72,8 @@ from webhooks_messaging import (
     delivery_job_subject,
     subscription_subject,
 )
+from webhooks_messaging import auth as nats_auth
+from webhooks_messaging.permissions import ADMIN_USER
 from webhooks_secrets import new_key
 
 PLATFORM_TOKEN = "platform-test-" + uuid.uuid4().hex
@@ -251,6 +253,9 @@ class Platform:
     failures_process: ServiceProcess | None
     nc: NATS
     js: JetStreamContext
+    # The platform's NATS users (each service its own, this harness the admin) when this
+    # module started the nats-server; None: no authentication.
+    auth: nats_auth.NatsAuth | None = None
 
     # -- processes
 
@@ -264,7 +269,7 @@ class Platform:
         """One more (not started) replica of ``service`` on its own data directory and log;
         ``env`` adds to the shared environment."""
         index = sum(p.service == service for p in self.processes) + 1
-        return service_process(self.tmp, self.env, service, index, env)
+        return service_process(self.tmp, self.env, service, index, env, self.auth)
 
     async def add_replica(self, service: str, **env: str) -> ServiceProcess:
         """Starts one more router or sender (sharing the durable consumer)."""
@@ -508,12 +513,20 @@ def service_env(
 
 
 def service_process(
-    tmp: Path, env: Mapping[str, str], service: str, index: int, extra: Mapping[str, str]
+    tmp: Path,
+    env: Mapping[str, str],
+    service: str,
+    index: int,
+    extra: Mapping[str, str],
+    auth: nats_auth.NatsAuth | None = None,
 ) -> ServiceProcess:
     """Replica ``index`` (from 1) of ``service``: its own data directory and log; replicas
-    of routers and senders are told apart by WEBHOOKS_INSTANCE (``<service>-<index>``)."""
+    of routers and senders are told apart by WEBHOOKS_INSTANCE (``<service>-<index>``);
+    with ``auth``, it connects to NATS as its own user."""
     name = f"{service}-{index}" if service in ("router", "sender") else service
     own = {"WEBHOOKS_DATA_DIR": str(tmp / "data" / name)}
+    if auth is not None:
+        own["WEBHOOKS_NATS_NKEY_SEED_FILE"] = str(auth.seed_file(service))
     if service in ("router", "sender"):
         own["WEBHOOKS_INSTANCE"] = name
     return ServiceProcess(service, {**env, **own, **extra}, tmp / f"{name}.log")
@@ -544,18 +557,27 @@ async def running_platform(
     tokens: Sequence[Mapping[str, str]] = (),
     env: Mapping[str, str] | None = None,
     service_envs: Mapping[str, Mapping[str, str]] | None = None,
+    nats_authentication: bool = True,
 ) -> AsyncIterator[Platform]:
     """The platform, started in order (subscriptions, routers, senders, failures) and
     stopped in reverse (SIGTERM). ``nats_url``: use that NATS (a cluster: comma-separated)
     instead of starting a nats-server; ``tokens``: more ``{"name", "token", "tenant"}``
     beside the platform token; ``env``: more environment for every service (OTEL_*,
-    WEBHOOKS_SENDER_TIMEOUT_MS ...); ``service_envs``: more for one service by name."""
+    WEBHOOKS_SENDER_TIMEOUT_MS ...); ``service_envs``: more for one service by name;
+    ``nats_authentication``: the nats-server started here admits only the platform's users
+    (webhooks_messaging.auth), as ``webhooks up`` and compose run it."""
     assert store in STORES, store
     server: NatsServer | None = None
     monitor_port: int | None = None
+    auth: nats_auth.NatsAuth | None = None
     if nats_url is None:
         monitor_port = free_port()
-        server = NatsServer(tmp / "nats" / "store", extra_args=["-m", str(monitor_port)])
+        auth = nats_auth.prepare(tmp / "nats-auth") if nats_authentication else None
+        server = NatsServer(
+            tmp / "nats" / "store",
+            extra_args=["-m", str(monitor_port)],
+            config_file=auth.server_config if auth else None,
+        )
         await asyncio.to_thread(server.start)
         nats_url = server.url
     pki = TestPki.create(tmp / "pki")
@@ -571,14 +593,15 @@ async def running_platform(
     extra = service_envs or {}
 
     def make(service: str, index: int = 1) -> ServiceProcess:
-        return service_process(tmp, shared, service, index, extra.get(service, {}))
+        return service_process(tmp, shared, service, index, extra.get(service, {}), auth)
 
     subscriptions = make("subscriptions")
     router_processes = [make("router", i + 1) for i in range(routers)]
     sender_processes = [make("sender", i + 1) for i in range(senders)]
     failures_process = make("failures") if failures else None
     try:
-        nc = await nats.connect(nats_url.split(","))
+        admin = {"nkeys_seed": str(auth.seed_file(ADMIN_USER))} if auth else {}
+        nc = await nats.connect(nats_url.split(","), **admin)
     except BaseException:
         if server is not None:
             await asyncio.to_thread(server.stop)
@@ -597,6 +620,7 @@ async def running_platform(
         failures_process=failures_process,
         nc=nc,
         js=nc.jetstream(),
+        auth=auth,
     )
     try:
         for process in running.processes:

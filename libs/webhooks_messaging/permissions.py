@@ -1,0 +1,167 @@
+"""Who may do what on NATS: the platform's users and their permissions, as data.
+
+One NATS user per service, each allowed exactly the subjects and JetStream API calls that
+service makes, a *publisher* for platform services that write events straight onto
+EVENTS, and an *admin* for operators and test harnesses. ``webhooks_messaging.auth``
+renders this table into a nats-server configuration; nothing else spells a permission.
+
+The JetStream API is plain request/reply on ``$JS.API.<operation>.<stream>...``, so a
+permission on a subject is a permission on an operation: a service may declare its
+streams (INFO, CREATE, UPDATE at every start-up, see streams.declare_streams), create and
+pull from its own consumers, and acknowledge on its own streams, but never delete or
+purge a stream. Replies come to the service's own inbox prefix (``_INBOX_<user>``), so no
+service can read another's replies (a JetStream message delivered to a push consumer is a
+reply like any other).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from webhooks_messaging.streams import (
+    ATTEMPTS,
+    DELIVERIES,
+    DELIVERY_JOBS_SUBJECTS,
+    DELIVERY_RETRY_SUBJECTS,
+    EVENTS,
+    STREAMS,
+    SUBSCRIPTIONS,
+)
+
+# The dead-letter stream every service writes malformed messages to and the failures
+# service reads (by direct get and stream info).
+DEADLETTERS = "DEADLETTERS"
+DEADLETTER_SUBJECTS = "deadletters.>"
+ALL_STREAMS = tuple(dict.fromkeys((*STREAMS, DEADLETTERS)))
+
+API = "$JS.API"
+# The durable pull consumers of the routers (on EVENTS) and the senders (on DELIVERIES);
+# the services' consumer modules name them the same (a test checks they agree).
+ROUTER_DURABLE = "router"
+SENDER_DURABLE = "sender"
+
+SUBSCRIPTIONS_USER = "subscriptions"
+ROUTER_USER = "router"
+SENDER_USER = "sender"
+FAILURES_USER = "failures"
+PUBLISHER_USER = "publisher"
+ADMIN_USER = "admin"
+SERVICE_USERS = (SUBSCRIPTIONS_USER, ROUTER_USER, SENDER_USER, FAILURES_USER)
+USERS = (*SERVICE_USERS, PUBLISHER_USER, ADMIN_USER)
+
+# The default inbox of NATS clients: the publisher's acknowledgements (and an operator's
+# tools) come there. Services use an inbox of their own (inbox_prefix).
+DEFAULT_INBOX = "_INBOX"
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+def inbox_prefix(user: str) -> str:
+    """The inbox a service's connection uses: replies only it may receive."""
+    return f"{DEFAULT_INBOX}_{user}"
+
+
+def user_of_connection(name: str) -> str:
+    """The user a connection named ``name`` belongs to: connection names begin with their
+    service's name (``router``, ``subscriptions-relay``)."""
+    return name.partition("-")[0]
+
+
+def _declare() -> list[str]:
+    # Every service declares every stream at start-up (whichever starts first creates them).
+    return [f"{API}.STREAM.{op}.{s}" for s in ALL_STREAMS for op in ("INFO", "CREATE", "UPDATE")]
+
+
+def _pull(stream: str, consumer: str) -> list[str]:
+    """A pull consumer: create (both request forms of nats-py), look up, fetch, acknowledge.
+    ``consumer`` ``*`` stands for the ephemeral consumers of one-off reads."""
+    created = (
+        [f"{API}.CONSUMER.CREATE.{stream}", f"{API}.CONSUMER.CREATE.{stream}.>"]
+        if consumer == "*"
+        else [
+            f"{API}.CONSUMER.CREATE.{stream}.{consumer}",
+            f"{API}.CONSUMER.CREATE.{stream}.{consumer}.>",
+            f"{API}.CONSUMER.DURABLE.CREATE.{stream}.{consumer}",
+        ]
+    )
+    return [
+        *created,
+        f"{API}.CONSUMER.INFO.{stream}.{consumer}",
+        f"{API}.CONSUMER.MSG.NEXT.{stream}.{consumer}",
+        f"{API}.CONSUMER.DELETE.{stream}.{consumer}",
+        f"$JS.ACK.{stream}.{consumer}.>",
+    ]
+
+
+def _follow(stream: str) -> list[str]:
+    """An ordered push consumer (nats-py ``ordered_consumer``): ephemeral consumers made
+    and remade at will, flow control answered, and the stream's end looked up."""
+    return [
+        f"{API}.CONSUMER.CREATE.{stream}",
+        f"{API}.CONSUMER.CREATE.{stream}.>",
+        f"{API}.CONSUMER.DELETE.{stream}.>",
+        f"$JS.FC.{stream}.>",
+        f"{API}.STREAM.INFO.{stream}",
+    ]
+
+
+def _read(stream: str) -> list[str]:
+    """Single messages by sequence or subject (``js.get_msg``, direct gets)."""
+    return [
+        f"{API}.STREAM.MSG.GET.{stream}",
+        f"{API}.DIRECT.GET.{stream}",
+        f"{API}.DIRECT.GET.{stream}.>",
+    ]
+
+
+def _service(user: str, *publish: str) -> Permissions:
+    allowed = [*publish, *_declare(), DEADLETTER_SUBJECTS]
+    return Permissions(
+        publish=tuple(dict.fromkeys(allowed)), subscribe=(f"{inbox_prefix(user)}.>",)
+    )
+
+
+def permission_table() -> dict[str, Permissions]:
+    """Every user and what it may publish and subscribe to."""
+    return {
+        # Its outbox relay: subscription and certificate changes, and the last one stored.
+        SUBSCRIPTIONS_USER: _service(SUBSCRIPTIONS_USER, "subscriptions.>", *_read(SUBSCRIPTIONS)),
+        # Ingest onto EVENTS, route (the shared durable), replay (one-off consumers and the
+        # oldest event kept), jobs onto DELIVERIES, the routing table from SUBSCRIPTIONS.
+        ROUTER_USER: _service(
+            ROUTER_USER,
+            "events.>",
+            DELIVERY_JOBS_SUBJECTS,
+            *_pull(EVENTS, ROUTER_DURABLE),
+            *_pull(EVENTS, "*"),
+            *_read(EVENTS),
+            *_follow(SUBSCRIPTIONS),
+        ),
+        # Take jobs (the shared durable), record attempts, schedule retries (a schedule on
+        # deliveries.retry.> that puts the job back on deliveries.jobs.>), the directory of
+        # subscriptions and certificates from SUBSCRIPTIONS.
+        SENDER_USER: _service(
+            SENDER_USER,
+            "attempts.>",
+            DELIVERY_RETRY_SUBJECTS,
+            DELIVERY_JOBS_SUBJECTS,
+            *_pull(DELIVERIES, SENDER_DURABLE),
+            *_follow(SUBSCRIPTIONS),
+        ),
+        # The failed-events view from ATTEMPTS, redelivery (its marker on ATTEMPTS, then
+        # the job on DELIVERIES), dead letters.
+        FAILURES_USER: _service(
+            FAILURES_USER,
+            "attempts.>",
+            DELIVERY_JOBS_SUBJECTS,
+            *_follow(ATTEMPTS),
+            *_read(DEADLETTERS),
+        ),
+        # Platform services writing events straight onto EVENTS; acknowledgements only.
+        PUBLISHER_USER: Permissions(publish=("events.>",), subscribe=(f"{DEFAULT_INBOX}.>",)),
+        ADMIN_USER: Permissions(publish=(">",), subscribe=(">",)),
+    }
