@@ -13,8 +13,11 @@ COPY libs /tmp/src/libs
 COPY services /tmp/src/services
 RUN pip install /tmp/src \
     && rm -rf /tmp/src \
-    && useradd --system --uid 10001 --home-dir /var/lib/webhooks --create-home webhooks
+    && useradd --system --uid 10001 --home-dir /var/lib/webhooks --create-home webhooks \
+    && install -d -m 0700 -o webhooks -g webhooks /var/lib/webhooks/nats-auth
 
+# `webhooks nats-auth` (compose's nats-auth) writes there: a new volume mounted on it takes
+# this owner and mode, so the non-root user can write its seeds.
 USER webhooks
 WORKDIR /var/lib/webhooks
 ENV WEBHOOKS_DATA_DIR=/var/lib/webhooks

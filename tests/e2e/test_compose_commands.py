@@ -6,10 +6,15 @@ an event sent through all four; then SIGTERM, as ``docker compose stop``, and a 
 
 Jaeger is not run: its OTLP endpoint becomes a loopback port nobody listens on, so every
 span export fails, and the services must log that and carry on.
+
+NATS runs with the configuration the one-shot ``nats-auth`` container writes (its command,
+run here first), and each service mounts its own seed from that volume: the mounts become
+the matching directories of what it wrote.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 import yaml
 
@@ -134,13 +140,55 @@ def wait_until(probe: Callable[[], Any], done: Callable[[Any], bool], what: str)
 class Stack:
     containers: list[Container]
     cli_env: dict[str, str]  # a person's shell on this machine, with the platform token
+    nats_url: str
+
+
+def volume_mounts(spec: dict[str, Any], volume: str, directory: Path) -> dict[str, Path]:
+    """Where each mount of the named ``volume`` puts ``directory`` (the volume's contents
+    here): container path -> path on this machine."""
+    mounts = {}
+    for mount in spec.get("volumes", []):
+        if isinstance(mount, str):
+            source, target = mount.split(":")[:2]
+            mount = {"source": source, "target": target}
+        if mount["source"] == volume:
+            subpath = mount.get("volume", {}).get("subpath", "")
+            mounts[mount["target"]] = directory / subpath if subpath else directory
+    return mounts
+
+
+def in_volume(path: str, mounts: dict[str, Path]) -> str:
+    """A container path translated through its mounts."""
+    for target, here in mounts.items():
+        if path == target:
+            return str(here)
+        if path.startswith(target + "/"):
+            return str(here / path[len(target) + 1 :])
+    return path
 
 
 @pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    """Its own nats-server: the compose sender leaves its durable consumer on
-    deliveries.jobs.>, which DELIVERIES (a work queue) lets no other consumer overlap."""
-    server = NatsServer(tmp_path / "nats")
+def nats_auth_dir(tmp_path: Path) -> Path:
+    """What the one-shot nats-auth container writes into its volume, by its command."""
+    spec = compose()["services"]["nats-auth"]
+    directory = tmp_path / "nats-auth-volume"
+    mounts = volume_mounts(spec, "nats-auth", directory)
+    command = [in_volume(arg, mounts) for arg in spec["command"]]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
+    result = run_webhooks(command, base)
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path, nats_auth_dir: Path) -> Iterator[str]:
+    """Its own nats-server, with compose's configuration: the compose sender leaves its
+    durable consumer on deliveries.jobs.>, which DELIVERIES (a work queue) lets no other
+    consumer overlap."""
+    spec = compose()["services"]["nats"]
+    config = spec["command"][spec["command"].index("--config") + 1]
+    mounts = volume_mounts(spec, "nats-auth", nats_auth_dir)
+    server = NatsServer(tmp_path / "nats", config_file=Path(in_volume(config, mounts)))
     server.start()
     try:
         yield server.url
@@ -152,6 +200,7 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
 def stack(
     tmp_path: Path,
     nats_url: str,
+    nats_auth_dir: Path,
     postgres_url: str,
     postgres_schema: Callable[[str], str],
 ) -> Iterator[Stack]:
@@ -172,9 +221,10 @@ def stack(
     containers = []
     services = compose()["services"]
     for name, spec in services.items():
-        if "build" not in spec:
-            continue  # NATS and PostgreSQL are the tests' own; Jaeger is not run
+        if "build" not in spec or spec.get("restart") == "no":
+            continue  # NATS and PostgreSQL are the tests' own; Jaeger is not run; one-shots ran
         env = dict(base) | image_environment()
+        mounts = volume_mounts(spec, "nats-auth", nats_auth_dir)
         for key, raw in spec["environment"].items():
             value = interpolated(str(raw), operator)
             if key == "WEBHOOKS_NATS_URL":
@@ -185,6 +235,9 @@ def stack(
                 value = postgres_url
             elif key == "WEBHOOKS_POSTGRES_SCHEMA":
                 value = schema
+            elif key == "WEBHOOKS_NATS_NKEY_SEED_FILE":
+                value = in_volume(value, mounts)
+                assert Path(value).is_file(), f"{name}: {value} not in its mount"
             elif key == "OTEL_EXPORTER_OTLP_ENDPOINT":
                 assert value == "http://jaeger:4317"
                 value = nowhere
@@ -208,7 +261,7 @@ def stack(
         )
     cli_env = base | addresses | {"WEBHOOKS_TOKEN": token, "WEBHOOKS_DATA_DIR": str(data_dir)}
     try:
-        yield Stack(containers, cli_env)
+        yield Stack(containers, cli_env, nats_url)
     finally:
         for container in containers:
             container.stop()
@@ -216,6 +269,9 @@ def stack(
 
 @pytest.mark.postgres
 def test_compose_commands_start_healthy_deliver_and_stop_cleanly(stack: Stack) -> None:
+    # compose's NATS admits only the users nats-auth made (the services below get in).
+    with pytest.raises(Exception, match=r"(?i)authorization"):
+        asyncio.run(nats.connect(stack.nats_url, allow_reconnect=False, connect_timeout=5))
     for container in stack.containers:
         container.start()
     for container in stack.containers:

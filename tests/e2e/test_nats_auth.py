@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import stat
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +24,7 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
+from tests.e2e.conftest import Platform as UpPlatform
 from tests.support.nats_server import NatsServer
 from tests.support.platform_stack import (
     Platform,
@@ -43,7 +46,7 @@ from webhooks_messaging import (
     subscription_subject,
 )
 from webhooks_messaging import auth as nats_auth
-from webhooks_messaging.permissions import ADMIN_USER, PUBLISHER_USER, inbox_prefix
+from webhooks_messaging.permissions import ADMIN_USER, PUBLISHER_USER, USERS, inbox_prefix
 
 VIOLATION_SECONDS = 10.0  # for the server's -ERR to come back
 
@@ -72,7 +75,9 @@ class Connection:
 
         def said() -> bool:
             return any(
-                "permissions violation" in e.lower() and what in e.lower() and subject.lower() in e.lower()
+                "permissions violation" in e.lower()
+                and what in e.lower()
+                and subject.lower() in e.lower()
                 for e in self.errors
             )
 
@@ -234,3 +239,54 @@ async def forged_change_is_ignored(
         SUBSCRIPTIONS, subscription_subject(victim, subscription.id)
     )
     assert last.seq == stored.seq, "the forged change is not on SUBSCRIPTIONS"
+
+
+# -- webhooks up -----------------------------------------------------------------------
+
+
+def printed(log: str, row: str) -> str:
+    """The value of a row of ``up``'s last summary (``  nats publisher  /path``)."""
+    found = re.findall(rf"^  {re.escape(row)}\s+(\S+)$", log, re.MULTILINE)
+    assert found, f"no {row!r} in:\n{log}"
+    return str(found[-1])
+
+
+def modes(seed: Path) -> tuple[int, ...]:
+    """Of the seed, its directory and the credentials directory."""
+    return tuple(stat.S_IMODE(p.stat().st_mode) for p in (seed, seed.parent, seed.parent.parent))
+
+
+def credentials(data_dir: Path) -> dict[str, bytes]:
+    auth = nats_auth.NatsAuth(data_dir / "nats-auth")
+    return {user: auth.seed_file(user).read_bytes() for user in USERS}
+
+
+async def test_up_runs_nats_with_the_platform_users_and_keeps_them(tmp_path: Path) -> None:
+    up = UpPlatform.create(tmp_path)
+    await asyncio.to_thread(up.start)
+    try:
+        url = printed(up.log(), "nats")
+        seed = Path(printed(up.log(), "nats publisher"))
+        assert seed == nats_auth.NatsAuth(up.data_dir / "nats-auth").seed_file(PUBLISHER_USER)
+        assert modes(seed) == (0o600, 0o700, 0o700), "owner only"
+        with pytest.raises(Exception, match=r"(?i)authorization"):
+            await nats.connect(url, allow_reconnect=False, connect_timeout=5)
+        async with connected(url, seed) as publisher:
+            assert publisher.nc is not None
+            ack = await publisher.nc.jetstream().publish(
+                events_subject("acme", "Object", "OnNew"), b"not an event", timeout=10
+            )
+            assert ack.stream == EVENTS
+            await publisher.nc.publish("subscriptions.acme.subscription.s1", b"forged")
+            await publisher.violation("publish", "subscriptions.acme.subscription.s1")
+        seeds = credentials(up.data_dir)
+    finally:
+        assert await asyncio.to_thread(up.stop) == 0, up.log()
+    # A second up keeps every credential (a publisher configured with it still gets in).
+    await asyncio.to_thread(up.start)
+    try:
+        assert credentials(up.data_dir) == seeds
+        async with connected(printed(up.log(), "nats"), seed) as publisher:
+            assert publisher.nc is not None and publisher.nc.is_connected
+    finally:
+        assert await asyncio.to_thread(up.stop) == 0, up.log()

@@ -27,6 +27,8 @@ from webhooks_cli.health import DEFAULT_TIMEOUT_SECONDS, probe_target
 from webhooks_cli.main import build_parser
 from webhooks_cli.services import available_services
 from webhooks_config import DEFAULT_ADDRESSES, load_settings
+from webhooks_messaging import auth as nats_auth
+from webhooks_messaging.permissions import SERVICE_USERS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec" / "compose-spec.json"
@@ -34,6 +36,8 @@ SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec" / "compose-spec.json"
 STORE_SERVICES = {"subscriptions", "failures"}
 # Clients of the services' gRPC APIs only (no NATS, no store): they wait for those services.
 CLIENT_SERVICES = {"console": {"subscriptions", "sender", "failures"}}
+# One-shot containers of the image, run to completion before what needs them.
+ONE_SHOT = {"nats-auth"}
 OTEL_VARIABLES = {
     value
     for module in (opentelemetry.environment_variables, opentelemetry.sdk.environment_variables)
@@ -60,8 +64,13 @@ def compose() -> dict[str, Any]:
 
 
 def platform_services() -> dict[str, dict[str, Any]]:
-    """The containers built from this repository (the others are images)."""
-    return {name: spec for name, spec in compose()["services"].items() if "build" in spec}
+    """The service containers built from this repository (the others are images or
+    one-shot)."""
+    return {
+        name: spec
+        for name, spec in compose()["services"].items()
+        if "build" in spec and name not in ONE_SHOT
+    }
 
 
 def interpolated(value: str) -> str:
@@ -189,6 +198,9 @@ def test_dependencies_are_defined_and_waited_for() -> None:
             assert needs["postgres"]["condition"] == "service_healthy", name
         assert spec["restart"] == "unless-stopped", name
     for name, spec in services.items():
+        if name in ONE_SHOT:
+            assert spec["restart"] == "no", f"{name}: runs once"
+            continue
         assert "healthcheck" in spec, f"{name}: no health check"
         assert spec.get("restart") == "unless-stopped", name
 
@@ -207,7 +219,8 @@ def test_named_volumes_are_declared_and_used() -> None:
 
 
 def test_every_build_is_the_one_dockerfile() -> None:
-    for name, spec in platform_services().items():
+    builds = {n: s for n, s in compose()["services"].items() if "build" in s}
+    for name, spec in builds.items():
         build = spec["build"]
         context = build if isinstance(build, str) else build.get("context", ".")
         dockerfile = (
@@ -307,3 +320,54 @@ def test_infrastructure_is_what_the_architecture_names() -> None:
     jaeger = services["jaeger"]
     assert jaeger["image"].startswith("jaegertracing/jaeger:2.")
     assert "16686:16686" in jaeger["ports"], "the Jaeger UI"
+
+
+# -- NATS authentication ---------------------------------------------------------------
+
+
+def mount_of(spec: dict[str, Any], volume: str) -> dict[str, Any] | None:
+    """The container's mount of the named ``volume`` (long or short syntax)."""
+    for mount in spec.get("volumes", []):
+        if isinstance(mount, str):
+            source, target = mount.split(":")[:2]
+            mount = {"source": source, "target": target}
+        if mount["source"] == volume:
+            return dict(mount)
+    return None
+
+
+def test_nats_auth_writes_the_users_once_before_nats_starts() -> None:
+    services = compose()["services"]
+    init = services["nats-auth"]
+    args = build_parser().parse_args(init["command"])
+    assert args.command == "nats-auth"
+    written = mount_of(init, "nats-auth")
+    assert written is not None and args.out == written["target"]
+    assert not written.get("read_only")
+    # The image makes that directory its user's: a new volume takes its owner and mode.
+    runs = " ".join(rest for keyword, rest in dockerfile_instructions() if keyword == "RUN")
+    assert f"-o webhooks -g webhooks {args.out}" in runs
+
+    nats = services["nats"]
+    assert nats["depends_on"]["nats-auth"] == {"condition": "service_completed_successfully"}
+    config = nats["command"][nats["command"].index("--config") + 1]
+    server = mount_of(nats, "nats-auth")
+    assert server is not None and server["read_only"] is True
+    assert server["volume"]["subpath"] == nats_auth.SERVER_DIR, "the configuration only"
+    assert config == f"{server['target']}/{nats_auth.SERVER_CONFIG}"
+
+
+def test_each_service_connects_to_nats_as_its_own_user() -> None:
+    for name, spec in platform_services().items():
+        env = environment(spec)
+        mount = mount_of(spec, "nats-auth")
+        if name in CLIENT_SERVICES:
+            assert mount is None and "WEBHOOKS_NATS_NKEY_SEED_FILE" not in env, name
+            continue
+        assert name in SERVICE_USERS
+        assert mount is not None and mount["read_only"] is True, name
+        assert mount["volume"]["subpath"] == name, f"{name}: mounts only its own seed"
+        seed = load_settings(env).nats_nkey_seed_file
+        auth = nats_auth.NatsAuth(Path("/volume"))
+        relative = auth.seed_file(name).relative_to(auth.directory / name)
+        assert seed == Path(mount["target"]) / relative, name
