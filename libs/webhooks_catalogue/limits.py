@@ -95,3 +95,34 @@ NAME_CONTAINS_LENGTH = NAME_LENGTH
 # Page tokens are opaque strings the service made; its own are far shorter.
 PAGE_TOKEN_LENGTH = 1024
 SUBSCRIPTIONS_PAGE_SIZE = 1000
+
+# ---- Platform events (PublishEvents, and events published straight onto NATS)
+# The number of events per PublishEvents call is a setting (WEBHOOKS_ROUTER_MAX_BATCH), sized
+# by the operator to the gRPC message limit (WEBHOOKS_GRPC_MAX_MESSAGE_BYTES).
+
+# The publisher's own id becomes the Nats-Msg-Id and part of every job id; UUIDs and
+# "<system>:<id>" forms are far shorter.
+EVENT_ID_LENGTH = 128
+# A name within a channel (a mailbox, a queue), shown in the failures view.
+SUBCHANNEL_LENGTH = 256
+# The event's data (a JSON object). Each delivery job carries it shaped, once: at a quarter
+# of NATS max_payload a job still fits one message with its headers and trace context.
+EVENT_DATA_BYTES = 256 * 1024
+
+# ---- Failed events (FailuresService filters and pages; SendTestEvent shares the above)
+
+# A filter may name every subscription a console page shows at once, and then some.
+FILTER_SUBSCRIPTION_IDS = 1000
+# Error codes are HTTP statuses and the few failure classes: a few dozen in all.
+FILTER_ERROR_CODES = 50
+# One error code: "503" or a failure class such as "blocked_destination".
+ERROR_CODE_LENGTH = 32
+# The view has four states; a longer list can only repeat them (room for a few new ones).
+FILTER_STATES = 16
+# Free-text filters (subchannel, message contains) are a search phrase, not a document.
+FILTER_TEXT_LENGTH = 200
+# min_retry_attempts: a series has at most 5 retries, but each manual redelivery starts
+# another, so the count has no natural end; a million is beyond any real history.
+FILTER_RETRY_ATTEMPTS = 1_000_000
+# Rows of one ListFailedEvents page (0 asks for the default, 50).
+FAILED_EVENTS_PAGE_SIZE = 500

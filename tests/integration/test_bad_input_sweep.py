@@ -224,17 +224,23 @@ def bad_inputs(descriptor: Descriptor) -> Iterator[BadInput]:
 
 @dataclass(frozen=True)
 class Outcome:
-    method: str
+    method: MethodDescriptor
     case: str
     code: grpc.StatusCode
     details: str
+    response: bytes  # of a unary call that succeeded
+
+    @property
+    def name(self) -> str:
+        return f"{self.method.full_name} [{self.case}]"
 
 
 async def call_raw(
     channel: grpc.aio.Channel, method: MethodDescriptor, body: bytes, tenant: str
-) -> tuple[grpc.StatusCode, str]:
-    """The status of calling ``method`` with ``body`` as it is (no serializer)."""
+) -> tuple[grpc.StatusCode, str, bytes]:
+    """The status (and a unary answer) of calling ``method`` with ``body`` as it is."""
     path = f"/{method.containing_service.full_name}/{method.name}"
+    response = b""
     try:
         if method.server_streaming:
             stream = channel.unary_stream(path)(  # type: ignore[call-arg]
@@ -244,16 +250,43 @@ async def call_raw(
                 pass
         else:
             call = channel.unary_unary(path)  # type: ignore[call-arg]
-            await call(body, metadata=platform(tenant), timeout=RPC_TIMEOUT)
+            response = await call(body, metadata=platform(tenant), timeout=RPC_TIMEOUT)
     except grpc.aio.AioRpcError as error:
-        return error.code(), error.details() or ""
-    return grpc.StatusCode.OK, ""
+        return error.code(), error.details() or "", b""
+    return grpc.StatusCode.OK, "", response
+
+
+@dataclass
+class Sweep:
+    outcomes: list[Outcome]
+    alarms: list[str]  # traceback lines the services logged meanwhile
 
 
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
     async with running_platform(tmp_path_factory.mktemp("sweep")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+async def sweep(stack: Platform) -> Sweep:
+    """Every bad input to every RPC, once for the module's tests."""
+    tenant = new_tenant("sweep")
+    offsets = log_offsets(stack)
+    limit = asyncio.Semaphore(CONCURRENCY)
+    outcomes: list[Outcome] = []
+
+    async def one(method: MethodDescriptor, case: BadInput) -> None:
+        channel = process_of(stack, method).channel
+        assert channel is not None
+        async with limit:
+            code, details, response = await call_raw(channel, method, case.body, tenant)
+        outcomes.append(Outcome(method, case.name, code, details, response))
+
+    await asyncio.gather(
+        *(one(method, case) for method in rpc_methods() for case in bad_inputs(method.input_type))
+    )
+    return Sweep(outcomes, alarms_since(stack, offsets))
 
 
 def log_offsets(running: Platform) -> dict[str, int]:
@@ -270,6 +303,10 @@ def alarms_since(running: Platform, offsets: dict[str, int]) -> list[str]:
             if any(alarm in line for alarm in LOG_ALARMS):
                 found.append(f"{process.log_path.name}: " + " | ".join(lines[index : index + 8]))
     return found
+
+
+def report(outcomes: list[Outcome]) -> str:
+    return "\n".join(f"{o.name}: {o.code.name} {o.details[:200]}" for o in outcomes)
 
 
 def test_the_sweep_covers_every_service() -> None:
@@ -289,35 +326,52 @@ def test_the_sweep_covers_every_service() -> None:
     assert {"UploadCertificate", "PublishEvents", "SendTestEvent", "RebuildReadModel"} <= methods
 
 
-async def test_no_bad_input_reaches_a_caller_as_unknown(stack: Platform) -> None:
-    tenant = new_tenant("sweep")
-    offsets = log_offsets(stack)
-    limit = asyncio.Semaphore(CONCURRENCY)
-    outcomes: list[Outcome] = []
-
-    async def one(method: MethodDescriptor, case: BadInput) -> None:
-        channel = process_of(stack, method).channel
-        assert channel is not None
-        async with limit:
-            code, details = await call_raw(channel, method, case.body, tenant)
-        outcomes.append(Outcome(method.full_name, case.name, code, details))
-
-    await asyncio.gather(
-        *(one(method, case) for method in rpc_methods() for case in bad_inputs(method.input_type))
+def test_no_bad_input_reaches_a_caller_as_unknown(sweep: Sweep) -> None:
+    wrong = [o for o in sweep.outcomes if o.code in FORBIDDEN]
+    assert not wrong, (
+        f"{len(wrong)} of {len(sweep.outcomes)} calls answered wrongly:\n{report(wrong)}"
     )
-    wrong = [o for o in outcomes if o.code in FORBIDDEN]
-    report = "\n".join(f"{o.method} [{o.case}]: {o.code.name} {o.details[:200]}" for o in wrong)
-    assert not wrong, f"{len(wrong)} of {len(outcomes)} calls answered wrongly:\n{report}"
-    undecodable = [o for o in outcomes if o.case in ("undecodable", "truncated")]
+
+
+def test_no_bad_input_leaves_a_traceback_in_a_log(sweep: Sweep) -> None:
+    assert not sweep.alarms, "tracebacks in the services' logs:\n" + "\n".join(sweep.alarms[:10])
+
+
+def test_a_body_that_does_not_decode_is_invalid_argument(sweep: Sweep) -> None:
+    """Garbage, a truncated message and invalid UTF-8 in any string field (which protobuf
+    refuses while parsing): INVALID_ARGUMENT ``request: not a valid <Message>``."""
+    undecodable = [
+        o
+        for o in sweep.outcomes
+        if o.case in ("undecodable", "truncated") or o.case.endswith("invalid UTF-8")
+    ]
     assert undecodable
-    assert all(
-        o.code == grpc.StatusCode.INVALID_ARGUMENT and o.details.startswith("request: not a valid")
+    wrong = [
+        o
         for o in undecodable
-    ), [(o.method, o.code.name, o.details) for o in undecodable]
-    invalid_text = [o for o in outcomes if o.case.endswith("invalid UTF-8")]
-    assert all(o.code == grpc.StatusCode.INVALID_ARGUMENT for o in invalid_text)
-    alarms = alarms_since(stack, offsets)
-    assert not alarms, "tracebacks in the services' logs:\n" + "\n".join(alarms[:10])
+        if o.code != grpc.StatusCode.INVALID_ARGUMENT
+        or not o.details.startswith("request: not a valid")
+    ]
+    assert not wrong, report(wrong)
+
+
+def _accepted(outcome: Outcome) -> bool:
+    """Whether the service took the request: OK, and for PublishEvents an event accepted."""
+    if outcome.code != grpc.StatusCode.OK:
+        return False
+    if outcome.method.name == "PublishEvents":
+        results = router_pb2.PublishEventsResponse.FromString(outcome.response).results
+        return any(r.status != router_pb2.PUBLISH_STATUS_REJECTED for r in results)
+    return True
+
+
+def test_no_oversize_value_is_accepted(sweep: Sweep) -> None:
+    """Every string, bytes field, list and map has a bound: over it, the call is refused
+    (PublishEvents refuses the event); a lookup by an oversize id may say NOT_FOUND."""
+    oversize = [o for o in sweep.outcomes if ": oversize " in o.case]
+    assert oversize
+    wrong = [o for o in oversize if _accepted(o)]
+    assert not wrong, f"{len(wrong)} oversize values accepted:\n{report(wrong)}"
 
 
 def _stamp(seconds: int) -> timestamp_pb2.Timestamp:

@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class RouterServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Bounds: every string and list a caller writes has one, said on its field and kept in one
+    place (libs/webhooks_catalogue/limits.py, with why each is that number). Over a bound the
+    call ends INVALID_ARGUMENT naming the field path and the bound (PublishEvents: that event
+    is REJECTED with its field), and nothing of it is stored. A body that does not decode
+    (invalid UTF-8 in a string included) is INVALID_ARGUMENT "request: not a valid ...".
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -47,10 +52,18 @@ class RouterServiceStub:
 
 
 class RouterServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Bounds: every string and list a caller writes has one, said on its field and kept in one
+    place (libs/webhooks_catalogue/limits.py, with why each is that number). Over a bound the
+    call ends INVALID_ARGUMENT naming the field path and the bound (PublishEvents: that event
+    is REJECTED with its field), and nothing of it is stored. A body that does not decode
+    (invalid UTF-8 in a string included) is INVALID_ARGUMENT "request: not a valid ...".
+    """
 
     def PublishEvents(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """UNAVAILABLE when the broker did not store the events (it is away or did not answer in
+        time): retryable. Send the same call again; events already stored come back DUPLICATE
+        within the duplicate window (WEBHOOKS_DUPLICATE_WINDOW_SECONDS).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -84,7 +97,12 @@ def add_RouterServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RouterService:
-    """Missing associated documentation comment in .proto file."""
+    """Bounds: every string and list a caller writes has one, said on its field and kept in one
+    place (libs/webhooks_catalogue/limits.py, with why each is that number). Over a bound the
+    call ends INVALID_ARGUMENT naming the field path and the bound (PublishEvents: that event
+    is REJECTED with its field), and nothing of it is stored. A body that does not decode
+    (invalid UTF-8 in a string included) is INVALID_ARGUMENT "request: not a valid ...".
+    """
 
     @staticmethod
     def PublishEvents(request,

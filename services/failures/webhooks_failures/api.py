@@ -34,7 +34,7 @@ from nats.js import JetStreamContext
 from opentelemetry import trace
 
 from webhooks.v1 import failures_pb2, failures_pb2_grpc, messages_pb2
-from webhooks_catalogue import CHANNELS, entity_names
+from webhooks_catalogue import CHANNELS, entity_names, limits
 from webhooks_catalogue import entity as catalogue_entity
 from webhooks_failures import deadletters as dead_letters
 from webhooks_failures.model import (
@@ -65,12 +65,13 @@ tracer = trace.get_tracer("webhooks.failures")
 # Long enough for the projector to apply a burst of attempts, short enough that a query
 # never waits noticeably when the projector is behind (or the broker away).
 CATCH_UP_SECONDS = 1.0
-MAX_FILTER_SUBSCRIPTIONS = 1000
-MAX_ERROR_CODES = 50
-MAX_TEXT = 200  # message_contains, subchannel
-MAX_RETRY_ATTEMPTS = 1_000_000  # min_retry_attempts: redeliveries add to the retries
-MAX_ID = 128
-MAX_PAGE_TOKEN = 1024
+# The bounds on requests, and why each is that number, are in webhooks_catalogue.limits.
+MAX_FILTER_SUBSCRIPTIONS = limits.FILTER_SUBSCRIPTION_IDS
+MAX_ERROR_CODES = limits.FILTER_ERROR_CODES
+MAX_TEXT = limits.FILTER_TEXT_LENGTH  # message_contains, subchannel
+MAX_RETRY_ATTEMPTS = limits.FILTER_RETRY_ATTEMPTS
+MAX_ID = limits.ID_LENGTH  # subscription and delivery ids (UUIDs)
+MAX_PAGE_TOKEN = limits.PAGE_TOKEN_LENGTH
 MAX_REDELIVERIES_PER_CALL = 10_000
 PUBLISH_BATCH = 500  # publishes in flight before their acknowledgements are awaited
 CONFIRM_TIMEOUT_SECONDS = 10.0
@@ -96,14 +97,20 @@ def _ids(values: Sequence[str], field: str) -> tuple[str, ...]:
         )
     ids: list[str] = []
     for value in values:
-        if not value or len(value) > MAX_ID:
-            raise InvalidRequest(field, f"not a subscription id: {value[:MAX_ID]!r}")
+        if not value:
+            raise InvalidRequest(field, "an empty subscription id")
+        if len(value) > MAX_ID:
+            raise InvalidRequest(field, f"a subscription id has at most {MAX_ID} characters")
         if value not in ids:
             ids.append(value)
     return tuple(ids)
 
 
 def _error_code(value: str) -> str:
+    if len(value) > limits.ERROR_CODE_LENGTH:
+        raise InvalidRequest(
+            "filter.error_codes", f"an error code has at most {limits.ERROR_CODE_LENGTH} characters"
+        )
     code = value.strip().lower()
     if code.isdigit() and 100 <= int(code) <= 599:
         return str(int(code))
@@ -118,6 +125,9 @@ def _error_code(value: str) -> str:
 
 def _entity_and_trigger(entity: str, trigger: str) -> tuple[str, str]:
     """The catalogue's spelling of both, so a filter matches whatever case was typed."""
+    for field, word in (("filter.entity", entity), ("filter.trigger", trigger)):
+        if len(word) > limits.CATALOGUE_NAME_LENGTH:
+            raise InvalidRequest(field, f"at most {limits.CATALOGUE_NAME_LENGTH} characters")
     name = ""
     if entity:
         found = catalogue_entity(entity)
@@ -151,6 +161,10 @@ def _entity_and_trigger(entity: str, trigger: str) -> tuple[str, str]:
 
 def filter_of(request: failures_pb2.FailedEventFilter) -> Filter:
     """The validated Filter of a request's filter, or InvalidRequest naming the field."""
+    if len(request.states) > limits.FILTER_STATES:
+        raise InvalidRequest(
+            "filter.states", f"at most {limits.FILTER_STATES} states, got {len(request.states)}"
+        )
     states: list[int] = []
     for state in request.states:
         if state not in KNOWN_STATES:
@@ -165,7 +179,10 @@ def filter_of(request: failures_pb2.FailedEventFilter) -> Filter:
         if state not in states:
             states.append(state)
     if len(request.error_codes) > MAX_ERROR_CODES:
-        raise InvalidRequest("filter.error_codes", f"at most {MAX_ERROR_CODES} error codes")
+        raise InvalidRequest(
+            "filter.error_codes",
+            f"at most {MAX_ERROR_CODES} error codes, got {len(request.error_codes)}",
+        )
     codes = tuple(dict.fromkeys(_error_code(code) for code in request.error_codes))
     channel: int | None = None
     if request.HasField("channel"):
@@ -298,7 +315,9 @@ class FailuresServicer(failures_pb2_grpc.FailuresServiceServicer):
             found = filter_of(request.filter)
             size = page_size_of(request.page_size)
             if len(request.page_token) > MAX_PAGE_TOKEN:
-                raise InvalidRequest("page_token", "not a page token of this listing")
+                raise InvalidRequest(
+                    "page_token", f"not a page token of this listing (at most {MAX_PAGE_TOKEN})"
+                )
         except InvalidRequest as invalid:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, invalid.message, invalid.field)
         await self._caught_up()
@@ -321,11 +340,11 @@ class FailuresServicer(failures_pb2_grpc.FailuresServiceServicer):
     async def GetFailedEvent(
         self, request: failures_pb2.GetFailedEventRequest, context: Context
     ) -> failures_pb2.FailedEventDetails:
-        if not request.delivery_id or len(request.delivery_id) > MAX_ID:
+        if not 0 < len(request.delivery_id) <= MAX_ID:
             await abort(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,
-                "a delivery id is required",
+                f"a delivery id is required, at most {MAX_ID} characters",
                 "delivery_id",
             )
         await self._caught_up()
@@ -366,7 +385,10 @@ class FailuresServicer(failures_pb2_grpc.FailuresServiceServicer):
             )
         if which == "delivery_id" and not 0 < len(request.delivery_id) <= MAX_ID:
             await abort(
-                context, grpc.StatusCode.INVALID_ARGUMENT, "not a delivery id", "delivery_id"
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"not a delivery id (1 to {MAX_ID} characters)",
+                "delivery_id",
             )
         if which == "filter":
             try:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from webhooks.v1 import failures_pb2, messages_pb2
+from webhooks_catalogue import limits
 
 State = failures_pb2.FailedEventState
 RETRYING = failures_pb2.FAILED_EVENT_STATE_RETRYING
@@ -34,7 +35,7 @@ FAILED = failures_pb2.FAILED_EVENT_STATE_FAILED
 RECOVERED = failures_pb2.FAILED_EVENT_STATE_RECOVERED
 REDELIVERED = failures_pb2.FAILED_EVENT_STATE_REDELIVERED
 
-MAX_PAGE_SIZE = 500
+MAX_PAGE_SIZE = limits.FAILED_EVENTS_PAGE_SIZE
 DEFAULT_PAGE_SIZE = 50
 
 

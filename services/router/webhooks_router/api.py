@@ -10,6 +10,7 @@ import grpc.aio
 from nats.js import JetStreamContext
 
 from webhooks.v1 import router_pb2, router_pb2_grpc
+from webhooks_catalogue import limits
 from webhooks_config import Settings
 from webhooks_grpc import abort, current_principal, to_datetime
 from webhooks_grpc.boundary import BROKER_ERRORS
@@ -65,6 +66,13 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
     async def ReplayEvents(
         self, request: router_pb2.ReplayEventsRequest, context: Context
     ) -> AsyncIterator[router_pb2.ReplayProgress]:
+        if not 0 < len(request.subscription_id) <= limits.ID_LENGTH:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"required, at most {limits.ID_LENGTH} characters",
+                "subscription_id",
+            )
         for field in ("since", "until"):
             if not request.HasField(field):
                 await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "required", field)

@@ -26,12 +26,16 @@ from webhooks_catalogue import (
     WHATSAPP_STATUSES,
     Component,
     Trigger,
+    limits,
 )
 from webhooks_messaging import events_subject, is_valid_tenant
 
-MAX_DATA_BYTES = 256 * 1024
-MAX_EVENT_ID = 128
-MAX_SUBCHANNEL = 256
+# Bounds, with why each is that number, live in webhooks_catalogue.limits.
+MAX_DATA_BYTES = limits.EVENT_DATA_BYTES
+MAX_EVENT_ID = limits.EVENT_ID_LENGTH
+MAX_SUBCHANNEL = limits.SUBCHANNEL_LENGTH
+MAX_NAME = limits.CATALOGUE_NAME_LENGTH  # entity and trigger
+MAX_WHATSAPP_STATUS = limits.WHATSAPP_STATUS_LENGTH
 
 # Clocks of publishers drift and queues hold events back, but an event dated a day ahead
 # or before the platform existed is a bug upstream (seconds sent as milliseconds, an
@@ -82,7 +86,8 @@ def validate_event(
     if not event.tenant:
         _reject("tenant", "is required")
     if not is_valid_tenant(event.tenant):
-        _reject("tenant", f"not a valid tenant id: {event.tenant!r}")
+        # Quoted short: the reason goes back to the caller and into logs.
+        _reject("tenant", f"not a valid tenant id: {event.tenant[:80]!r}")
     trigger = _trigger(event.entity, event.trigger)
     # The entity and trigger are the catalogue's and the tenant is valid: the subject is
     # well formed without events_subject's checks.
@@ -114,6 +119,11 @@ def _check_event_id(event_id: str) -> None:
 def _trigger(entity_name: str, trigger_name: str) -> Trigger:
     if not entity_name:
         _reject("entity", "is required")
+    # Checked before the lookup, so an unknown name is short enough to quote back.
+    if len(entity_name) > MAX_NAME:
+        _reject("entity", f"is {len(entity_name)} characters; at most {MAX_NAME}")
+    if len(trigger_name) > MAX_NAME:
+        _reject("trigger", f"is {len(trigger_name)} characters; at most {MAX_NAME}")
     triggers = _TRIGGERS.get(entity_name)
     if triggers is None:
         expected = ", ".join(_TRIGGERS)
@@ -212,7 +222,15 @@ def _check_whatsapp(event: messages_pb2.PlatformEvent, trigger: Trigger) -> None
         elif not value:
             _reject(field, f"is required for {event.entity} {trigger.name}")
     if event.whatsapp_channel and not WHATSAPP_CHANNEL_ID.fullmatch(event.whatsapp_channel):
-        _reject("whatsapp_channel", "must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+        _reject(
+            "whatsapp_channel",
+            f"must be 1-{limits.WHATSAPP_CHANNEL_ID_LENGTH} characters of A-Z a-z 0-9 _ . : -",
+        )
+    if len(event.whatsapp_status) > MAX_WHATSAPP_STATUS:
+        _reject(
+            "whatsapp_status",
+            f"is {len(event.whatsapp_status)} characters; at most {MAX_WHATSAPP_STATUS}",
+        )
     if event.whatsapp_status and event.whatsapp_status not in WHATSAPP_STATUSES:
         expected = ", ".join(WHATSAPP_STATUSES)
         _reject(

@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 
 from webhooks.v1 import messages_pb2, sender_pb2, sender_pb2_grpc
 from webhooks_catalogue import entity as catalogue_entity
+from webhooks_catalogue import limits
 from webhooks_catalogue.samples import sample_data
 from webhooks_catalogue.shaping import shape_payload
 from webhooks_grpc import abort, current_principal
@@ -28,7 +29,8 @@ from webhooks_sender.delivery import Deliverer, unusable
 from webhooks_sender.directory import Directory, EndpointUnusable
 
 Context = grpc.aio.ServicerContext[Any, Any]
-MAX_DATA_BYTES = 256 * 1024
+# A test event's data is an event's data: the same bound as PublishEvents (limits says why).
+MAX_DATA_BYTES = limits.EVENT_DATA_BYTES
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 
 
@@ -48,8 +50,20 @@ class SenderServicer(sender_pb2_grpc.SenderServiceServicer):
     async def SendTestEvent(
         self, request: sender_pb2.SendTestEventRequest, context: Context
     ) -> sender_pb2.SendTestEventResponse:
-        if not request.subscription_id:
-            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "required", "subscription_id")
+        if not 0 < len(request.subscription_id) <= limits.ID_LENGTH:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"required, at most {limits.ID_LENGTH} characters",
+                "subscription_id",
+            )
+        if len(request.trigger) > limits.CATALOGUE_NAME_LENGTH:
+            await abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"at most {limits.CATALOGUE_NAME_LENGTH} characters",
+                "trigger",
+            )
         # A subscription created a moment ago may not be in the directory yet.
         await self._feed.caught_up(self._js, CATCH_UP_TIMEOUT_SECONDS)
         state = self._directory.subscription(request.subscription_id)
@@ -92,16 +106,24 @@ async def _data(
         await abort(
             context,
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"at most {MAX_DATA_BYTES} bytes",
+            f"at most {MAX_DATA_BYTES} bytes, got {len(request.data_json)}",
             "data_json",
         )
     try:
-        data = json.loads(request.data_json)
-    except ValueError as error:
+        data = json.loads(request.data_json, parse_constant=_no_constant)
+        # A lone surrogate escape (\ud800) parses but cannot be sent as UTF-8.
+        json.dumps(data, ensure_ascii=False).encode()
+    except ValueError as error:  # not UTF-8, not JSON, NaN, a lone surrogate
         await abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"not JSON: {error}", "data_json")
+    except RecursionError:
+        await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "nested too deeply", "data_json")
     if not isinstance(data, dict):
         await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "must be an object", "data_json")
     return data  # type: ignore[no-any-return]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _test_job(
