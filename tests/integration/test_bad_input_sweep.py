@@ -34,9 +34,11 @@ from tests.support.platform_stack import (
     new_tenant,
     platform,
     platform_event,
+    rest,
     running_platform,
 )
 from tests.support.service_process import ServiceProcess
+from tests.support.waiting import eventually
 from webhooks.v1 import failures_pb2, router_pb2, sender_pb2, subscriptions_pb2
 from webhooks_grpc import field_violations
 
@@ -425,6 +427,38 @@ async def test_out_of_range_timestamps_name_their_field(stack: Platform, seconds
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (field, error.details())
         assert field_violations(error)[0][0] == field
         assert (error.details() or "").startswith(f"{field}: ")
+
+
+async def test_a_replay_of_the_widest_window_is_refused_by_retention(stack: Platform) -> None:
+    """since 0001-01-01 and until 9999-12-31 are valid timestamps: the answer is the
+    deliberate FAILED_PRECONDITION on since (EVENTS keeps at most a year), not an overflow."""
+    tenant = new_tenant("widest")
+    created = await stack.create_subscription(tenant, rest("widest", "https://example.com/h"))
+    request = router_pb2.ReplayEventsRequest(
+        subscription_id=created.subscription.id,
+        since=_stamp(-62_135_596_800),
+        until=_stamp(253_402_300_799),
+        dry_run=True,
+    )
+
+    async def attempt() -> grpc.aio.AioRpcError | None:
+        try:
+            await _drain(
+                stack.router.ReplayEvents(request, metadata=platform(tenant), timeout=RPC_TIMEOUT)
+            )
+        except grpc.aio.AioRpcError as error:
+            return error
+        return None
+
+    # NOT_FOUND until the router's table has seen the new subscription.
+    error = await eventually(
+        attempt,
+        lambda got: got is None or got.code() != grpc.StatusCode.NOT_FOUND,
+        what="the replay",
+    )
+    assert error is not None
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
+    assert [field for field, _ in field_violations(error)] == ["since"]
 
 
 async def _drain(stream: Any) -> None:
