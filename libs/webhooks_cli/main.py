@@ -18,6 +18,7 @@ from pathlib import Path
 from webhooks_cli import (
     catalogue,
     certificates,
+    deadletters,
     demo,
     events,
     failures,
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_parser(commands, common)
     replay.add_parser(commands, common)
     failures.add_parser(commands, common)
+    deadletters.add_parser(commands, common)
     demo.add_parser(commands, common)
     commands.add_parser("secret-key", help="print a new key for WEBHOOKS_SECRET_KEYS")
     add_nats_auth_parser(commands)

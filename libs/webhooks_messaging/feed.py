@@ -9,6 +9,13 @@ everything on the stream now, which the router makes before routing (so that a d
 on the stream stops deliveries) and the sender before taking a job of an unknown
 subscription version.
 
+Nothing is applied unchecked (checks.subscription_message_problem: the subject's tenant and
+id are the state's, the version is positive, timestamps and enumerations are in range).
+A message that does not decode, check or apply is set aside (deadletters.py) and the feed
+moves past it. That is safe because every message carries the whole state of its
+subscription or certificate: the next change supersedes a skipped one, and until then the
+projection keeps the state it had (a forged message never replaces a real one).
+
 nats-py's ordered consumer recreates its consumer from the last stream sequence it saw
 when it detects a gap (a message lost on a reconnect) or misses two idle heartbeats (the
 server restarted and its in-memory consumer is gone), so a reconnect needs nothing here.
@@ -29,6 +36,14 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from webhooks.v1 import messages_pb2
+from webhooks_messaging.checks import subscription_message_problem
+from webhooks_messaging.deadletters import (
+    INVALID,
+    NOT_APPLIED,
+    UNDECODABLE,
+    DeadLetters,
+    Original,
+)
 from webhooks_messaging.positions import PositionWaiters
 from webhooks_messaging.streams import SUBSCRIPTIONS
 
@@ -75,15 +90,23 @@ def stream_sequence(reply: str) -> int:
 class SubscriptionFeed(Generic[P]):
     """Applies the SUBSCRIPTIONS stream to ``table``: in full at start, then as it grows."""
 
-    def __init__(self, table: P, stream: str = SUBSCRIPTIONS) -> None:
+    def __init__(
+        self, table: P, stream: str = SUBSCRIPTIONS, dead: DeadLetters | None = None
+    ) -> None:
         self.table = table
         self.stream = stream
         self.ready = asyncio.Event()
-        # Messages skipped, by kind ("undecodable", "no state", …); each kind logged once.
-        self.skipped: dict[str, int] = {}
+        # What is set aside (undecodable, invalid, not applied): counted, logged, and kept
+        # on DEADLETTERS when the service gave a DeadLetters with a connection.
+        self.dead = dead if dead is not None else DeadLetters("subscriptions-feed")
         self._caught_up = PositionWaiters()  # caught_up() waiters, by stream sequence
         self._build_target = 0
         self._build_started = 0.0
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Messages set aside since start, by reason."""
+        return dict(self.dead.counts)
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         """Follow the stream until ``stop`` is set; raises if it cannot subscribe (the
@@ -161,48 +184,41 @@ class SubscriptionFeed(Generic[P]):
         try:
             seq = stream_sequence(msg.reply)
         except (ValueError, IndexError):
-            self._skip("no stream sequence", msg, 0)
+            self._skip(INVALID, "no stream sequence in the reply subject", msg, 0)
             return
         try:
             event = messages_pb2.SubscriptionDomainEvent.FromString(msg.data)
-        except DecodeError:
-            self._skip("undecodable", msg, seq)
+        except DecodeError as error:
+            self._skip(UNDECODABLE, f"not a SubscriptionDomainEvent: {error}", msg, seq)
             return
-        kind = event.WhichOneof("state")
-        if kind == "subscription":
-            state = event.subscription
-            if not state.id or not state.tenant:
-                self._skip("subscription without id or tenant", msg, seq)
-                return
-            try:
-                self.table.apply(state, seq)
-            except Exception:
-                log.exception("subscription %s at %d not applied", state.id, seq)
-                self._skip("not applied", msg, seq)
-                return
-        elif kind == "certificate":
-            try:
+        problem = subscription_message_problem(msg.subject, event)
+        if problem:
+            self._skip(INVALID, problem, msg, seq)
+            return
+        try:
+            if event.HasField("subscription"):
+                self.table.apply(event.subscription, seq)
+            else:
                 self.table.apply_certificate(event.certificate, seq)
-            except Exception:
-                log.exception("certificate %s at %d not applied", event.certificate.id, seq)
-                self._skip("not applied", msg, seq)
-                return
-        else:
-            self._skip("no state", msg, seq)
+        except Exception as error:
+            self._skip(NOT_APPLIED, f"{type(error).__name__}: {error}", msg, seq)
             return
         self._progressed()
 
-    def _skip(self, kind: str, msg: Msg, seq: int) -> None:
-        count = self.skipped.get(kind, 0) + 1
-        self.skipped[kind] = count
-        if count == 1:
-            log.warning(
-                "%s: skipped a message (%s) on %s at %d; further ones are counted, not logged",
-                self.stream,
-                kind,
-                msg.subject,
-                seq,
-            )
+    def _skip(self, reason: str, detail: str, msg: Msg, seq: int) -> None:
+        """Sets the message aside and moves past it: the next change of the same
+        subscription or certificate carries its whole state and supersedes it."""
+        self.dead.set_aside(
+            reason,
+            detail,
+            Original(
+                subject=msg.subject,
+                data=msg.data or b"",
+                headers=msg.headers,
+                stream=self.stream,
+                sequence=seq,
+            ),
+        )
         self.table.advance(seq)
         self._progressed()
 

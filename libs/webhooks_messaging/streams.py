@@ -1,7 +1,11 @@
-"""The four JetStream streams of the platform and their idempotent declaration.
+"""The JetStream streams of the platform and their idempotent declaration.
 
-Every service declares all four at start-up, so whichever starts first creates them and a
-configuration change (say a longer EVENTS replay window) is applied by the next start.
+Four carry the platform's work (SUBSCRIPTIONS, EVENTS, DELIVERIES, ATTEMPTS); the fifth,
+DEADLETTERS, keeps what a producer or consumer set aside (see deadletters.py), bounded in
+age, size and count so that the worst publisher cannot fill the disk with it.
+
+Every service declares all of them at start-up, so whichever starts first creates them and
+a configuration change (say a longer EVENTS replay window) is applied by the next start.
 """
 
 from __future__ import annotations
@@ -19,6 +23,15 @@ EVENTS = "EVENTS"
 DELIVERIES = "DELIVERIES"
 ATTEMPTS = "ATTEMPTS"
 STREAMS = (SUBSCRIPTIONS, EVENTS, DELIVERIES, ATTEMPTS)
+DEADLETTERS = "DEADLETTERS"
+DEADLETTER_SUBJECTS = "deadletters.>"
+# Dead letters are for an operator to look at, not a record to keep: a month of them, at
+# most this many bytes and letters (the oldest go first). Each letter is at most
+# DEADLETTER_MAX_MSG_BYTES (a 64 KiB sample of the message and bounded headers).
+DEADLETTERS_MAX_AGE_SECONDS = 30 * 86400
+DEADLETTERS_MAX_BYTES = 256 * 1024 * 1024
+DEADLETTERS_MAX_MSGS = 100_000
+DEADLETTER_MAX_MSG_BYTES = 128 * 1024
 
 DELIVERY_JOBS_SUBJECTS = "deliveries.jobs.>"
 DELIVERY_RETRY_SUBJECTS = "deliveries.retry.>"
@@ -94,6 +107,23 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
             max_age=attempts_age,
             duplicate_window=window(attempts_age),
         ),
+        StreamConfig(
+            name=DEADLETTERS,
+            description="What a producer or consumer set aside, for operators to list",
+            subjects=[DEADLETTER_SUBJECTS],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            max_msgs=DEADLETTERS_MAX_MSGS,
+            max_bytes=DEADLETTERS_MAX_BYTES,
+            max_age=DEADLETTERS_MAX_AGE_SECONDS,
+            max_msg_size=DEADLETTER_MAX_MSG_BYTES,
+            # One letter per original message and component: the subject names the original
+            # (deadletters.<component>.<reason>.<origin>), so setting the same message aside
+            # again (a projection rebuilt at every start) replaces its letter, never adds one.
+            max_msgs_per_subject=1,
+            duplicate_window=window(DEADLETTERS_MAX_AGE_SECONDS),
+        ),
     ]
 
 
@@ -115,6 +145,6 @@ async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
 
 
 async def declare_streams(js: JetStreamContext, settings: Settings) -> None:
-    """Create or update the four streams (idempotent; run at every start-up)."""
+    """Create or update every stream (idempotent; run at every start-up)."""
     for config in stream_configs(settings):
         await declare_stream(js, config)

@@ -153,7 +153,7 @@ async def test_undecodable_messages_are_skipped_but_advance_the_position(
     projector = Projector(view)
     async with running(projector, js):
         await caught_up(projector, js)
-    assert projector.skipped == {"undecodable": 2, "no tenant, delivery or outcome": 1}
+    assert projector.skipped == {"undecodable": 2, "invalid": 1}
     assert view.position() == len(history.records) + 3
     assert len(summary(view, "acme")) + len(summary(view, "globex")) == len(history.expected)
 

@@ -570,7 +570,7 @@ async def test_garbage_on_the_events_subject_is_dead_lettered_and_routing_goes_o
     async def on_letter(msg: Msg) -> None:
         await letters.put(msg)
 
-    dead = await stack.nc.subscribe("router.deadletter.>", cb=on_letter)
+    dead = await stack.nc.subscribe("deadletters.router.>", cb=on_letter)
     await stack.nc.flush()
     subject = f"events.{tenant}.User.OnNew"
     garbage = b"\xff\xfe\x00 definitely not a PlatformEvent \x07"
@@ -592,7 +592,7 @@ async def test_garbage_on_the_events_subject_is_dead_lettered_and_routing_goes_o
                 letter = messages_pb2.DeadLetter.FromString(msg.data)
                 if letter.subject == subject:
                     found[letter.data] = letter
-                    assert msg.subject.startswith("router.deadletter.")
+                    assert msg.subject.startswith("deadletters.router.")
         assert set(found) == {garbage, invalid}
         assert found[invalid].reason.startswith("invalid")
         assert found[garbage].reason

@@ -188,7 +188,7 @@ async def test_garbage_does_not_stop_the_feed(broker: Broker, run_feed: RunFeed)
     assert await feed.caught_up(broker.js, WAIT_SECONDS)
     assert feed.table.applied_seq == seq
     assert feed.table.status("acme", "after-garbage") == "active"
-    assert feed.skipped == {"undecodable": 2, "no state": 1}
+    assert feed.skipped == {"undecodable": 2, "invalid": 1}
 
 
 async def test_a_restarted_feed_rebuilds_the_same_table(broker: Broker, run_feed: RunFeed) -> None:

@@ -360,7 +360,7 @@ async def test_malformed_jobs_and_gone_subscriptions_are_recorded_and_delivery_g
     async def on_letter(msg: Msg) -> None:
         letters.append(messages_pb2.DeadLetter.FromString(msg.data))
 
-    await stack.nc.subscribe("sender.deadletter.>", cb=on_letter)
+    await stack.nc.subscribe("deadletters.sender.>", cb=on_letter)
     created = await stack.create(tenant, rest("bad", receiver.url("/ok")))
     deleted = await stack.create(tenant, rest("deleted", receiver.url("/never")))
     await stack.subs.DeleteSubscription(

@@ -175,3 +175,31 @@ class RebuildReadModelResponse(_message.Message):
     applied_attempts: int
     failed_events: int
     def __init__(self, applied_attempts: _Optional[int] = ..., failed_events: _Optional[int] = ...) -> None: ...
+
+class ListDeadLettersRequest(_message.Message):
+    __slots__ = ("component", "reason", "limit", "page_token")
+    COMPONENT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    component: str
+    reason: str
+    limit: int
+    page_token: str
+    def __init__(self, component: _Optional[str] = ..., reason: _Optional[str] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListedDeadLetter(_message.Message):
+    __slots__ = ("sequence", "letter")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LETTER_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    letter: _messages_pb2.DeadLetter
+    def __init__(self, sequence: _Optional[int] = ..., letter: _Optional[_Union[_messages_pb2.DeadLetter, _Mapping]] = ...) -> None: ...
+
+class ListDeadLettersResponse(_message.Message):
+    __slots__ = ("dead_letters", "next_page_token")
+    DEAD_LETTERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    dead_letters: _containers.RepeatedCompositeFieldContainer[ListedDeadLetter]
+    next_page_token: str
+    def __init__(self, dead_letters: _Optional[_Iterable[_Union[ListedDeadLetter, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

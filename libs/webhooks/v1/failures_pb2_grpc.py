@@ -59,6 +59,11 @@ class FailuresServiceStub:
                 request_serializer=webhooks_dot_v1_dot_failures__pb2.RebuildReadModelRequest.SerializeToString,
                 response_deserializer=webhooks_dot_v1_dot_failures__pb2.RebuildReadModelResponse.FromString,
                 _registered_method=True)
+        self.ListDeadLetters = channel.unary_unary(
+                '/webhooks.v1.FailuresService/ListDeadLetters',
+                request_serializer=webhooks_dot_v1_dot_failures__pb2.ListDeadLettersRequest.SerializeToString,
+                response_deserializer=webhooks_dot_v1_dot_failures__pb2.ListDeadLettersResponse.FromString,
+                _registered_method=True)
 
 
 class FailuresServiceServicer:
@@ -94,6 +99,14 @@ class FailuresServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeadLetters(self, request, context):
+        """What producers and consumers set aside (the DEADLETTERS stream), newest first. Every
+        tenant's letters: a platform token only (else PERMISSION_DENIED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FailuresServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +134,11 @@ def add_FailuresServiceServicer_to_server(servicer, server):
                     servicer.RebuildReadModel,
                     request_deserializer=webhooks_dot_v1_dot_failures__pb2.RebuildReadModelRequest.FromString,
                     response_serializer=webhooks_dot_v1_dot_failures__pb2.RebuildReadModelResponse.SerializeToString,
+            ),
+            'ListDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeadLetters,
+                    request_deserializer=webhooks_dot_v1_dot_failures__pb2.ListDeadLettersRequest.FromString,
+                    response_serializer=webhooks_dot_v1_dot_failures__pb2.ListDeadLettersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +276,33 @@ class FailuresService:
             '/webhooks.v1.FailuresService/RebuildReadModel',
             webhooks_dot_v1_dot_failures__pb2.RebuildReadModelRequest.SerializeToString,
             webhooks_dot_v1_dot_failures__pb2.RebuildReadModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/webhooks.v1.FailuresService/ListDeadLetters',
+            webhooks_dot_v1_dot_failures__pb2.ListDeadLettersRequest.SerializeToString,
+            webhooks_dot_v1_dot_failures__pb2.ListDeadLettersResponse.FromString,
             options,
             channel_credentials,
             insecure,

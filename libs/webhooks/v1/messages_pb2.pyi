@@ -261,7 +261,7 @@ class AttemptRecord(_message.Message):
     def __init__(self, delivery_id: _Optional[str] = ..., series: _Optional[int] = ..., attempt: _Optional[int] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., event_id: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[int] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., failure_class: _Optional[_Union[FailureClass, str]] = ..., status_code: _Optional[int] = ..., error_message: _Optional[str] = ..., response_snippet: _Optional[bytes] = ..., request_body: _Optional[bytes] = ..., request_content_type: _Optional[str] = ..., will_retry: _Optional[bool] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_attempts: _Optional[int] = ..., manual: _Optional[bool] = ..., replay: _Optional[bool] = ..., url: _Optional[str] = ..., payload_json: _Optional[bytes] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subscription_version: _Optional[int] = ..., requested_by: _Optional[str] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
-    __slots__ = ("subject", "data", "headers", "reason", "terminated_at")
+    __slots__ = ("subject", "data", "headers", "reason", "terminated_at", "component", "detail", "stream", "stream_sequence", "notification_id", "data_size")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -274,9 +274,21 @@ class DeadLetter(_message.Message):
     HEADERS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     TERMINATED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPONENT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    STREAM_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_SIZE_FIELD_NUMBER: _ClassVar[int]
     subject: str
     data: bytes
     headers: _containers.ScalarMap[str, str]
     reason: str
     terminated_at: _timestamp_pb2.Timestamp
-    def __init__(self, subject: _Optional[str] = ..., data: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., reason: _Optional[str] = ..., terminated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    component: str
+    detail: str
+    stream: str
+    stream_sequence: int
+    notification_id: int
+    data_size: int
+    def __init__(self, subject: _Optional[str] = ..., data: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., reason: _Optional[str] = ..., terminated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., component: _Optional[str] = ..., detail: _Optional[str] = ..., stream: _Optional[str] = ..., stream_sequence: _Optional[int] = ..., notification_id: _Optional[int] = ..., data_size: _Optional[int] = ...) -> None: ...

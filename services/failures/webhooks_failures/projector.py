@@ -14,6 +14,14 @@ is dropped and the consumer is recreated from the stored position. A restart aft
 crash resumes after the last committed batch, so a record is never applied twice; the
 history key makes even that harmless.
 
+Nothing is applied unchecked: each record is decoded and checked
+(``checks.attempt_record_problem``: its subject's tenant and subscription are its own,
+enumerations known, timestamps and numbers in range) before its batch is written, and what
+fails is set aside (``webhooks_messaging.deadletters``: counted, logged once a minute, kept
+on DEADLETTERS) while the position moves past it. Skipping is safe: a record is one attempt
+of one delivery, so the view loses that row of one trial history and nothing else, and a
+poison record can no longer stop the view for every tenant.
+
 A record whose message carries a sampled ``traceparent`` (the sender sets it to its
 attempt's span) gets an ``apply attempt`` CONSUMER span under that attempt, spanning the
 batch's write; unsampled messages cost one header lookup.
@@ -37,8 +45,16 @@ from opentelemetry.trace import SpanKind
 
 from webhooks.v1 import messages_pb2
 from webhooks_failures.view import FailuresView
-from webhooks_failures.view_fold import OUTCOMES
 from webhooks_messaging import ATTEMPTS
+from webhooks_messaging.checks import attempt_record_problem
+from webhooks_messaging.deadletters import (
+    FAILURES_PROJECTOR,
+    INVALID,
+    NOT_APPLIED,
+    UNDECODABLE,
+    DeadLetters,
+    Original,
+)
 from webhooks_messaging.feed import stream_sequence
 from webhooks_messaging.positions import PositionWaiters
 from webhooks_storage import PositionMoved
@@ -63,8 +79,8 @@ IDLE_HEARTBEAT_SECONDS = 1.0
 PENDING_BYTES_LIMIT = 512 * 1024 * 1024
 PENDING_MSGS_LIMIT = 4 * 1024 * 1024
 
-# (stream sequence, message data, its traceparent when sampled, else None)
-Raw = tuple[int, bytes, str | None]
+# (stream sequence, subject, message data, its traceparent when sampled, else None)
+Raw = tuple[int, str, bytes, str | None]
 # The last hex digit of a traceparent's flags with the sampled bit set.
 _SAMPLED = frozenset("13579bdf")
 
@@ -132,6 +148,7 @@ class Projector:
         stream: str = ATTEMPTS,
         batch_size: int = BATCH_SIZE,
         linger: float = LINGER_SECONDS,
+        dead: DeadLetters | None = None,
     ) -> None:
         self.view = view
         self.stream = stream
@@ -142,12 +159,18 @@ class Projector:
         self._position = -1
         self.records_applied = 0  # records decoded and handed to the view by this object
         self.batches_applied = 0
-        # Messages skipped, by kind ("undecodable", …); each kind logged once.
-        self.skipped: dict[str, int] = {}
+        # What is set aside (undecodable, invalid, not applied): counted, logged, kept on
+        # DEADLETTERS when the service gave a DeadLetters with a connection.
+        self.dead = dead if dead is not None else DeadLetters(FAILURES_PROJECTOR)
         # Held while a batch is written; rebuild() holds it to stop the projector between
         # two batches (a consistent point: the view and its position agree).
         self._lock = asyncio.Lock()
         self._reached = PositionWaiters()
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Messages set aside since start, by reason."""
+        return dict(self.dead.counts)
 
     @property
     def applied(self) -> int:
@@ -178,12 +201,16 @@ class Projector:
             try:
                 seq = stream_sequence(msg.reply)
             except (ValueError, IndexError):
-                self._skip("no stream sequence", msg.subject, 0)
+                self._skip(
+                    INVALID,
+                    "no stream sequence in the reply subject",
+                    (0, msg.subject, msg.data, None),
+                )
                 return
             traceparent = msg.headers.get("traceparent") if msg.headers else None
             if traceparent is not None and traceparent[-1:] not in _SAMPLED:
                 traceparent = None
-            item = (seq, msg.data, traceparent)
+            item = (seq, msg.subject, msg.data, traceparent)
             if not inbox.offer(item):
                 await inbox.put(item)
 
@@ -241,39 +268,94 @@ class Projector:
         self._set_position(position)
 
     def _decode_and_apply(self, previous: int, position: int, batch: Sequence[Raw]) -> int:
-        """In a worker thread: decoding a thousand records is milliseconds of CPU."""
+        """In a worker thread: decoding a thousand records is milliseconds of CPU.
+
+        Every record is decoded and checked before the batch's write, and whatever fails
+        is set aside: one bad record must not cost the good ones of its batch. Should the
+        write still fail, the batch is applied record by record and the one the view
+        refuses is set aside (``_apply_one_by_one``)."""
         records: list[tuple[int, messages_pb2.AttemptRecord]] = []
         traced: list[tuple[str, messages_pb2.AttemptRecord]] = []
-        for seq, data, traceparent in batch:
+        raws: dict[int, Raw] = {}
+        for raw in batch:
+            seq, subject, data, traceparent = raw
             try:
                 record = messages_pb2.AttemptRecord.FromString(data)
-            except DecodeError:
-                self._skip("undecodable", "", seq)
+            except DecodeError as error:
+                self._skip(UNDECODABLE, f"not an AttemptRecord: {error}", raw)
                 continue
-            if not record.tenant or not record.delivery_id or record.outcome not in OUTCOMES:
-                self._skip("no tenant, delivery or outcome", "", seq)
+            problem = attempt_record_problem(subject, record)
+            if problem:
+                self._skip(INVALID, problem, raw)
                 continue
             records.append((seq, record))
+            raws[seq] = raw
             if traceparent is not None:
                 traced.append((traceparent, record))
         started = time.time_ns()
-        # The position covers the skipped messages too: they are never read again.
-        self.view.apply(previous, records, position=position)
+        try:
+            # The position covers the skipped messages too: they are never read again.
+            self.view.apply(previous, records, position=position)
+        except PositionMoved:
+            raise
+        except Exception as error:
+            if not records:
+                raise  # nothing but the position: the database itself is failing
+            log.warning(
+                "%s: a batch of %d records was not applied (%s: %s); applying them one by one",
+                self.stream,
+                len(records),
+                type(error).__name__,
+                error,
+            )
+            return self._apply_one_by_one(previous, position, records, raws)
         if traced:
             _trace_applied(traced, started, time.time_ns())
         return len(records)
 
-    def _skip(self, kind: str, subject: str, seq: int) -> None:
-        count = self.skipped.get(kind, 0) + 1
-        self.skipped[kind] = count
-        if count == 1:
-            log.warning(
-                "%s: skipped a message (%s) %s at %d; further ones are counted, not logged",
-                self.stream,
-                kind,
-                subject,
-                seq,
-            )
+    def _apply_one_by_one(
+        self,
+        previous: int,
+        position: int,
+        records: Sequence[tuple[int, messages_pb2.AttemptRecord]],
+        raws: dict[int, Raw],
+    ) -> int:
+        """Each record in its own transaction; one the view refuses twice is set aside,
+        provided the view still takes a move of its position alone (if not, the database
+        is what fails, and that is raised: the projector restarts and tries again)."""
+        applied = 0
+        at = previous
+        for seq, record in records:
+            error: Exception | None = None
+            for _ in range(2):
+                try:
+                    self.view.apply(at, [(seq, record)], position=seq)
+                    error = None
+                    break
+                except PositionMoved:
+                    raise
+                except Exception as failed:
+                    error = failed
+            if error is None:
+                applied += 1
+            else:
+                self.view.apply(at, [], position=seq)  # raises when the database fails
+                self._skip(NOT_APPLIED, f"{type(error).__name__}: {error}", raws[seq])
+            at = seq
+        if position > at:
+            self.view.apply(at, [], position=position)
+        return applied
+
+    def _skip(self, reason: str, detail: str, raw: Raw) -> None:
+        """Sets the record aside. Safe: a record is one attempt of one delivery; skipping
+        it loses that row of the delivery's trial history (and, when it was the
+        delivery's only failure, the failed event), nothing of any other delivery."""
+        seq, subject, data, _ = raw
+        self.dead.set_aside(
+            reason,
+            detail,
+            Original(subject=subject, data=data, stream=self.stream, sequence=seq),
+        )
 
     def _set_position(self, position: int) -> None:
         self._position = position

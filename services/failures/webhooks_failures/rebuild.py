@@ -35,7 +35,10 @@ async def rebuild(
     """Returns (attempt records applied by the replay, failed events in the new view)."""
     started = time.monotonic()
     shadow = await asyncio.to_thread(view.fresh_shadow)
-    replay = Projector(shadow, stream=projector.stream, batch_size=projector.batch_size)
+    # Its letters are the live projector's: the same records, the same letters (deduplicated).
+    replay = Projector(
+        shadow, stream=projector.stream, batch_size=projector.batch_size, dead=projector.dead
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(replay.run(js, stop), name="failures rebuild replay")
     try:

@@ -14,6 +14,7 @@ from webhooks_failures.projector import Projector
 from webhooks_failures.view import FailuresView, PostgresFailuresView, SQLiteFailuresView
 from webhooks_grpc import keep_running, run_service
 from webhooks_messaging import connect, declare_streams
+from webhooks_messaging.deadletters import FAILURES_PROJECTOR, DeadLetters
 
 SERVICE_NAME = failures_pb2.DESCRIPTOR.services_by_name["FailuresService"].full_name
 
@@ -35,7 +36,7 @@ async def run(
     js = nc.jetstream()
     await declare_streams(js, settings)
     view = await asyncio.to_thread(open_view, settings)
-    projector = Projector(view)
+    projector = Projector(view, dead=DeadLetters(FAILURES_PROJECTOR, nc))
     servicer = FailuresServicer(js, view, projector)
 
     def register(server: grpc.aio.Server) -> Sequence[str]:

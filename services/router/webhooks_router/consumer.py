@@ -193,6 +193,9 @@ class EventConsumer:
         except InvalidEvent as error:
             await self._dead.terminate(msg, "invalid", str(error))
             return None
+        except Exception as error:  # a value the rules did not foresee: still this event's
+            await self._dead.terminate(msg, "invalid", f"{type(error).__name__}: {error}")
+            return None
         return Decoded(msg, event, data)
 
     async def _send(self, publisher: JobPublisher, batch: Batch, item: Decoded) -> Confirmation:

@@ -15,7 +15,7 @@ from webhooks_messaging import EVENTS, connect, declare_streams
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_router.api import RouterServicer
 from webhooks_router.consumer import EventConsumer
-from webhooks_router.deadletters import DeadLetters
+from webhooks_router.deadletters import DeadLetters, table_dead_letters
 from webhooks_router.publishing import StreamStore
 from webhooks_router.routes import RoutingTable
 
@@ -34,7 +34,7 @@ async def run(
     js = nc.jetstream()
     await declare_streams(js, settings)
     table = RoutingTable()
-    feed = SubscriptionFeed(table)
+    feed = SubscriptionFeed(table, dead=table_dead_letters(nc))
     consumer = EventConsumer(table, feed, DeadLetters(nc), nc)
     store = StreamStore(nc, EVENTS)
     await store.start()

@@ -7,7 +7,12 @@ Every job ends in exactly one of:
 - ack after parking, when its endpoint already has every slot busy and a queue of waiting
   jobs: it comes back in a few seconds and does not hold a consumer slot meanwhile;
 - nak, when the broker refused a publish (the job comes back at once);
-- term, when it is malformed (see webhooks_messaging.deadletters).
+- term, when it is malformed: it does not decode, or breaks checks.delivery_job_problem
+  (its subject's tenant and subscription are not its own, a required field is missing, a
+  value is out of range); it is set aside on DEADLETTERS (webhooks_messaging.deadletters).
+  Skipping it is safe: a job is one delivery of one event to one subscription, and a job
+  that cannot be trusted must not be sent anywhere; the event it came from is still on
+  EVENTS and can be replayed.
 
 Concurrency: up to ``sender_concurrency`` jobs are taken at a time; each endpoint
 (scheme, host, port) may have ``sender_endpoint_concurrency`` requests in flight, and as
@@ -41,7 +46,8 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 from webhooks.v1 import messages_pb2
 from webhooks_config import Settings
 from webhooks_grpc.collector import collect_less_often
-from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS, is_valid_tenant
+from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS
+from webhooks_messaging.checks import delivery_job_problem
 from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_sender.attempts import AttemptPublisher, attempt_record
@@ -284,7 +290,7 @@ class JobConsumer:
             except DecodeError as error:
                 await self._dead.terminate(msg, "undecodable", str(error))
                 return
-            problem = _malformed(job)
+            problem = delivery_job_problem(msg.subject, job)
             if problem:
                 await self._dead.terminate(msg, "invalid", problem)
                 return
@@ -459,19 +465,6 @@ class JobConsumer:
                 await msg.nak(delay=1)
         finally:
             self._settled()
-
-
-def _malformed(job: messages_pb2.DeliveryJob) -> str:
-    """Why the job cannot be delivered whatever happens, or ''."""
-    if not job.delivery_id or not job.subscription_id or not job.event_id:
-        return "delivery_id, subscription_id and event_id are required"
-    if not is_valid_tenant(job.tenant):
-        return f"tenant: not a valid tenant id: {job.tenant[:64]!r}"
-    if job.attempt < 1 or job.series < 0:
-        return f"attempt {job.attempt} / series {job.series}: out of range"
-    if not job.payload_json:
-        return "payload_json is empty"
-    return ""
 
 
 # A version-00 traceparent and nothing else, as the router sends it (W3C Trace Context).

@@ -11,7 +11,7 @@ from webhooks.v1 import sender_pb2, sender_pb2_grpc
 from webhooks_config import Settings
 from webhooks_grpc import keep_running, run_service
 from webhooks_messaging import connect, declare_streams
-from webhooks_messaging.deadletters import DeadLetters
+from webhooks_messaging.deadletters import SENDER, SENDER_DIRECTORY, DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_secrets import SecretBox
 from webhooks_sender.api import SenderServicer
@@ -38,7 +38,7 @@ async def run(
     js = nc.jetstream()
     await declare_streams(js, settings)
     directory = Directory(SecretBox.from_settings(settings))
-    feed = SubscriptionFeed(directory)
+    feed = SubscriptionFeed(directory, dead=DeadLetters(SENDER_DIRECTORY, nc))
     outbound = Outbound(
         OutboundGuard(settings.outbound_allow, settings.dns_servers),
         ca_bundle=settings.ca_bundle,
@@ -63,7 +63,7 @@ async def run(
         directory,
         feed,
         deliverer,
-        DeadLetters(nc, "sender.deadletter", "job"),
+        DeadLetters(SENDER, nc),
         settings,
         attempts,
     )

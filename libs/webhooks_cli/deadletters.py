@@ -1,0 +1,104 @@
+"""``webhooks deadletters``: what the platform's producers and consumers set aside (the
+DEADLETTERS stream, through the failures service's ListDeadLetters; a platform token).
+
+Newest first; ``--component`` and ``--reason`` narrow it, ``--limit`` caps it (at most
+1,000), ``--page-token`` goes on with older letters and ``--all`` follows every page.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from webhooks.v1.failures_pb2 import (
+    ListDeadLettersRequest,
+    ListDeadLettersResponse,
+    ListedDeadLetter,
+)
+from webhooks_cli.client import Client
+from webhooks_cli.output import note, print_json, print_table, timestamp_text
+from webhooks_messaging.deadletters import COMPONENTS, REASONS
+
+HEADERS = ("SEQ", "SET ASIDE", "COMPONENT", "REASON", "FROM", "SUBJECT", "DETAIL")
+DETAIL_WIDTH = 80
+MAX_LIMIT = 1000
+
+
+def origin_text(listed: ListedDeadLetter) -> str:
+    letter = listed.letter
+    if letter.notification_id:
+        return f"notification {letter.notification_id}"
+    if letter.stream:
+        return f"{letter.stream} #{letter.stream_sequence}"
+    return "-"
+
+
+def one_line(text: str, width: int = DETAIL_WIDTH) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def row(listed: ListedDeadLetter) -> tuple[str, ...]:
+    letter = listed.letter
+    return (
+        str(listed.sequence),
+        timestamp_text(letter.terminated_at),
+        letter.component or "-",
+        letter.reason or "-",
+        origin_text(listed),
+        one_line(letter.subject, 60) or "-",
+        one_line(letter.detail) or "-",
+    )
+
+
+def list_(args: argparse.Namespace, client: Client) -> int:
+    request = ListDeadLettersRequest(
+        component=args.component or "",
+        reason=args.reason or "",
+        limit=args.limit or 0,
+        page_token=args.page_token or "",
+    )
+    result = ListDeadLettersResponse()
+    with client.other("failures") as failures:
+        while True:
+            page: ListDeadLettersResponse = failures.call("ListDeadLetters", request)
+            result.dead_letters.extend(page.dead_letters)
+            result.next_page_token = page.next_page_token
+            if not (args.all and page.next_page_token):
+                break
+            request.page_token = page.next_page_token
+    if args.json:
+        print_json(result)
+        return 0
+    print_table(HEADERS, [row(listed) for listed in result.dead_letters])
+    if result.next_page_token:
+        note(f"older ones may remain: --page-token {result.next_page_token} (or --all)")
+    return 0
+
+
+def _limit(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 1 <= number <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIMIT}")
+    return number
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    parser = commands.add_parser(
+        "deadletters",
+        help="what producers and consumers set aside, newest first (platform token)",
+        parents=[common],
+        allow_abbrev=False,
+    )
+    parser.add_argument("--component", choices=COMPONENTS, help="only this component's")
+    parser.add_argument("--reason", choices=REASONS, help="only this reason")
+    parser.add_argument(
+        "--limit", type=_limit, metavar="N", help=f"at most N letters (default 50, max {MAX_LIMIT})"
+    )
+    parser.add_argument("--page-token", metavar="TOKEN", help="go on with older letters")
+    parser.add_argument("--all", action="store_true", help="follow every next page")
+    parser.set_defaults(client_handler=list_)
