@@ -30,6 +30,7 @@ from webhooks_messaging import ATTEMPTS, attempts_subject, declare_streams
 
 STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 WAIT_SECONDS = 60.0
+FAILED_OUTCOME = messages_pb2.ATTEMPT_OUTCOME_FAILED
 REBUILD_ATTEMPTS = 20_000
 PUBLISH_WINDOW = 2000  # publish_async acks awaited per this many
 
@@ -156,6 +157,33 @@ async def test_undecodable_messages_are_skipped_but_advance_the_position(
     assert projector.skipped == {"undecodable": 2, "invalid": 1}
     assert view.position() == len(history.records) + 3
     assert len(summary(view, "acme")) + len(summary(view, "globex")) == len(history.expected)
+
+
+async def test_a_record_the_view_refuses_is_set_aside_and_its_batch_is_kept(
+    js: JetStreamContext, make_view: Callable[[str], FailuresView], request: pytest.FixtureRequest
+) -> None:
+    """A record that passes every check and still fails the batch's write (PostgreSQL
+    takes no NUL character in text) costs only itself: the batch is applied record by
+    record and that one is set aside."""
+    history = Generator(seed=14).history(50)
+    refused = messages_pb2.AttemptRecord()
+    refused.CopyFrom(next(r for r in history.records if r.outcome == FAILED_OUTCOME))
+    refused.delivery_id = "refused-delivery"
+    refused.error_message = "nul \x00 inside"
+    await publish(js, [*history.records[:20], refused, *history.records[20:]])
+    view = make_view("live")
+    projector = Projector(view)
+    async with running(projector, js):
+        await caught_up(projector, js)
+    assert view.position() == len(history.records) + 1
+    listed = {**summary(view, "acme"), **summary(view, "globex")}
+    expected = {key[1] for key in history.expected}
+    if "postgres" in request.node.callspec.id:
+        assert projector.skipped == {"not-applied": 1}
+        assert set(listed) == expected
+    else:  # SQLite stores the NUL: nothing to set aside
+        assert projector.skipped == {}
+        assert set(listed) == expected | {"refused-delivery"}
 
 
 async def test_a_projector_killed_mid_stream_resumes_to_the_same_view(
