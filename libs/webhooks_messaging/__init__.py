@@ -3,6 +3,7 @@
 from webhooks_messaging.connection import connect, redact_url
 from webhooks_messaging.streams import (
     ATTEMPTS,
+    DEADLETTERS,
     DELIVERIES,
     DELIVERY_JOBS_SUBJECTS,
     DELIVERY_RETRY_SUBJECTS,
@@ -26,6 +27,7 @@ from webhooks_messaging.subjects import (
 
 __all__ = [
     "ATTEMPTS",
+    "DEADLETTERS",
     "DELIVERIES",
     "DELIVERY_JOBS_SUBJECTS",
     "DELIVERY_RETRY_SUBJECTS",

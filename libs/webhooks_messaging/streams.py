@@ -22,8 +22,8 @@ SUBSCRIPTIONS = "SUBSCRIPTIONS"
 EVENTS = "EVENTS"
 DELIVERIES = "DELIVERIES"
 ATTEMPTS = "ATTEMPTS"
-STREAMS = (SUBSCRIPTIONS, EVENTS, DELIVERIES, ATTEMPTS)
 DEADLETTERS = "DEADLETTERS"
+STREAMS = (SUBSCRIPTIONS, EVENTS, DELIVERIES, ATTEMPTS, DEADLETTERS)
 DEADLETTER_SUBJECTS = "deadletters.>"
 # Dead letters are for an operator to look at, not a record to keep: a month of them, at
 # most this many bytes and letters (the oldest go first). Each letter is at most

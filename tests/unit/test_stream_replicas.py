@@ -13,7 +13,7 @@ def test_one_replica_by_default_on_every_stream() -> None:
     assert settings.stream_replicas == 1
     configs = stream_configs(settings)
     assert [c.name for c in configs] == list(STREAMS)
-    assert [c.num_replicas for c in configs] == [1, 1, 1, 1]
+    assert [c.num_replicas for c in configs] == [1] * len(STREAMS)
 
 
 @pytest.mark.parametrize("replicas", [1, 3, 5])
