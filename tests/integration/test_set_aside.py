@@ -119,7 +119,8 @@ async def last_state(
 
 def force_oversized_rename(stack: Platform, subscription_id: str) -> None:
     """Renames the subscription to 1.5 MB straight in the event store, as a command past
-    every API limit would (the relay cannot publish a state over NATS max_payload)."""
+    every API limit would (the relay cannot publish a state over NATS max_payload), and
+    stores a subscription of an impossible tenant next to it."""
     settings = load_settings(stack.subscriptions.env)
     app = Subscriptions(
         env=persistence_env(settings),
@@ -128,8 +129,24 @@ def force_oversized_rename(stack: Platform, subscription_id: str) -> None:
     )
     try:
         subscription: Subscription = app.repository.get(UUID(subscription_id))
+        # And a subscription of a tenant no subject can name: it cannot be addressed.
+        unaddressable = Subscription(
+            tenant="no/such tenant",
+            name="unaddressable",
+            entity=subscription.entity,
+            triggers=subscription.triggers,
+            include_complete_data=False,
+            webhook=subscription.webhook,
+            authentication=subscription.authentication,
+            retry_policy=subscription.retry_policy,
+            active=True,
+            signing_secret=subscription.signing_secret,
+            actor="attacker",
+            trace={},
+        )
         subscription.rename("x" * 1_500_000, "attacker", {})
         app.save(subscription)
+        app.save(unaddressable)
     finally:
         app.close()
 
@@ -172,6 +189,8 @@ async def test_an_unpublishable_change_is_set_aside_and_other_tenants_changes_st
     assert letter.notification_id > 0
     assert letter.data_size > 1_000_000 and len(letter.data) == 64 * 1024
     assert "max_payload" in letter.detail
+    unaddressable = await letter_where(stack, "relay", "unpublishable", lambda letter: True)
+    assert "tenant" in unaddressable.detail and unaddressable.notification_id > 0
     # Later changes of the same subscription carry its whole state: the next one that fits
     # supersedes the skipped one.
     await stack.subs.UpdateSubscription(
@@ -193,7 +212,7 @@ async def test_an_unpublishable_change_is_set_aside_and_other_tenants_changes_st
     log = stack.subscriptions.log_text()
     assert "outbox relay paused" not in log, stack.subscriptions.log_tail()
     # One line a minute per kind, not one per try.
-    assert sum("relay set aside" in line for line in log.splitlines()) == 1, log
+    assert sum("relay set aside" in line for line in log.splitlines()) == 2, log
 
 
 SQLITE_ONLY = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
