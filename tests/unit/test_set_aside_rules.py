@@ -26,7 +26,10 @@ from webhooks_messaging.deadletters import (
 
 def subscription_event(**fields: object) -> messages_pb2.SubscriptionDomainEvent:
     state = messages_pb2.SubscriptionState(
-        id="sub-1", tenant="acme", version=1, webhook=common_pb2.Webhook(type=1)
+        id="sub-1",
+        tenant="acme",
+        version=1,
+        webhook=common_pb2.Webhook(type=common_pb2.WEBHOOK_TYPE_REST),
     )
     for name, value in fields.items():
         setattr(state, name, value)
