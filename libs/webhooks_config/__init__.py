@@ -68,6 +68,7 @@ class Settings:
     console_session_keys: tuple[str, ...]  # Fernet keys sealing sessions; empty: a key file
     console_session_seconds: int  # a sign-in lasts this long
     console_proxy_hops: int  # reverse proxies in front whose X-Forwarded-* are believed
+    console_signin_per_minute: int  # sign-in attempts per client address
     # NATS authentication (nkey seed or .creds file) and TLS; None: as the server allows.
     nats_nkey_seed_file: Path | None = None
     nats_credentials: Path | None = None
@@ -192,6 +193,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_session_keys=_list(env, "CONSOLE_SESSION_KEYS"),
         console_session_seconds=_int(env, "CONSOLE_SESSION_MINUTES", 480, 5, 7 * 1440) * 60,
         console_proxy_hops=_int(env, "CONSOLE_PROXY_HOPS", 0, 0, 5),
+        console_signin_per_minute=_int(env, "CONSOLE_SIGNIN_PER_MINUTE", 10, 1, 10_000),
         nats_nkey_seed_file=_path(env, "NATS_NKEY_SEED_FILE"),
         nats_credentials=_path(env, "NATS_CREDENTIALS"),
         nats_tls_ca=_path(env, "NATS_TLS_CA"),

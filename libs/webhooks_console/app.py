@@ -26,6 +26,8 @@ from webhooks_console.display import url_breaks, words
 from webhooks_console.gateway import Caller, Gateway
 from webhooks_console.pages import app_gateway, error_page, local_path, rpc_error_page
 from webhooks_console.sessions import Sessions
+from webhooks_console.signin_limit import SignInLimiter
+from webhooks_console.values import BadValue
 from webhooks_grpc.errors import describe_rpc_error
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,10 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
     app.add_template_filter(words, "trigger_words")
     app.extensions["gateway"] = gateway or Gateway(settings)
     app.extensions["sessions"] = sessions
+    # Per client address: behind WEBHOOKS_CONSOLE_PROXY_HOPS proxies, ProxyFix has already
+    # made remote_addr the address the nearest trusted proxy saw.
+    limiter = SignInLimiter(settings.console_signin_per_minute)
+    app.extensions["signin_limiter"] = limiter
 
     @app.before_request
     def require_sign_in() -> ResponseReturnValue | None:
@@ -86,6 +92,9 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
         problem = ""
         tenant = request.form.get("tenant", settings.tenant).strip()
         if request.method == "POST":
+            wait = limiter.attempt(request.remote_addr or "")
+            if wait:
+                return too_many_attempts(wait)
             token = request.form.get("token", "").strip()
             caller = Caller(token=token, tenant=tenant)
             problem, bound = (
@@ -122,6 +131,10 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
             403,
         )
 
+    @app.errorhandler(BadValue)
+    def bad_value(error: BadValue) -> ResponseReturnValue:
+        return error_page("Not a valid value", str(error), 400)
+
     @app.errorhandler(grpc.RpcError)
     def rpc_failed(error: grpc.RpcError) -> ResponseReturnValue:
         return rpc_error_page(error)
@@ -136,6 +149,16 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
         return error_page("Something went wrong", "The console could not show this page.", 500)
 
     return app
+
+
+def too_many_attempts(wait: int) -> ResponseReturnValue:
+    unit = "second" if wait == 1 else "seconds"
+    page = render_template(
+        "error.html",
+        title="Too many sign-in attempts",
+        message=f"Too many sign-in attempts from your address: try again in {wait} {unit}.",
+    )
+    return page, 429, {"Retry-After": str(wait)}
 
 
 def check_sign_in(gateway: Gateway, candidate: Caller) -> tuple[str, str]:

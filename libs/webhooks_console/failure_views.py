@@ -4,7 +4,6 @@ confirmation that states how many (a dry run counts them)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, flash, redirect, render_template, request, url_for
@@ -20,6 +19,7 @@ from webhooks.v1.failures_pb2 import (
     RedeliverFailedEventsRequest,
 )
 from webhooks.v1.subscriptions_pb2 import ListSubscriptionsRequest, SubscriptionOrder
+from webhooks_catalogue import limits
 from webhooks_cli.failures import (
     HISTORY_HEADERS,
     STATES,
@@ -34,6 +34,7 @@ from webhooks_cli.times import timestamp
 from webhooks_console.display import Pages, trigger_name
 from webhooks_console.pages import call
 from webhooks_console.subscription_views import catalogue
+from webhooks_console.values import BadValue, choice, date_time, whole_number
 
 PAGE_SIZE = 25
 FILTERS = (
@@ -43,23 +44,23 @@ FILTERS = (
 SUBSCRIPTION_CHOICES = 1000  # names in the webhook filter
 
 
-class FilterProblem(ValueError):
+TABS = ("overview", "payload", "history")
+
+
+class FilterProblem(BadValue):
     """A filter value that cannot be used; the message names the filter."""
 
 
-def _time(name: str, value: str) -> datetime | None:
-    """A datetime-local value (read as UTC) or RFC 3339."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise FilterProblem(f"{name}: not a date and time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def filter_of(args: MultiDict[str, str]) -> FailedEventFilter:
-    """The filter inputs as a FailedEventFilter (the service validates the values)."""
+    """The filter inputs as a FailedEventFilter (the service validates the values it can
+    take; what cannot even be put into the request is refused here)."""
+    try:
+        return _filter_of(args)
+    except BadValue as problem:
+        raise FilterProblem(str(problem)) from None
+
+
+def _filter_of(args: MultiDict[str, str]) -> FailedEventFilter:
     found = FailedEventFilter(
         entity=args.get("entity", "").strip(),
         trigger=args.get("trigger", "").strip(),
@@ -71,19 +72,18 @@ def filter_of(args: MultiDict[str, str]) -> FailedEventFilter:
     codes = [c.strip() for c in args.get("error_code", "").split(",") if c.strip()]
     found.error_codes.extend(codes)
     state = args.get("state", "")
-    if state in STATES:
-        found.states.append(STATES[state])
+    if state:
+        found.states.append(STATES[choice("state", state, STATES)])
     retries = args.get("retries", "").strip()
     if retries:
-        if not retries.isdigit():
-            raise FilterProblem("retry attempts: a whole number, 0 or more")
-        found.min_retry_attempts = int(retries)
+        found.min_retry_attempts = whole_number(
+            "retry attempts", retries, 0, limits.FILTER_RETRY_ATTEMPTS
+        )
     channel = args.get("channel", "").strip()
     if channel:
-        if not channel.isdigit():
-            raise FilterProblem("channel: choose one from the list")
-        found.channel = int(channel)
-    since, until = _time("from", args.get("since", "")), _time("to", args.get("until", ""))
+        found.channel = whole_number("channel", channel)
+    since = date_time("from", args.get("since", ""))
+    until = date_time("to", args.get("until", ""))
     if since is not None:
         found.since.CopyFrom(timestamp(since))
     if until is not None:
@@ -141,7 +141,7 @@ def register(app: Flask) -> None:
             cat = catalogue()
             events = [event_row(e, cat) for e in response.failed_events]
             next_page = response.next_page_token
-        return render_template(
+        page = render_template(
             "failed_events.html",
             events=events,
             values=values,
@@ -151,9 +151,11 @@ def register(app: Flask) -> None:
             catalogue=catalogue(),
             states=list(STATES),
         )
+        return page, 400 if problem else 200
 
     @app.get("/failed-events/<delivery_id>")
     def failed_event(delivery_id: str) -> ResponseReturnValue:
+        tab = choice("tab", request.args.get("tab", "overview"), TABS)
         details = call("failures", "GetFailedEvent", GetFailedEventRequest(delivery_id=delivery_id))
         overview = details.overview
         return render_template(
@@ -164,7 +166,7 @@ def register(app: Flask) -> None:
             content_type=details.payload_content_type or "unknown content type",
             history_headers=HISTORY_HEADERS,
             history=[history_row(record) for record in details.trial_history],
-            tab=request.args.get("tab", "overview"),
+            tab=tab,
             redeliverable=overview.state != FailedEventState.FAILED_EVENT_STATE_RETRYING,
         )
 

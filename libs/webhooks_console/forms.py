@@ -21,9 +21,11 @@ from werkzeug.datastructures import MultiDict
 
 from webhooks.v1.common_pb2 import Catalogue, StatusChange, TriggerSpec, WebhookType
 from webhooks.v1.subscriptions_pb2 import Subscription, SubscriptionSpec
+from webhooks_catalogue import limits
 from webhooks_catalogue import trigger as catalogue_trigger
 from webhooks_cli.errors import UsageError
 from webhooks_cli.spec import AUTH_KINDS, MASK_ORDER, SOAP_VERSIONS, apply_flags, spec_of
+from webhooks_console.values import INT32_MAX, BadValue, number_or, whole_number
 
 # The Authentication oneof field of each kind the form offers, in the guide's order.
 AUTH_CHOICES: tuple[tuple[str, str], ...] = (
@@ -109,14 +111,17 @@ class FormProblems(Exception):
 
 
 def _ints(values: Sequence[str]) -> list[int]:
-    return [int(v) for v in values if v.strip().lstrip("-").isdigit()]
+    # Options of the console's own selects: a value no int32 holds is a forged one, dropped.
+    missing = INT32_MAX + 1
+    return [n for n in (number_or(v, missing) for v in values) if n != missing]
 
 
 def parse_form(form: FormData, *, trigger_rows: int | None = None) -> SubscriptionForm:
     """What the browser posted, as typed (secrets included: they go to the API only)."""
+    # The row count is bounded: a forged count would otherwise loop for ever.
     count = trigger_rows if trigger_rows is not None else _int(form.get("trigger_count"), 1)
     rows = []
-    for index in range(max(count, 1)):
+    for index in range(min(max(count, 1), limits.TRIGGERS)):
         prefix = f"triggers[{index}]"
         froms = form.getlist(f"{prefix}.status_changes.from")
         tos = form.getlist(f"{prefix}.status_changes.to")
@@ -176,10 +181,7 @@ def parse_form(form: FormData, *, trigger_rows: int | None = None) -> Subscripti
 
 
 def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value) if value not in (None, "") else default
-    except ValueError:
-        return default
+    return number_or(value, default)
 
 
 def form_of(sub: Subscription) -> SubscriptionForm:
@@ -307,8 +309,8 @@ def _retry_numbers(form: SubscriptionForm) -> tuple[int, int]:
         ("retry_policy.interval_seconds", form.interval),
     ):
         try:
-            numbers.append(int(value))
-        except ValueError:
+            numbers.append(whole_number(name, value or "", -INT32_MAX, INT32_MAX))
+        except BadValue:
             problems[name] = "must be a whole number"
     if problems:
         raise FormProblems(problems)

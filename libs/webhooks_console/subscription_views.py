@@ -61,6 +61,7 @@ from webhooks_console.pages import (
     rpc_error_page,
 )
 from webhooks_console.secret_views import stash_secret
+from webhooks_console.values import number_or
 from webhooks_grpc.errors import field_violations
 from webhooks_secrets import SecretUnreadable
 
@@ -236,10 +237,7 @@ def form_action(form: SubscriptionForm) -> SubscriptionForm | None:
 
 
 def _int(text: str, default: int) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return default
+    return number_or(text, default)
 
 
 def stored_trigger(item: Any) -> Any:
