@@ -54,6 +54,7 @@ async def run(
         )
 
     async def close() -> None:
+        await projector.dead.close()  # letters still queued, stored (briefly)
         await nc.drain()
         await asyncio.to_thread(view.close)
 

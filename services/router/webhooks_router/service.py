@@ -35,7 +35,8 @@ async def run(
     await declare_streams(js, settings)
     table = RoutingTable()
     feed = SubscriptionFeed(table, dead=table_dead_letters(nc))
-    consumer = EventConsumer(table, feed, DeadLetters(nc), nc)
+    dead = DeadLetters(nc)
+    consumer = EventConsumer(table, feed, dead, nc)
     store = StreamStore(nc, EVENTS)
     await store.start()
     servicer = RouterServicer(js, table, settings, store)
@@ -51,6 +52,8 @@ async def run(
         await keep_running("routing consumer", lambda: consumer.run(js, stop), stop)
 
     async def close() -> None:
+        # Letters still queued are stored before the connection goes (briefly).
+        await asyncio.gather(dead.close(), feed.dead.close())
         await nc.drain()
 
     await run_service(

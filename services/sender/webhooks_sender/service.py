@@ -58,12 +58,13 @@ async def run(
     )
     attempts = AttemptPublisher(nc)
     await attempts.start()
+    dead = DeadLetters(SENDER, nc)
     consumer = JobConsumer(
         js,
         directory,
         feed,
         deliverer,
-        DeadLetters(SENDER, nc),
+        dead,
         settings,
         attempts,
     )
@@ -82,6 +83,8 @@ async def run(
     async def close() -> None:
         await outbound.close()
         await attempts.close()
+        # Letters still queued are stored before the connection goes (briefly).
+        await asyncio.gather(dead.close(), feed.dead.close())
         await nc.drain()
 
     await run_service(

@@ -161,6 +161,8 @@ class OutboxRelay:
                 await _sleep_unless(stop, 1.0)
             finally:
                 self._connected = False
+                if stop.is_set():
+                    await self.dead.flush(2.0)  # letters still queued, stored (briefly)
                 self.dead.use(None)
                 if nc is not None:
                     await _close(nc)
