@@ -18,8 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from webhooks_messaging.deadletters import (
+    FAILURES_PROJECTOR,
+    RELAY,
+    ROUTER,
+    ROUTER_TABLE,
+    SENDER,
+    SENDER_DIRECTORY,
+)
 from webhooks_messaging.streams import (
     ATTEMPTS,
+    DEADLETTERS,
     DELIVERIES,
     DELIVERY_JOBS_SUBJECTS,
     DELIVERY_RETRY_SUBJECTS,
@@ -27,12 +36,6 @@ from webhooks_messaging.streams import (
     STREAMS,
     SUBSCRIPTIONS,
 )
-
-# The dead-letter stream every service writes malformed messages to and the failures
-# service reads (by direct get and stream info).
-DEADLETTERS = "DEADLETTERS"
-DEADLETTER_SUBJECTS = "deadletters.>"
-ALL_STREAMS = tuple(dict.fromkeys((*STREAMS, DEADLETTERS)))
 
 API = "$JS.API"
 # The durable pull consumers of the routers (on EVENTS) and the senders (on DELIVERIES);
@@ -73,7 +76,7 @@ def user_of_connection(name: str) -> str:
 
 def _declare() -> list[str]:
     # Every service declares every stream at start-up (whichever starts first creates them).
-    return [f"{API}.STREAM.{op}.{s}" for s in ALL_STREAMS for op in ("INFO", "CREATE", "UPDATE")]
+    return [f"{API}.STREAM.{op}.{s}" for s in STREAMS for op in ("INFO", "CREATE", "UPDATE")]
 
 
 def _pull(stream: str, consumer: str) -> list[str]:
@@ -118,8 +121,15 @@ def _read(stream: str) -> list[str]:
     ]
 
 
+def _set_aside(*components: str) -> list[str]:
+    """Letters on DEADLETTERS (``deadletters.<component>.<reason>.<origin>``), each service
+    under its own components only: none can pass for another or bury another's letters
+    (the stream keeps one letter per subject)."""
+    return [f"deadletters.{component}.>" for component in components]
+
+
 def _service(user: str, *publish: str) -> Permissions:
-    allowed = [*publish, *_declare(), DEADLETTER_SUBJECTS]
+    allowed = [*publish, *_declare()]
     return Permissions(
         publish=tuple(dict.fromkeys(allowed)), subscribe=(f"{inbox_prefix(user)}.>",)
     )
@@ -129,7 +139,9 @@ def permission_table() -> dict[str, Permissions]:
     """Every user and what it may publish and subscribe to."""
     return {
         # Its outbox relay: subscription and certificate changes, and the last one stored.
-        SUBSCRIPTIONS_USER: _service(SUBSCRIPTIONS_USER, "subscriptions.>", *_read(SUBSCRIPTIONS)),
+        SUBSCRIPTIONS_USER: _service(
+            SUBSCRIPTIONS_USER, "subscriptions.>", *_read(SUBSCRIPTIONS), *_set_aside(RELAY)
+        ),
         # Ingest onto EVENTS, route (the shared durable), replay (one-off consumers and the
         # oldest event kept), jobs onto DELIVERIES, the routing table from SUBSCRIPTIONS.
         ROUTER_USER: _service(
@@ -140,6 +152,7 @@ def permission_table() -> dict[str, Permissions]:
             *_pull(EVENTS, "*"),
             *_read(EVENTS),
             *_follow(SUBSCRIPTIONS),
+            *_set_aside(ROUTER, ROUTER_TABLE),
         ),
         # Take jobs (the shared durable), record attempts, schedule retries (a schedule on
         # deliveries.retry.> that puts the job back on deliveries.jobs.>), the directory of
@@ -151,6 +164,7 @@ def permission_table() -> dict[str, Permissions]:
             DELIVERY_JOBS_SUBJECTS,
             *_pull(DELIVERIES, SENDER_DURABLE),
             *_follow(SUBSCRIPTIONS),
+            *_set_aside(SENDER, SENDER_DIRECTORY),
         ),
         # The failed-events view from ATTEMPTS, redelivery (its marker on ATTEMPTS, then
         # the job on DELIVERIES), dead letters.
@@ -160,6 +174,7 @@ def permission_table() -> dict[str, Permissions]:
             DELIVERY_JOBS_SUBJECTS,
             *_follow(ATTEMPTS),
             *_read(DEADLETTERS),
+            *_set_aside(FAILURES_PROJECTOR),
         ),
         # Platform services writing events straight onto EVENTS; acknowledgements only.
         PUBLISHER_USER: Permissions(publish=("events.>",), subscribe=(f"{DEFAULT_INBOX}.>",)),

@@ -15,6 +15,7 @@ import pytest
 from tests.support.nats_server import nats_server_binary
 from webhooks_config import ConfigError, load_settings
 from webhooks_messaging import auth as nats_auth
+from webhooks_messaging import deadletters
 from webhooks_messaging.connection import credential_options, tls_context
 from webhooks_messaging.permissions import (
     ADMIN_USER,
@@ -123,3 +124,16 @@ def test_credential_settings(tmp_path: Path) -> None:
     assert tls_context(load_settings({})) is None
     with pytest.raises(ConfigError, match="both or neither"):
         tls_context(load_settings({"WEBHOOKS_NATS_TLS_CERT": str(seed)}))
+
+
+def test_each_service_sets_aside_under_its_own_components_only() -> None:
+    def components(user: str) -> set[str]:
+        return {s.split(".")[1] for s in TABLE[user].publish if s.startswith("deadletters.")}
+
+    assert components("subscriptions") == {deadletters.RELAY}
+    assert components("router") == {deadletters.ROUTER, deadletters.ROUTER_TABLE}
+    assert components("sender") == {deadletters.SENDER, deadletters.SENDER_DIRECTORY}
+    assert components("failures") == {deadletters.FAILURES_PROJECTOR}
+    every = set().union(*(components(u) for u in SERVICE_USERS))
+    assert every == set(deadletters.COMPONENTS), "every component writes as some service"
+    assert components(PUBLISHER_USER) == set()
