@@ -139,8 +139,11 @@ async def test_two_routers_and_two_senders_share_2000_events(stack: Platform) ->
         by_sender = []
         for sender in stack.senders:
             assert sender.process is not None
-            ports = tcp_ports_of(sender.process.pid)
-            by_sender.append(sum(port in ports for r in (objects, users) for port in r.peer_ports))
+            count = 0
+            for receiver in (objects, users):
+                ports = tcp_ports_of(sender.process.pid, to_port=receiver.port)
+                count += sum(port in ports for port in receiver.peer_ports)
+            by_sender.append(count)
         assert sum(by_sender) == EVENTS_COUNT, by_sender
     # Each router says how many events it routed when it stops.
     for router in stack.routers:

@@ -341,8 +341,8 @@ async def test_two_sender_processes_share_the_jobs_and_one_may_stop(stack: Stack
             # Which process sent each request: its connection is one of that process's
             # sockets (kept alive in the pool, so still open now).
             assert stack.sender.process is not None and second.process is not None
-            first_ports = tcp_ports_of(stack.sender.process.pid)
-            second_ports = tcp_ports_of(second.process.pid)
+            first_ports = tcp_ports_of(stack.sender.process.pid, to_port=receiver.port)
+            second_ports = tcp_ports_of(second.process.pid, to_port=receiver.port)
             by_first = sum(port in first_ports for port in receiver.peer_ports)
             by_second = sum(port in second_ports for port in receiver.peer_ports)
             assert by_first + by_second == len(receiver.peer_ports)

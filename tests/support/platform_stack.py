@@ -218,8 +218,14 @@ class PeerRecordingReceiver(HttpsReceiver):
         return await super()._handle(request)
 
 
-def tcp_ports_of(pid: int) -> set[int]:
-    """Local ports of the TCP sockets process ``pid`` has open (Linux /proc)."""
+def tcp_ports_of(pid: int, to_port: int | None = None) -> set[int]:
+    """Local ports of the TCP sockets process ``pid`` has open (Linux /proc); with
+    ``to_port``, only of those connected to that remote port.
+
+    Linux hands out the same ephemeral port for connections to different destinations, so
+    a port of one process's connection to a receiver can also be the port of another
+    process's connection elsewhere (to NATS, say): match the receiver's port too when
+    telling processes apart by their connections to it."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(OSError):
@@ -230,8 +236,11 @@ def tcp_ports_of(pid: int) -> set[int]:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if fields[9] in inodes:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+            if fields[9] not in inodes:
+                continue
+            if to_port is not None and int(fields[2].rsplit(":", 1)[1], 16) != to_port:
+                continue
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
 
 
