@@ -37,7 +37,7 @@ from webhooks_cli.services import SERVICE_MODULES, serve
 from webhooks_cli.up import run_up
 from webhooks_config import ConfigError, Settings, load_settings
 from webhooks_secrets import new_key
-from webhooks_storage import use_private_umask
+from webhooks_storage import keep_private
 
 EXIT_INTERRUPTED = 130
 # Options every command accepts before or after its name; SUPPRESS keeps a value given
@@ -138,7 +138,7 @@ def settings_for(args: argparse.Namespace, settings: Settings) -> Settings:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in ("up", "serve"):
-        use_private_umask()  # the data dir's files, and NATS's under up: owner only
+        keep_private(settings.data_dir)  # its files, and NATS's under up: owner only
         return run_up(settings) if args.command == "up" else serve(args.service, settings)
     if args.command == "tokens":
         return tokens.run_tokens(args, settings)

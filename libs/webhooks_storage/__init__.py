@@ -6,7 +6,7 @@ applies anything twice. ``SqlStore`` gives a subclass transactions, placeholder 
 and that compare-and-set of the position; the subclass holds its schema and its queries.
 """
 
-from webhooks_storage.private import tighten, use_private_umask, write_private
+from webhooks_storage.private import keep_private, tighten, use_private_umask, write_private
 from webhooks_storage.store import (
     Cursor,
     PositionMoved,
@@ -21,6 +21,7 @@ __all__ = [
     "PostgresConnector",
     "SQLiteConnector",
     "SqlStore",
+    "keep_private",
     "tighten",
     "use_private_umask",
     "write_private",

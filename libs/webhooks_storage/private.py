@@ -3,9 +3,9 @@
 The data dir holds the SQLite stores (sealed secrets, payloads of failed deliveries), the
 key files that open those secrets, the tokens file and NATS's store: nothing in it is for
 other users of the machine. ``webhooks up`` and ``webhooks serve`` set the umask
-(``use_private_umask``), so whatever they and their children (nats-server, SQLite's -wal
-and -shm) create is private from the start; ``tighten`` fixes what an older version left
-group- or world-readable.
+(``keep_private``), so whatever they and their children (nats-server, SQLite's -wal and
+-shm) create is private from the start, and ``tighten`` what an older version left group-
+or world-readable.
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ FILE_MODE = 0o600
 def use_private_umask() -> None:
     """From now on this process and its children create files for their owner only."""
     os.umask(PRIVATE_UMASK)
+
+
+def keep_private(data_dir: Path) -> None:
+    """For ``up`` and ``serve``: what this process and its children create is private, and
+    so is what an older version left in ``data_dir``."""
+    use_private_umask()
+    tighten(data_dir)
 
 
 def make_private(path: Path) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from tests.support.console_stack import console_process
 from tests.support.platform_stack import Platform, platform_event, rest, running_platform
 from tests.support.waiting import eventually
 from webhooks.v1 import failures_pb2, subscriptions_pb2
-from webhooks_config import load_settings
+from webhooks_config import Settings, load_settings
 from webhooks_console.app import create_app
 from webhooks_console.gateway import Gateway
 
@@ -70,6 +70,8 @@ VALID |= {("until", value) for _, value in VALID}
 @dataclass
 class Console:
     platform: Platform
+    settings: Settings
+    gateway: Gateway
     app: Flask
     subscription_id: str
     delivery_id: str
@@ -86,7 +88,7 @@ class Console:
         return client
 
 
-def sign_in(client: FlaskClient, token: str, **headers: str) -> Any:
+def sign_in(client: FlaskClient, token: str, headers: dict[str, str] | None = None) -> Any:
     page = client.get("/sign-in", headers=headers)
     match = CSRF.search(page.text)
     assert match is not None, page.text
@@ -126,7 +128,7 @@ async def console(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Con
         gateway = Gateway(settings)
         app = create_app(settings, gateway)
         try:
-            yield Console(running, app, subscription.id, events[0].delivery_id)
+            yield Console(running, settings, gateway, app, subscription.id, events[0].delivery_id)
         finally:
             gateway.close()
 
@@ -206,6 +208,28 @@ async def test_sign_in_attempts_are_limited_per_client_address(console: Console)
         assert f"{retry_after} second" in refused.text
         # Another address is not held back by this one.
         assert sign_in(console.client("192.0.2.8"), TOKEN).status_code == 302
+
+    await asyncio.to_thread(attempts)
+
+
+async def test_behind_a_proxy_the_forwarded_address_is_counted(console: Console) -> None:
+    def attempts() -> None:
+        behind = create_app(replace(console.settings, console_proxy_hops=1), console.gateway)
+        proxy = behind.test_client()
+        proxy.environ_base["REMOTE_ADDR"] = "10.0.0.2"  # every request comes from the proxy
+        guesser = {"X-Forwarded-For": "198.51.100.7"}
+        assert [sign_in(proxy, "wrong", guesser).status_code for _ in range(10)] == [401] * 10
+        assert sign_in(proxy, "wrong", guesser).status_code == 429
+        # Another person behind the same proxy signs in.
+        assert sign_in(proxy, TOKEN, {"X-Forwarded-For": "198.51.100.8"}).status_code == 302
+
+        # With no trusted proxy, a forged X-Forwarded-For changes nothing: the peer counts.
+        direct = console.client("203.0.113.9")
+        forged = [
+            sign_in(direct, "wrong", {"X-Forwarded-For": f"198.51.100.{n}"}).status_code
+            for n in range(11)
+        ]
+        assert forged == [401] * 10 + [429]
 
     await asyncio.to_thread(attempts)
 
