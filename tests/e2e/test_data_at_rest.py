@@ -29,7 +29,10 @@ def loose_paths(data_dir: Path) -> list[str]:
     """Every path under ``data_dir`` (itself included) another user could read or enter."""
     found = []
     for path in [data_dir, *data_dir.rglob("*")]:
-        mode = path.lstat().st_mode
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:  # a temporary file NATS or SQLite removed meanwhile
+            continue
         if not stat.S_ISLNK(mode) and mode & 0o077:
             found.append(f"{path.relative_to(data_dir.parent)} {stat.filemode(mode)}")
     return found
