@@ -64,6 +64,7 @@ from webhooks.v1 import (
 )
 from webhooks_catalogue.samples import sample_data, sample_event
 from webhooks_catalogue.shaping import shape_payload
+from webhooks_grpc.tokens import token_digest
 from webhooks_messaging import (
     ATTEMPTS,
     DELIVERIES,
@@ -507,7 +508,14 @@ def service_env(
             "WEBHOOKS_DATA_DIR": str(tmp / "data"),
             "WEBHOOKS_NATS_URL": nats_url,
             "WEBHOOKS_TOKENS": json.dumps(
-                [{"name": "platform", "token": PLATFORM_TOKEN, "tenant": "*"}, *tokens]
+                [
+                    {
+                        "name": "platform",
+                        "token_sha256": token_digest(PLATFORM_TOKEN).hex(),
+                        "tenant": "*",
+                    },
+                    *tokens,
+                ]
             ),
             "WEBHOOKS_SECRET_KEYS": secret_key or new_key(),
             "WEBHOOKS_MIN_RETRY_INTERVAL_SECONDS": "1",
