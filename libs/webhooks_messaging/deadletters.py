@@ -42,6 +42,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from webhooks.v1 import messages_pb2
 from webhooks_messaging.streams import DEADLETTERS
+from webhooks_telemetry.logs import LogEvery
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +142,12 @@ class DeadLetters:
         self.dropped = 0  # letters not kept (queue full)
         self._nc = nc
         self._lock = threading.Lock()
-        self._logged_at: dict[str, float] = {}
-        self._since_logged: Counter[str] = Counter()
+        self._log_every = LogEvery(LOG_EVERY_SECONDS)  # keys: reasons, and "warn"
         self._queue: list[tuple[str, str, messages_pb2.DeadLetter]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
         self._worker: asyncio.Task[None] | None = None
-        self._warned_at = -LOG_EVERY_SECONDS
 
     def use(self, nc: NATS | None) -> None:
         """Publish on ``nc`` from now on (the relay reconnects with a new client)."""
@@ -169,22 +168,15 @@ class DeadLetters:
         )
         subject = letter_subject(self.component, reason, origin)
         msg_id = f"{self.component}:{origin}"
-        now = time.monotonic()
         with self._lock:
             self.counts[reason] += 1
-            self._since_logged[reason] += 1
-            last = self._logged_at.get(reason)
-            due = last is None or now - last >= LOG_EVERY_SECONDS
-            since = self._since_logged[reason]
-            if due:
-                self._logged_at[reason] = now
-                self._since_logged[reason] = 0
             total = self.counts[reason]
             if len(self._queue) < QUEUE_LIMIT:
                 self._queue.append((subject, msg_id, letter))
             else:
                 self.dropped += 1
-        if due:
+        held = self._log_every.due(reason)
+        if held is not None:
             log.warning(
                 "%s set aside %s (%s): %s; %d set aside for this reason since the last such "
                 "line, %d since start; listed by `webhooks deadletters`",
@@ -192,7 +184,7 @@ class DeadLetters:
                 original.subject[:MAX_SUBJECT_CHARS] or origin,
                 reason,
                 letter.detail,
-                since,
+                held + 1,
                 total,
             )
         self._wake()
@@ -269,9 +261,7 @@ class DeadLetters:
                 self.published += 1
 
     def _warn(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= LOG_EVERY_SECONDS:
-            self._warned_at = now
+        if self._log_every.due("warn") is not None:
             log.warning("%s: %s", self.component, text)
 
     async def flush(self, timeout: float = 10.0) -> bool:  # noqa: ASYNC109 - an answer
