@@ -6,13 +6,16 @@ field: the deserializer raises before any handler or interceptor runs) and for a
 exception a handler did not expect. ``BoundaryInterceptor`` wraps every handler so that:
 
 - an undecodable body is INVALID_ARGUMENT ``request: not a valid <Message>`` (the
-  deserializer returns a marker instead of raising; the handler is never called), one log
-  line at most;
+  deserializer returns a marker instead of raising; the handler is never called);
 - an ``InvalidField`` a handler lets through is INVALID_ARGUMENT naming its field;
 - a NATS error a handler lets through is UNAVAILABLE: the broker is away or did not answer,
   and asking again later may well work;
 - NotImplementedError (a generated servicer's stub) is UNIMPLEMENTED;
 - anything else is INTERNAL, logged once with the method and its traceback, never UNKNOWN.
+
+The first two are logged at most once per (method, kind) and minute, with how many calls
+were not (``LogEvery``): a flood of garbage calls, or every call while the broker is
+away, must not flood the log.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import nats.js.errors
 from google.protobuf import timestamp_pb2
 
 from webhooks_grpc.errors import abort
+from webhooks_telemetry.logs import LogEvery
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +104,17 @@ def _message_name(deserialize: Callable[[bytes], Any] | None) -> str:
     return str(getattr(descriptor, "name", "") or "request message")
 
 
-async def _refuse_undecodable(method: str, request: Undecodable, context: Context) -> None:
-    log.info("refused %s: the request is not a valid %s", method, request.message)
+async def _refuse_undecodable(
+    method: str, request: Undecodable, context: Context, log_every: LogEvery
+) -> None:
+    held = log_every.due((method, "undecodable"))
+    if held is not None:
+        log.info(
+            "refused %s: the request is not a valid %s; %d more such calls since the last line",
+            method,
+            request.message,
+            held,
+        )
     await abort(
         context,
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -110,12 +123,19 @@ async def _refuse_undecodable(method: str, request: Undecodable, context: Contex
     )
 
 
-async def _answer(method: str, error: Exception, context: Context) -> None:
+async def _answer(method: str, error: Exception, context: Context, log_every: LogEvery) -> None:
     """The deliberate status for an exception a handler let through."""
     if isinstance(error, InvalidField):
         await abort(context, grpc.StatusCode.INVALID_ARGUMENT, error.message, error.field)
     if isinstance(error, BROKER_ERRORS):
-        log.warning("%s: the broker did not answer: %s", method, type(error).__name__)
+        held = log_every.due((method, "broker"))
+        if held is not None:
+            log.warning(
+                "%s: the broker did not answer: %s; %d more such calls since the last line",
+                method,
+                type(error).__name__,
+                held,
+            )
         await abort(
             context,
             grpc.StatusCode.UNAVAILABLE,
@@ -128,20 +148,26 @@ async def _answer(method: str, error: Exception, context: Context) -> None:
 
 
 async def _checked(
-    method: str, requests: AsyncIterator[Any], context: Context
+    method: str, requests: AsyncIterator[Any], context: Context, log_every: LogEvery
 ) -> AsyncIterator[Any]:
     async for request in requests:
         if isinstance(request, Undecodable):
-            await _refuse_undecodable(method, request, context)
+            await _refuse_undecodable(method, request, context, log_every)
         yield request
 
 
-def _guard(method: str, behaviour: Behaviour, request_streaming: bool, streaming: bool) -> Any:
+def _guard(
+    method: str,
+    behaviour: Behaviour,
+    request_streaming: bool,
+    streaming: bool,
+    log_every: LogEvery,
+) -> Any:
     async def prepared(request: Any, context: Context) -> Any:
         if request_streaming:
-            return _checked(method, request, context)
+            return _checked(method, request, context, log_every)
         if isinstance(request, Undecodable):
-            await _refuse_undecodable(method, request, context)
+            await _refuse_undecodable(method, request, context, log_every)
         return request
 
     if streaming and inspect.isasyncgenfunction(behaviour):
@@ -154,7 +180,7 @@ def _guard(method: str, behaviour: Behaviour, request_streaming: bool, streaming
             except grpc.aio.AbortError:
                 raise
             except Exception as error:
-                await _answer(method, error, context)
+                await _answer(method, error, context, log_every)
 
         return stream
 
@@ -165,7 +191,7 @@ def _guard(method: str, behaviour: Behaviour, request_streaming: bool, streaming
         except grpc.aio.AbortError:
             raise
         except Exception as error:
-            await _answer(method, error, context)
+            await _answer(method, error, context, log_every)
 
     return unary
 
@@ -181,6 +207,11 @@ _KINDS: dict[tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler[A
 class BoundaryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Innermost interceptor: sees every handler (health and reflection included) first,
     and its deserializer is the one grpc uses (outer interceptors copy it)."""
+
+    def __init__(self, log_every: LogEvery | None = None) -> None:
+        # The server's rate limit of refusal lines, by (method, kind): the methods are the
+        # registered ones (grpc answers UNIMPLEMENTED to others before this runs).
+        self._log_every = log_every if log_every is not None else LogEvery()
 
     async def intercept_service(
         self,
@@ -198,7 +229,11 @@ class BoundaryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         deserialize = handler.request_deserializer
         return factory(
             _guard(
-                method, getattr(handler, attribute), request_streaming, handler.response_streaming
+                method,
+                getattr(handler, attribute),
+                request_streaming,
+                handler.response_streaming,
+                self._log_every,
             ),
             request_deserializer=_deserializer(deserialize, _message_name(deserialize)),
             response_serializer=handler.response_serializer,

@@ -301,6 +301,38 @@ async def test_an_undecodable_health_check_is_invalid_argument(running: Running)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_a_flood_of_garbage_calls_logs_one_line_per_method_and_minute(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.clear()
+    raw = running.channel.unary_unary(GET)  # type: ignore[call-arg]
+    bodies = [b"\xff\xff\xff", b"\x0a\x40abc", b"\x0a\x02\xff\xfe"]
+    codes = set()
+    for i in range(100):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await raw(bodies[i % len(bodies)], metadata=bearer(TENANT_TOKEN))
+        codes.add(caught.value.code())
+    assert codes == {grpc.StatusCode.INVALID_ARGUMENT}
+    records = [r for r in caplog.records if GET in r.getMessage()]
+    assert len(records) == 1, caplog.text
+    # Another method has its own line; the next one's names how many were not logged.
+    other = "/webhooks.v1.SubscriptionService/DeleteSubscription"
+    raw_other = running.channel.unary_unary(other)  # type: ignore[call-arg]
+    with pytest.raises(grpc.aio.AioRpcError):
+        await raw_other(b"\xff", metadata=bearer(TENANT_TOKEN))
+    assert len([r for r in caplog.records if other in r.getMessage()]) == 1, caplog.text
+    # So does a broker error, by method: one line for 20 calls while the broker is away.
+    for _ in range(20):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await running.stub.DeleteSubscription(
+                subscriptions_pb2.DeleteSubscriptionRequest(), metadata=bearer(TENANT_TOKEN)
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    broker = [r for r in caplog.records if "broker did not answer" in r.getMessage()]
+    assert len(broker) == 1, caplog.text
+    assert "Traceback" not in caplog.text
+
+
 async def test_an_unexpected_exception_is_internal_and_logged_once(
     running: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
