@@ -1,9 +1,11 @@
 """Routing: the durable consumer of EVENTS that turns each event into delivery jobs.
 
 Every message ends in exactly one of: ack (all its jobs are stored on DELIVERIES), nak
-(a publish failed: it comes back), term (malformed: see deadletters). Before a batch is
-routed the routing table is brought up to the SUBSCRIPTIONS stream's current end, so a
-deactivation already on the stream is never routed past.
+(routing it failed: it comes back), term (malformed: see deadletters; or routing it
+failed for a reason not the broker's on each of its first five deliveries: see
+webhooks_messaging.handling). Before a batch is routed the routing table is brought up
+to the SUBSCRIPTIONS stream's current end, so a deactivation already on the stream is
+never routed past.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from webhooks.v1 import messages_pb2
 from webhooks_grpc.collector import collect_less_often
 from webhooks_messaging import EVENTS
 from webhooks_messaging.feed import SubscriptionFeed
+from webhooks_messaging.handling import Retrying, describe
 from webhooks_router.deadletters import DeadLetters
 from webhooks_router.jobs import EventJobs, trace_fields
 from webhooks_router.publishing import (
@@ -79,6 +82,7 @@ class EventConsumer:
         self._feed = feed
         self._dead = dead
         self._nc = nc
+        self._retrying = Retrying(dead, delay=RETRY_DELAY_SECONDS)
         self.routed_events = 0
         self.published_jobs = 0
 
@@ -167,15 +171,18 @@ class EventConsumer:
         return sent
 
     async def settle(self, sent: Sent) -> None:
-        """Acknowledges each event whose jobs are all stored; the others come back."""
+        """Acknowledges each event whose jobs are all stored; the others come back, or
+        are set aside when they keep failing for a reason not the broker's."""
         await sent.batch.wait(CONFIRM_TIMEOUT_SECONDS)
         for item, confirmation in sent.events:
             if confirmation.error is not None:
-                event_id = item.event.event_id
-                log.warning(
-                    "routing %s failed, it will be retried: %s", event_id, confirmation.error
+                await self._retrying.failed(
+                    item.msg,
+                    confirmation.error,
+                    transient=confirmation.transient,
+                    kind=confirmation.kind,
+                    what=f"event {item.event.event_id}",
                 )
-                await item.msg.nak(delay=RETRY_DELAY_SECONDS)
                 continue
             await item.msg.ack()
             self.routed_events += 1
@@ -235,10 +242,10 @@ class EventConsumer:
                         await publisher.send(
                             confirmation, jobs.job(entry), trace_headers, trace_context
                         )
-        except Exception as error:  # the broker refused a send: this event comes back
+        except Exception as error:  # the broker refused a send, or a bug: see settle
             span.record_exception(error)
             span.set_status(StatusCode.ERROR, str(error))
-            confirmation.fail(str(error))
+            confirmation.fail(describe(error), error)
         finally:
             span.end()
             batch.seal(confirmation)

@@ -25,6 +25,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, StatusCode
 
 from webhooks_messaging import DELIVERIES
+from webhooks_messaging.handling import is_transient
 from webhooks_router.jobs import OutgoingJob, RoutedJob, trace_fields
 from webhooks_telemetry import inject_headers
 
@@ -98,20 +99,31 @@ NO_RESPONDERS = "503"
 
 
 class Confirmation:
-    """The broker's verdict on one event's jobs: ``error`` is None when all are stored."""
+    """The broker's verdict on one event's jobs: ``error`` is None when all are stored.
 
-    __slots__ = ("_batch", "error", "jobs", "remaining")
+    A failed event is nakked, and set aside after a few deliveries when the failure was
+    not the broker's (``transient`` False: see webhooks_messaging.handling); ``kind``
+    names the failure (the exception's type) for the rate-limited log line.
+    """
+
+    __slots__ = ("_batch", "error", "jobs", "kind", "remaining", "transient")
 
     def __init__(self, batch: Batch) -> None:
         self._batch = batch
         self.jobs = 0
         self.error: str | None = None
+        self.transient = True
+        self.kind = ""
         # Jobs sent and not yet answered, plus one while the event is still being sent.
         self.remaining = 1
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, error: BaseException | None = None) -> None:
+        """The first failure is the event's. ``error``: the exception raised, if one was;
+        without it ``reason`` is the broker's answer (refused, none, too late): transient."""
         if self.error is None:
             self.error = reason
+            self.transient = error is None or is_transient(error)
+            self.kind = "broker" if error is None else type(error).__name__
 
     def _answered(self) -> None:
         self.remaining -= 1

@@ -6,7 +6,9 @@ Every job ends in exactly one of:
   repeats the attempt (at least once; receivers deduplicate on ``webhook-id``);
 - ack after parking, when its endpoint already has every slot busy and a queue of waiting
   jobs: it comes back in a few seconds and does not hold a consumer slot meanwhile;
-- nak, when the broker refused a publish (the job comes back at once);
+- nak, when the broker refused a publish (the job comes back in a second), or handling
+  it raised anything else: then it comes back too, but is terminated and set aside
+  (NOT_APPLIED) once it has failed so on five deliveries (webhooks_messaging.handling);
 - term, when it is malformed: it does not decode, or breaks checks.delivery_job_problem
   (its subject's tenant and subscription are not its own, a required field is missing, a
   value is out of range); it is set aside on DEADLETTERS (webhooks_messaging.deadletters).
@@ -50,6 +52,7 @@ from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS
 from webhooks_messaging.checks import delivery_job_problem
 from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
+from webhooks_messaging.handling import Retrying
 from webhooks_sender.attempts import AttemptPublisher, attempt_record
 from webhooks_sender.delivery import (
     AttemptResult,
@@ -74,6 +77,7 @@ DRAIN_SECONDS = 8.0
 EXPIRE_EVERY_SECONDS = 1.0  # how often jobs waiting too long for a slot are looked for
 MEAN_WEIGHT = 0.2  # of the latest request in an endpoint's mean request duration
 MEANS_KEPT = 10_000  # endpoints whose mean duration is remembered
+RETRY_DELAY_SECONDS = 1.0  # a job whose handling failed comes back after this
 
 
 class WaitedTooLong(Exception):
@@ -169,6 +173,7 @@ class JobConsumer:
         self._feed = feed
         self._deliverer = deliverer
         self._dead = dead
+        self._retrying = Retrying(dead, delay=RETRY_DELAY_SECONDS)
         self._capacity = settings.sender_concurrency
         self._endpoint_limit = settings.sender_endpoint_concurrency
         self._retry_after_max = settings.retry_after_max_seconds
@@ -301,10 +306,8 @@ class JobConsumer:
                 with contextlib.suppress(Exception):
                     await msg.nak()
                 raise
-            except Exception as error:
-                log.warning("job %s not settled, it comes back: %s", job.job_id, error)
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=1)
+            except Exception as error:  # nakked; set aside if it keeps failing so
+                await self._retrying.failed_with(msg, error, what=f"job {job.job_id}")
         finally:
             if not published:
                 self._settled()
@@ -429,9 +432,7 @@ class JobConsumer:
             return
         try:
             if error is not None:
-                log.warning("job %s not settled, it comes back: %s", job.job_id, error)
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=1)
+                await self._retrying.failed_with(msg, error, what=f"job {job.job_id}")
                 return
             await msg.ack()
             if succeeded:
@@ -460,9 +461,7 @@ class JobConsumer:
                 await msg.nak()
             raise
         except Exception as error:
-            log.warning("job %s not settled, it comes back: %s", job.job_id, error)
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=1)
+            await self._retrying.failed_with(msg, error, what=f"job {job.job_id}")
         finally:
             self._settled()
 
