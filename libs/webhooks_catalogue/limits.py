@@ -108,6 +108,10 @@ SUBCHANNEL_LENGTH = 256
 # The event's data (a JSON object). Each delivery job carries it shaped, once: at a quarter
 # of NATS max_payload a job still fits one message with its headers and trace context.
 EVENT_DATA_BYTES = 256 * 1024
+# Objects and arrays inside the data. Real payloads are a few levels deep; a deeper one
+# would cost every hop that walks it (shaping, the SOAP envelope builder recurses per
+# level and ran out of stack at ~500) and does nothing for the receiver.
+EVENT_DATA_DEPTH = 64
 
 # ---- Failed events (FailuresService filters and pages; SendTestEvent shares the above)
 

@@ -1,9 +1,10 @@
 """A message whose handling keeps failing is set aside, not retried for ever (issue 11;
 webhooks_messaging.handling), on a real nats-server:
 
-- the sender, run for real: an event whose data nests 700 levels deep passes the router's
-  rules and shaping, and its job to a SOAP subscription makes the sender's envelope
-  building fail (RecursionError) on every delivery. It is set aside as NOT_APPLIED after
+- the sender, run for real: a job whose data nests 700 levels deep (the router now refuses
+  such events, webhooks_catalogue.event_data; a job stored before that rule, or from a bug
+  upstream, is what remains) to a SOAP subscription makes the sender's envelope building
+  fail (RecursionError) on every delivery. It is set aside as NOT_APPLIED after
   MAX_DELIVERIES deliveries, one log line for the lot, and the next job is delivered;
 - the router's event consumer, built in-process as the service builds it, with a routing
   table (a real RoutingTable subclass passed through the constructor, as the composition
@@ -43,7 +44,7 @@ from webhooks_router.consumer import EventConsumer
 from webhooks_router.deadletters import DeadLetters, table_dead_letters
 from webhooks_router.routes import RouteEntry, RoutingTable
 
-DEPTH = 700  # under the router's JSON limits (~990), over what SOAP building recurses to
+DEPTH = 700  # over what SOAP building recurses to (the router's bound is 64)
 
 
 def deep(depth: int) -> object:
@@ -87,7 +88,8 @@ async def test_a_job_whose_soap_request_cannot_be_built_is_set_aside_after_five_
         )
         created = (await stack.create(tenant, spec)).subscription
         poison = stack.job(created)
-        # What the router makes of a valid event whose data nests DEPTH levels deep.
+        # What the router made of an event whose data nests DEPTH levels deep, before it
+        # refused such events.
         poison.payload_json = shape_payload(
             entity="Object",
             trigger="OnNew",

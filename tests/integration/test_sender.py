@@ -17,6 +17,8 @@ import itertools
 import json
 from collections.abc import AsyncIterator
 
+import grpc
+import grpc.aio
 import pytest
 import standardwebhooks
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -419,6 +421,34 @@ async def test_send_test_event_reports_what_the_endpoint_said(
             timeout=RPC_TIMEOUT,
         )
     assert "NOT_FOUND" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"Score": 1e400}', "too large for a float"),
+        (b'{"a":' + b"[" * 700 + b"]" * 700 + b"}", "nested too deeply"),
+        (b'{"a": NaN}', "not valid JSON"),
+    ],
+)
+async def test_send_test_event_refuses_data_an_event_could_not_carry(
+    stack: Stack, receiver: HttpsReceiver, data: bytes, reason: str
+) -> None:
+    """The rules of an event's data (webhooks_catalogue.event_data), as PublishEvents has."""
+    tenant = new_tenant("test-data")
+    created = await stack.create(tenant, rest("tested", receiver.url("/test-data")))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stack.senders.SendTestEvent(
+            sender_pb2.SendTestEventRequest(
+                subscription_id=created.subscription.id, data_json=data
+            ),
+            metadata=platform(tenant),
+            timeout=RPC_TIMEOUT,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (refused.value.details() or "").startswith("data_json: ")
+    assert reason in (refused.value.details() or "")
+    assert receiver.at("/test-data") == []
 
 
 # ---- the outbound guard, redirects, settings that change or cannot be used

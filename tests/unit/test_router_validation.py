@@ -10,6 +10,7 @@ import pytest
 
 import webhooks_catalogue as catalogue
 from webhooks.v1 import common_pb2, messages_pb2
+from webhooks_catalogue.limits import EVENT_DATA_DEPTH
 from webhooks_catalogue.samples import sample_data, sample_event
 from webhooks_router.validation import (
     MAX_DATA_BYTES,
@@ -350,8 +351,22 @@ def test_data_up_to_the_limit_is_accepted() -> None:
         (b'{"a": "\\ud800"}', "surrogate"),
         (b'{"a": "\\uDC00x"}', "surrogate"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        # Deep enough to break the SOAP envelope builder (~500), far from the stack's end.
+        (b'{"a":' + b"[" * 700 + b"]" * 700 + b"}", "nested too deeply"),
+        (b'{"a":' + b"[" * EVENT_DATA_DEPTH + b"]" * EVENT_DATA_DEPTH + b"}", "at most 64 levels"),
+        # Beyond a float: Python reads inf, and receivers would get "Infinity".
+        (b'{"a": 1e400}', "too large for a float"),
+        (b'{"a": -' + b"9" * 400 + b".5}", "too large for a float"),
     ],
 )
 def test_bad_data_is_refused(raw: bytes, reason: str) -> None:
     error = rejected(data_event(raw))
     assert error.field == "data_json" and reason in error.reason, error.reason
+
+
+def test_data_up_to_the_depth_bound_and_large_finite_numbers_are_accepted() -> None:
+    deepest = b'{"a":' + b"[" * (EVENT_DATA_DEPTH - 1) + b"]" * (EVENT_DATA_DEPTH - 1) + b"}"
+    wide = b'{"a": [' + b",".join([b"[1]"] * 1000) + b"]}"  # many brackets, shallow
+    numbers = b'{"a": 1e308, "b": -1.5e-320, "c": ' + b"9" * 400 + b"}"  # big int: exact
+    for raw in (deepest, wide, numbers):
+        validate_event(data_event(raw), now=NOW)

@@ -8,7 +8,6 @@ the NATS consumer terminates the message and dead-letters it.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from webhooks_catalogue import (
     Trigger,
     limits,
 )
+from webhooks_catalogue.event_data import EventDataError, parse_event_data
 from webhooks_messaging import events_subject, is_valid_tenant
 
 # Bounds, with why each is that number, live in webhooks_catalogue.limits.
@@ -48,9 +48,6 @@ EARLIEST_SECONDS = 946_684_800  # 2000-01-01T00:00:00Z
 _EVENT_ID = re.compile(r"[!-~]+")
 # Shown in the failures view and logs: no control characters (line breaks forge logs).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# A JSON escape of a UTF-16 surrogate: the only way a lone surrogate (not encodable as
-# UTF-8, so not deliverable) gets into parsed data, since the bytes are strict UTF-8.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 # Exact canonical names: the subject and every stored copy carry the name as given, and
 # routing compares names exactly, so "object" would silently match no subscription.
@@ -240,44 +237,7 @@ def _check_whatsapp(event: messages_pb2.PlatformEvent, trigger: Trigger) -> None
 
 
 def _data(raw: bytes) -> dict[str, Any]:
-    if not raw:
-        _reject("data_json", "is required (a JSON object)")
-    if len(raw) > MAX_DATA_BYTES:
-        _reject("data_json", f"is {len(raw)} bytes; at most {MAX_DATA_BYTES}")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        _reject("data_json", f"is not valid UTF-8 (byte {error.start})")
-    try:
-        data = _DECODER.decode(text)
-    except json.JSONDecodeError as error:
-        _reject(
-            "data_json",
-            f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-        )
-    except ValueError as error:  # NaN / Infinity: Python accepts them, JSON does not
-        _reject("data_json", f"is not valid JSON: {error}")
-    except RecursionError:
-        _reject("data_json", "is nested too deeply")
-    if not isinstance(data, dict):
-        _reject("data_json", f"must be a JSON object, not {type(data).__name__}")
-    if _SURROGATE_ESCAPE.search(text):
-        _check_encodable(data)
-    return data
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON value")
-
-
-# What json.loads(text, parse_constant=_no_constant) uses, built once rather than per call.
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
-
-
-def _check_encodable(data: dict[str, Any]) -> None:
-    # Rare path (the text holds a \uD8xx-\uDFxx escape): paired surrogates decode to one
-    # character and are fine; a lone one cannot be sent as UTF-8 and would fail shaping.
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        _reject("data_json", "contains a lone UTF-16 surrogate escape (not valid Unicode)")
+        return parse_event_data(raw)
+    except EventDataError as error:
+        _reject("data_json", str(error))
