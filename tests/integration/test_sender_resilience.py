@@ -23,7 +23,6 @@ from nats.js.errors import NotFoundError
 from tests.support.platform_stack import PeerRecordingReceiver, tcp_ports_of
 from tests.support.receivers import HttpsReceiver, Received, Reply
 from tests.support.sender_stack import SUCCEEDED, AttemptLog, Stack, new_tenant, rest, running_stack
-from tests.support.service_process import ServiceProcess
 from webhooks.v1 import messages_pb2, subscriptions_pb2
 from webhooks_messaging import DELIVERIES
 
@@ -313,7 +312,7 @@ async def test_kill_9_during_1000_deliveries_loses_none(stack: Stack) -> None:
 async def test_two_sender_processes_share_the_jobs_and_one_may_stop(stack: Stack) -> None:
     tenant = new_tenant("scale")
     attempts = await stack.attempts(tenant)
-    second = ServiceProcess("sender", stack.env, stack.tmp / "sender-2.log")
+    second = stack.platform.new_process("sender")  # its own NATS user, as the first
     await second.start()
     try:
         # Both processes pulling from the durable before the jobs come.
