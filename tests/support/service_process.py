@@ -57,6 +57,8 @@ class ServiceProcess:
                 if await self.serving(wait=1):
                     return
             await asyncio.sleep(0.05)
+        # Not left running: an orphan would outlive the test session (and hold its ports).
+        self.kill()
         pytest.fail(f"{self.service} not SERVING in {START_TIMEOUT} s:\n{self.log_tail()}")
 
     async def serving(self, wait: float = 5) -> bool:
