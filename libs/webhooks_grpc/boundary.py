@@ -212,6 +212,10 @@ class BoundaryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # The server's rate limit of refusal lines, by (method, kind): the methods are the
         # registered ones (grpc answers UNIMPLEMENTED to others before this runs).
         self._log_every = log_every if log_every is not None else LogEvery()
+        # The guarded handler of each method, made once: grpc hands the innermost
+        # interceptor the same registered handler on every call of a method, and making
+        # the wrapper per call would cost every RPC (PublishEvents' hot path included).
+        self._guarded: dict[str, tuple[Any, grpc.RpcMethodHandler[Any, Any]]] = {}
 
     async def intercept_service(
         self,
@@ -224,6 +228,17 @@ class BoundaryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return handler
         method = handler_call_details.method
+        known = self._guarded.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        guarded = self._guard(method, handler)
+        # Bounded: only registered methods get here (grpc answers others UNIMPLEMENTED).
+        self._guarded[method] = (handler, guarded)
+        return guarded
+
+    def _guard(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         request_streaming = handler.request_streaming
         attribute, factory = _KINDS[(request_streaming, handler.response_streaming)]
         deserialize = handler.request_deserializer

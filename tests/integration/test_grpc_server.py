@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
@@ -34,6 +35,7 @@ from webhooks_grpc import (
     run_service,
     to_datetime,
 )
+from webhooks_grpc.boundary import BoundaryInterceptor
 from webhooks_telemetry import setup_tracing
 
 SERVICE = "webhooks.v1.SubscriptionService"
@@ -481,3 +483,26 @@ def test_a_malformed_token_config_is_refused_without_echoing_it(tmp_path: Path) 
         load_tokens(settings)
     assert "s3cret" not in str(caught.value)
     assert "WEBHOOKS_TOKENS" in str(caught.value)
+
+
+async def test_the_boundary_guards_each_registered_handler_once() -> None:
+    """The guarded handler is made once per method and handler, not per call."""
+    boundary = BoundaryInterceptor()
+
+    async def echo(request: bytes, context: object) -> bytes:
+        return request
+
+    first = grpc.unary_unary_rpc_method_handler(echo)
+    second = grpc.unary_unary_rpc_method_handler(echo)
+    current = first
+
+    async def continuation(details: object) -> grpc.RpcMethodHandler[bytes, bytes]:
+        return current
+
+    details = SimpleNamespace(method="/test.Echo/Say", invocation_metadata=())
+    one = await boundary.intercept_service(continuation, details)  # type: ignore[arg-type]
+    again = await boundary.intercept_service(continuation, details)  # type: ignore[arg-type]
+    assert one is again and one is not first
+    current = second  # a handler registered anew: guarded anew
+    other = await boundary.intercept_service(continuation, details)  # type: ignore[arg-type]
+    assert other is not one
