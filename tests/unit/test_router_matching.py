@@ -10,8 +10,8 @@ import pytest
 
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_catalogue import ACTIVITY_STATUS_CHANGE, ANY_STATUS, ENTITIES, Component
-from webhooks_router.matching import TriggerMatcher, subscription_matches, trigger_matches
-from webhooks_router.routes import RouteEntry, RoutingTable
+from webhooks_router.matching import TriggerMatcher, trigger_matches
+from webhooks_router.routes import RouteEntry, RoutingTable, subscription_matches
 
 CATALOGUE = [(e.name, t.name) for e in ENTITIES for t in e.triggers]
 REMARK = 1

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_catalogue import ACTIVITY_STATUS_CHANGE, ANY_STATUS
-
-if TYPE_CHECKING:
-    from webhooks_router.routes import RouteEntry
-
 
 _NONE: frozenset[Any] = frozenset()
 # Distinct trigger specs kept interned; past this the cache starts over (it only saves work).
@@ -120,10 +116,3 @@ def trigger_matches(
     """
     matcher = trigger if isinstance(trigger, TriggerMatcher) else TriggerMatcher.from_dict(trigger)
     return matcher.matches(event)
-
-
-def subscription_matches(entry: RouteEntry, event: messages_pb2.PlatformEvent) -> bool:
-    """Whether ``event`` is for ``entry``: same tenant and entity, and any trigger fires."""
-    if entry.tenant != event.tenant or entry.entity != event.entity:
-        return False
-    return any(t.matches(event) for t in entry.triggers)

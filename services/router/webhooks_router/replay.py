@@ -21,9 +21,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from webhooks.v1 import messages_pb2, router_pb2
 from webhooks_messaging import EVENTS
 from webhooks_router.jobs import build_job, shaper_for
-from webhooks_router.matching import subscription_matches
 from webhooks_router.publishing import publish_jobs
-from webhooks_router.routes import RoutingTable
+from webhooks_router.routes import RoutingTable, subscription_matches
 from webhooks_router.validation import MAX_FUTURE_SECONDS, InvalidEvent, validate_event
 
 FETCH_BATCH = 512

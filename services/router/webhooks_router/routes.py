@@ -60,6 +60,13 @@ class RouteEntry:
         return any(t.matches(event) for t in self.triggers)
 
 
+def subscription_matches(entry: RouteEntry, event: messages_pb2.PlatformEvent) -> bool:
+    """Whether ``event`` is for ``entry``: same tenant and entity, and any trigger fires."""
+    if entry.tenant != event.tenant or entry.entity != event.entity:
+        return False
+    return entry.matches(event)
+
+
 @dataclass(slots=True)
 class _Known:
     """The latest state seen of a subscription, active or not."""
