@@ -16,14 +16,23 @@ from webhooks_grpc import abort, current_principal, to_datetime
 from webhooks_grpc.boundary import BROKER_ERRORS
 from webhooks_router.ingest import ingest
 from webhooks_router.publishing import StreamStore
-from webhooks_router.replay import ReplayRefused, Window, replay
+from webhooks_router.replay import (
+    EventsExpired,
+    ReplayRefused,
+    SubscriptionInactive,
+    SubscriptionNotFound,
+    Window,
+    WindowInvalid,
+    replay,
+)
 from webhooks_router.routes import RoutingTable
 
 Context = grpc.aio.ServicerContext[Any, Any]
-REFUSALS = {
-    "not_found": grpc.StatusCode.NOT_FOUND,
-    "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+REFUSALS: dict[type[ReplayRefused], grpc.StatusCode] = {
+    SubscriptionNotFound: grpc.StatusCode.NOT_FOUND,
+    SubscriptionInactive: grpc.StatusCode.FAILED_PRECONDITION,
+    EventsExpired: grpc.StatusCode.FAILED_PRECONDITION,
+    WindowInvalid: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 
@@ -92,4 +101,4 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
             async for step in progress:
                 yield step
         except ReplayRefused as refused:
-            await abort(context, REFUSALS[refused.kind], refused.message, refused.field)
+            await abort(context, REFUSALS[type(refused)], refused.message, refused.field)

@@ -15,25 +15,43 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from webhooks.v1 import messages_pb2, router_pb2
 from webhooks_messaging import EVENTS
-from webhooks_router.jobs import build_job, shaper_for
+from webhooks_router.jobs import OutgoingJob, build_job, shaper_for
 from webhooks_router.publishing import publish_jobs
-from webhooks_router.routes import RoutingTable, subscription_matches
+from webhooks_router.routes import RouteEntry, RoutingTable, subscription_matches
 from webhooks_router.validation import MAX_FUTURE_SECONDS, InvalidEvent, validate_event
 
 FETCH_BATCH = 512
 
 
 class ReplayRefused(Exception):
-    def __init__(self, kind: str, field: str, message: str) -> None:
+    """A replay that cannot start; ``field`` names the request field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
-        self.kind = kind  # "not_found", "failed_precondition" or "invalid"
         self.field = field
         self.message = message
+
+
+class WindowInvalid(ReplayRefused):
+    """The window is empty or reversed."""
+
+
+class SubscriptionNotFound(ReplayRefused):
+    """The tenant has no such subscription (never had, or it was deleted)."""
+
+
+class SubscriptionInactive(ReplayRefused):
+    """The subscription exists but is inactive: there is nothing to route to."""
+
+
+class EventsExpired(ReplayRefused):
+    """The window starts before the oldest event EVENTS still keeps."""
 
 
 @dataclass(frozen=True)
@@ -66,87 +84,123 @@ async def replay(
     dry_run: bool,
     max_age_seconds: int,
 ) -> AsyncIterator[router_pb2.ReplayProgress]:
+    """The replay's progress, one snapshot per batch read and a last one marked done.
+
+    Raises a ``ReplayRefused`` before the first snapshot when the replay cannot start.
+    """
+    _check_window(window)
+    entry = _find_subscription(table, tenant, subscription_id)
+    await _check_kept(js, window, max_age_seconds)
+    progress = router_pb2.ReplayProgress(replay_id=str(uuid.uuid4()))
+    end = (await js.stream_info(EVENTS)).state.last_seq
+    if end > 0:
+        consumer = await _subscribe_from(js, tenant, entry.entity, window.since)
+        try:
+            async for batch in _read_window(consumer, end):
+                jobs = _select(batch, entry, window, progress, dry_run=dry_run)
+                await publish_jobs(js, jobs)
+                progress.published_jobs += len(jobs)
+                yield _snapshot(progress)
+        finally:
+            await consumer.unsubscribe()
+    progress.done = True
+    yield progress
+
+
+def _check_window(window: Window) -> None:
     if window.until <= window.since:
-        raise ReplayRefused("invalid", "until", "must be after since")
-    status = table.status(tenant, subscription_id)
-    if status in ("unknown", "deleted"):
-        raise ReplayRefused(
-            "not_found", "subscription_id", f"subscription {subscription_id} not found"
-        )
+        raise WindowInvalid("until", "must be after since")
+
+
+def _find_subscription(table: RoutingTable, tenant: str, subscription_id: str) -> RouteEntry:
+    if table.status(tenant, subscription_id) in ("unknown", "deleted"):
+        raise SubscriptionNotFound("subscription_id", f"subscription {subscription_id} not found")
     entry = table.get(tenant, subscription_id)
     if entry is None:
-        raise ReplayRefused(
-            "failed_precondition", "subscription_id", "the subscription is inactive"
-        )
+        raise SubscriptionInactive("subscription_id", "the subscription is inactive")
+    return entry
+
+
+async def _check_kept(js: JetStreamContext, window: Window, max_age_seconds: int) -> None:
     oldest = await available_since(js, max_age_seconds)
     if oldest is not None and window.since < oldest:
-        raise ReplayRefused(
-            "failed_precondition",
-            "since",
-            f"events are kept from {oldest.isoformat()} to now; since is earlier",
+        raise EventsExpired(
+            "since", f"events are kept from {oldest.isoformat()} to now; since is earlier"
         )
-    progress = router_pb2.ReplayProgress(replay_id=str(uuid.uuid4()))
-    info = await js.stream_info(EVENTS)
-    end = info.state.last_seq
-    if end == 0:
-        progress.done = True
-        yield progress
-        return
-    consumer = await js.pull_subscribe(
-        f"events.{tenant}.{entry.entity}.>",
+
+
+async def _subscribe_from(
+    js: JetStreamContext, tenant: str, entity: str, since: datetime
+) -> JetStreamContext.PullSubscription:
+    return await js.pull_subscribe(
+        f"events.{tenant}.{entity}.>",
         stream=EVENTS,
         config=ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_TIME,
             # Stored at or after it occurred, give or take the publisher's clock (validation
             # accepts an occurred-at up to MAX_FUTURE_SECONDS ahead): start that much early.
-            opt_start_time=window.since - timedelta(seconds=MAX_FUTURE_SECONDS),
+            opt_start_time=since - timedelta(seconds=MAX_FUTURE_SECONDS),
             ack_policy=AckPolicy.NONE,
             inactive_threshold=60,
         ),
     )
-    try:
-        finished = False
-        while not finished:
-            try:
-                messages = await consumer.fetch(FETCH_BATCH, timeout=1.0)
-            except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
-                break  # nothing more of this tenant and entity up to the end
-            jobs = []
-            for msg in messages:
-                sequence = msg.metadata.sequence.stream
-                # Not bounded by the time stored: an event is often stored well after it
-                # occurred (queues, backfills), so the scan goes on to where the replay began.
-                if sequence > end:
-                    finished = True  # stored after the replay began
-                    break
-                # The last one of this tenant and entity, or the end: no 1 s wait for more.
-                finished = sequence == end or msg.metadata.num_pending == 0
-                progress.scanned_events += 1
-                event = messages_pb2.PlatformEvent()
-                try:
-                    event.ParseFromString(msg.data or b"")
-                    data = validate_event(event, subject=msg.subject)
-                except (DecodeError, InvalidEvent):
-                    continue
-                occurred = event.occurred_at.ToDatetime(tzinfo=UTC)
-                progress.reached.CopyFrom(event.occurred_at)
-                if not window.since <= occurred < window.until:
-                    continue
-                if not subscription_matches(entry, event):
-                    continue
-                progress.matched_events += 1
-                if not dry_run:
-                    shaper = shaper_for(event, data)
-                    jobs.append(build_job(entry, event, shaper, replay_id=progress.replay_id))
-                if finished:
-                    break
-            await publish_jobs(js, jobs)
-            progress.published_jobs += len(jobs)
-            yield _snapshot(progress)
-    finally:
-        await consumer.unsubscribe()
-    progress.done = True
-    yield progress
+
+
+async def _read_window(
+    consumer: JetStreamContext.PullSubscription, end: int
+) -> AsyncIterator[list[Msg]]:
+    """The tenant's events of the entity, batch by batch, up to stream sequence ``end``."""
+    finished = False
+    while not finished:
+        try:
+            messages = await consumer.fetch(FETCH_BATCH, timeout=1.0)
+        except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
+            return  # nothing more of this tenant and entity up to the end
+        batch: list[Msg] = []
+        for msg in messages:
+            sequence = msg.metadata.sequence.stream
+            # Not bounded by the time stored: an event is often stored well after it
+            # occurred (queues, backfills), so the scan goes on to where the replay began.
+            if sequence > end:
+                finished = True  # stored after the replay began
+                break
+            batch.append(msg)
+            # The last one of this tenant and entity, or the end: no 1 s wait for more.
+            finished = sequence == end or msg.metadata.num_pending == 0
+            if finished:
+                break
+        yield batch
+
+
+def _select(
+    batch: list[Msg],
+    entry: RouteEntry,
+    window: Window,
+    progress: router_pb2.ReplayProgress,
+    *,
+    dry_run: bool,
+) -> list[OutgoingJob]:
+    """The jobs of the batch's events inside the window that the subscription matches."""
+    jobs = []
+    for msg in batch:
+        progress.scanned_events += 1
+        event = messages_pb2.PlatformEvent()
+        try:
+            event.ParseFromString(msg.data or b"")
+            data = validate_event(event, subject=msg.subject)
+        except (DecodeError, InvalidEvent):
+            continue
+        occurred = event.occurred_at.ToDatetime(tzinfo=UTC)
+        progress.reached.CopyFrom(event.occurred_at)
+        if not window.since <= occurred < window.until:
+            continue
+        if not subscription_matches(entry, event):
+            continue
+        progress.matched_events += 1
+        if not dry_run:
+            shaper = shaper_for(event, data)
+            jobs.append(build_job(entry, event, shaper, replay_id=progress.replay_id))
+    return jobs
 
 
 def _snapshot(progress: router_pb2.ReplayProgress) -> router_pb2.ReplayProgress:
