@@ -5,14 +5,8 @@ projector) and the API (``api.py``): the API validates requests into these value
 turns the answers into messages; the view never sees a request.
 
 A failed event is a delivery (``delivery_id``) with at least one failed attempt. Its
-state follows its attempts on ATTEMPTS, in stream order:
-
-- a FAILED attempt with ``will_retry`` → RETRYING; without → FAILED (retries exhausted,
-  410 Gone, subscription gone);
-- a SUCCEEDED attempt of a delivery in the view → RECOVERED (a success of a delivery not
-  in the view adds nothing: it never failed);
-- a REDELIVERY_REQUESTED record (attempt 0 of a new series, manual) → REDELIVERED, until
-  an attempt of that series arrives and the state follows it again.
+state (RETRYING, FAILED, RECOVERED, REDELIVERED) follows its attempts on ATTEMPTS, in stream
+order, by the rules of ``failed_events.py``.
 
 ``retry_attempts`` is the number of attempts made after the first (all series together);
 ``failed_attempts`` the number that failed. ``error_code`` is the HTTP status of the latest

@@ -1,10 +1,10 @@
 """The failed-events view: the ATTEMPTS stream folded into SQL tables by the state rules of
-``model.py``, and the queries of the failures API.
+``failed_events.py``, and the queries of the failures API.
 
 ``apply`` writes a batch of records and the stream position it reaches in one
 transaction (the position is a compare-and-set: two projectors on one database never both
 apply a batch). A record's key in the trial history (tenant, delivery, series, attempt)
-makes it count once, whichever batch brings it again. ``view_fold`` folds a batch with a
+makes it count once, whichever batch brings it again. ``view_fold`` writes a batch with a
 few statements whatever its size; ``view_query`` turns a Filter into SQL and pages.
 
 Every method is synchronous (blocking database calls): callers in an event loop run them

@@ -1,7 +1,7 @@
-"""One batch of AttemptRecords folded into the failures tables, by the rules of model.py.
+"""One batch of AttemptRecords written into the failures tables, as failed_events decides.
 
 Per batch, whatever its size: one read of the rows it touches (delivery id and highest
-series only) and of their history keys, a fold in Python, then one bulk statement per
+series only) and of their history keys, the fold of failed_events, then one bulk statement per
 table: new failed events inserted, existing ones updated by deltas (attempts added, the
 newest time kept, fields replaced only when the batch has a newer value for them), the
 history inserted, the per-subscription counts added to.
@@ -23,13 +23,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from webhooks.v1 import messages_pb2
-from webhooks_failures.model import FAILED, RECOVERED, REDELIVERED, RETRYING, error_code
+from webhooks_failures import failed_events
+from webhooks_failures.failed_events import Change
+from webhooks_failures.model import error_code
 from webhooks_failures.view_schema import Tables
 from webhooks_storage import Cursor
 
-ATTEMPT_FAILED = messages_pb2.ATTEMPT_OUTCOME_FAILED
-REDELIVERY_REQUESTED = messages_pb2.ATTEMPT_OUTCOME_REDELIVERY_REQUESTED
-OUTCOMES = frozenset({messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED, ATTEMPT_FAILED, REDELIVERY_REQUESTED})
 CHUNK = 500  # ids per IN list on SQLite (PostgreSQL takes one array)
 
 Column = tuple[str, str]  # (name, PostgreSQL array element type)
@@ -83,88 +82,39 @@ COUNT_COLUMNS: list[Column] = [
 ]  # fmt: skip
 
 
-def _micros(stamp: Any) -> int:
-    return int(stamp.seconds) * 1_000_000 + int(stamp.nanos) // 1000
-
-
-class Change:
-    """What one batch does to one failed event (a new one, or one already in the view)."""
-
-    __slots__ = (
-        "d_attempts", "d_failed", "delivery_id", "failure", "last_us", "latest",
-        "max_series", "new", "state", "subscription_id", "tenant",
+def _insert_row(change: Change) -> tuple[Any, ...]:
+    # A new row was created by a failed attempt of the newest series: both are set.
+    latest, failure = change.latest, change.failure
+    assert latest is not None and failure is not None
+    return (
+        change.tenant, change.delivery_id, latest.event_id, change.subscription_id,
+        latest.subscription_name, latest.entity, latest.trigger, _channel(latest),
+        latest.subchannel, change.last_us, error_code(failure), failure.status_code,
+        failure.failure_class, failure.error_message, failure.error_message.casefold(),
+        change.d_attempts, change.d_failed, change.state, change.max_series, latest.series,
+        latest.attempt,
     )  # fmt: skip
 
-    def __init__(self, record: messages_pb2.AttemptRecord, max_series: int, new: bool) -> None:
-        self.tenant = record.tenant
-        self.delivery_id = record.delivery_id
-        self.subscription_id = record.subscription_id
-        self.max_series = max_series
-        self.new = new
-        self.d_attempts = 0
-        self.d_failed = 0
-        self.last_us = 0
-        self.state: int | None = None
-        self.latest: messages_pb2.AttemptRecord | None = None  # newest attempt: the head
-        self.failure: messages_pb2.AttemptRecord | None = None  # newest failed attempt
 
-    def fold(self, record: messages_pb2.AttemptRecord) -> None:
-        """Apply one record not applied before."""
-        # A record of a series older than one already seen (a late attempt of a series a
-        # manual redelivery replaced) is history and counts, but the state, the error and
-        # the payload follow the newest series.
-        current = record.series >= self.max_series
-        self.max_series = max(self.max_series, record.series)
-        if record.outcome == REDELIVERY_REQUESTED:
-            if current:
-                self.state = REDELIVERED
-            return
-        self.d_attempts += 1
-        failed = record.outcome == ATTEMPT_FAILED
-        self.d_failed += failed
-        # The newest attempt time, whatever order different senders' records arrive in.
-        self.last_us = max(self.last_us, _micros(record.started_at))
-        if not current:
-            return
-        self.latest = record
-        if failed:
-            self.failure = record
-            self.state = RETRYING if record.will_retry else FAILED
-        else:
-            self.state = RECOVERED
-
-    def insert_values(self) -> tuple[Any, ...]:
-        # A new row was created by a failed attempt of the newest series: both are set.
-        latest, failure = self.latest, self.failure
-        assert latest is not None and failure is not None
-        return (
-            self.tenant, self.delivery_id, latest.event_id, self.subscription_id,
+def _update_row(change: Change) -> tuple[Any, ...]:
+    latest, failure = change.latest, change.failure
+    described: tuple[Any, ...] = (False, 0, 0, "", "", "", "", None, "")
+    if latest is not None:
+        described = (
+            True, latest.series, latest.attempt, latest.event_id,
             latest.subscription_name, latest.entity, latest.trigger, _channel(latest),
-            latest.subchannel, self.last_us, error_code(failure), failure.status_code,
-            failure.failure_class, failure.error_message, failure.error_message.casefold(),
-            self.d_attempts, self.d_failed, self.state, self.max_series, latest.series,
-            latest.attempt,
+            latest.subchannel,
         )  # fmt: skip
-
-    def update_values(self) -> tuple[Any, ...]:
-        latest, failure = self.latest, self.failure
-        described: tuple[Any, ...] = (False, 0, 0, "", "", "", "", None, "")
-        if latest is not None:
-            described = (
-                True, latest.series, latest.attempt, latest.event_id,
-                latest.subscription_name, latest.entity, latest.trigger, _channel(latest),
-                latest.subchannel,
-            )  # fmt: skip
-        errored: tuple[Any, ...] = (False, "", 0, 0, "", "")
-        if failure is not None:
-            errored = (
-                True, error_code(failure), failure.status_code, failure.failure_class,
-                failure.error_message, failure.error_message.casefold(),
-            )  # fmt: skip
-        return (
-            self.tenant, self.delivery_id, self.d_attempts, self.d_failed, self.last_us,
-            self.max_series, self.state, *described, *errored,
+    errored: tuple[Any, ...] = (False, "", 0, 0, "", "")
+    if failure is not None:
+        errored = (
+            True, error_code(failure), failure.status_code, failure.failure_class,
+            failure.error_message, failure.error_message.casefold(),
         )  # fmt: skip
+    return (
+        change.tenant, change.delivery_id, change.d_attempts, change.d_failed, change.last_us,
+        change.max_series, change.state, *described, *errored,
+    )  # fmt: skip
 
 
 def _channel(record: messages_pb2.AttemptRecord) -> int | None:
@@ -288,39 +238,14 @@ class Folder:
             ids.setdefault(record.tenant, {})[record.delivery_id] = None
         known, old_keys = self._known(cursor, ids)
         seen = self._seen(cursor, known)
-        changes: dict[tuple[str, str], Change] = {}
-        history: list[tuple[Any, ...]] = []
-        for record in records:
-            if record.outcome not in OUTCOMES or not record.delivery_id:
-                continue
-            key = (record.tenant, record.delivery_id)
-            history_key = (record.tenant, record.delivery_id, record.series, record.attempt)
-            if history_key in seen:
-                continue  # applied before: in this batch or an earlier one
-            change = changes.get(key)
-            if change is None:
-                if key in known:
-                    change = Change(record, known[key], new=False)
-                elif record.outcome == ATTEMPT_FAILED:
-                    change = Change(record, record.series, new=True)
-                else:
-                    continue  # a delivery that never failed is not a failed event
-                changes[key] = change
-            seen.add(history_key)
-            change.fold(record)
-            history.append((*history_key, record.SerializeToString()))
-        counts: dict[tuple[str, str], list[int]] = {}
-        for change in changes.values():
-            if change.d_failed or change.new:
-                count = counts.setdefault((change.tenant, change.subscription_id), [0, 0])
-                count[0] += change.d_failed
-                count[1] += change.new
-        self._insert.run(cursor, [c.insert_values() for c in changes.values() if c.new])
-        self._update.run(cursor, [c.update_values() for c in changes.values() if not c.new])
-        self._history.run(cursor, history)
-        self._counts.run(cursor, [(*key, *value) for key, value in counts.items()])
+        batch = failed_events.fold(records, known, seen)
+        changes = batch.changes.values()
+        self._insert.run(cursor, [_insert_row(c) for c in changes if c.new])
+        self._update.run(cursor, [_update_row(c) for c in changes if not c.new])
+        self._history.run(cursor, [(*k, r.SerializeToString()) for k, r in batch.history])
+        self._counts.run(cursor, [(*key, *value) for key, value in batch.counts.items()])
         if self.dialect == "sqlite":
-            self._keep_messages(cursor, changes.values(), old_keys)
+            self._keep_messages(cursor, changes, old_keys)
 
     def _keep_messages(
         self,
