@@ -79,7 +79,7 @@ from tests.support.platform_stack import (  # noqa: E402
 from tests.support.platform_stack import platform as metadata_for  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from webhooks.v1 import messages_pb2, router_pb2, subscriptions_pb2  # noqa: E402
-from webhooks_router.jobs import delivery_id_for  # noqa: E402
+from webhooks_messaging.jobs import delivery_id_for, routed_job_id  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 POLL_SECONDS = 0.05  # how often the receiver's log is read
@@ -243,7 +243,7 @@ class Case:
         for event in events:
             event.occurred_at.FromNanoseconds(now_ns)
             for subscription in self.subscriptions:
-                delivery = delivery_id_for(f"{event.event_id}:{subscription.id}")
+                delivery = delivery_id_for(routed_job_id(event.event_id, subscription.id))
                 expected[delivery] = now_ns / 1e9
                 if event_of is not None:
                     event_of[delivery] = event.event_id

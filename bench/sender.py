@@ -87,6 +87,7 @@ from webhooks.v1 import (  # noqa: E402
 from webhooks_catalogue.samples import sample_data  # noqa: E402
 from webhooks_catalogue.shaping import shape_payload  # noqa: E402
 from webhooks_messaging import delivery_job_subject  # noqa: E402
+from webhooks_messaging.jobs import delivery_job, new_delivery_id, routed_job_id  # noqa: E402
 from webhooks_secrets import new_key  # noqa: E402
 
 TENANT = "bench"
@@ -353,9 +354,9 @@ def build_jobs(
     for i in range(count):
         subscription = subscriptions[i % len(subscriptions)]
         event_id = f"ev-{uuid.uuid4().hex}"
-        delivery_id = str(uuid.uuid4())
-        job = messages_pb2.DeliveryJob(
-            job_id=f"{event_id}:{subscription.id}",
+        delivery_id = new_delivery_id()
+        job = delivery_job(
+            job_id=routed_job_id(event_id, subscription.id),
             delivery_id=delivery_id,
             event_id=event_id,
             tenant=TENANT,
@@ -377,10 +378,9 @@ def build_jobs(
                 data=data,
                 include_complete_data=True,
             ),
-            attempt=1,
+            occurred_at=now,
             trace_context={"traceparent": traceparent(random.random() < sampled_share)},
         )
-        job.occurred_at.FromDatetime(now)
         items.append(
             (
                 delivery_job_subject(TENANT, subscription.id),

@@ -74,6 +74,7 @@ from webhooks_messaging import (
     subscription_subject,
 )
 from webhooks_messaging import auth as nats_auth
+from webhooks_messaging.jobs import delivery_job, new_delivery_id, routed_job_id
 from webhooks_messaging.permissions import ADMIN_USER
 from webhooks_secrets import new_key
 
@@ -395,10 +396,10 @@ class Platform:
     ) -> messages_pb2.DeliveryJob:
         """A job as the router makes it (not yet published)."""
         event_id = event_id or f"ev-{uuid.uuid4().hex}"
-        delivery_id = str(uuid.uuid4())
+        delivery_id = new_delivery_id()
         now = datetime.now(UTC)
-        job = messages_pb2.DeliveryJob(
-            job_id=f"{event_id}:{subscription.id}",
+        return delivery_job(
+            job_id=routed_job_id(event_id, subscription.id),
             delivery_id=delivery_id,
             event_id=event_id,
             tenant=subscription.tenant,
@@ -420,10 +421,8 @@ class Platform:
                 data=sample_data(subscription.entity, trigger),
                 include_complete_data=False,
             ),
-            attempt=1,
+            occurred_at=now,
         )
-        job.occurred_at.FromDatetime(now)
-        return job
 
     async def put_job(self, job: messages_pb2.DeliveryJob) -> None:
         """Put ``job`` on DELIVERIES the way the router does (stored when this returns)."""

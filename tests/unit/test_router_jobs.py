@@ -9,14 +9,8 @@ import pytest
 
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_catalogue.samples import sample_event
-from webhooks_router.jobs import (
-    DELIVERY_NAMESPACE,
-    EventJobs,
-    build_job,
-    delivery_id_for,
-    shaper_for,
-    trace_fields,
-)
+from webhooks_messaging.jobs import DELIVERY_NAMESPACE, delivery_id_for
+from webhooks_router.jobs import EventJobs, build_job, shaper_for, trace_fields
 from webhooks_router.routes import RouteEntry
 from webhooks_router.validation import validate_event
 

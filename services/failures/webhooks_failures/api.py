@@ -56,6 +56,7 @@ from webhooks_messaging import (
     attempts_subject,
     delivery_job_subject,
 )
+from webhooks_messaging.jobs import delivery_job, redelivery_job_id
 from webhooks_telemetry import inject_headers
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -266,8 +267,8 @@ def marker_record(target: RedeliveryTarget, series: int, requested_by: str) -> b
 
 
 def manual_job(target: RedeliveryTarget, series: int, trace_context: dict[str, str]) -> bytes:
-    job = messages_pb2.DeliveryJob(
-        job_id=f"{target.event_id}:{target.subscription_id}:manual:{series}",
+    job = delivery_job(
+        job_id=redelivery_job_id(target.event_id, target.subscription_id, series),
         delivery_id=target.delivery_id,
         event_id=target.event_id,
         tenant=target.tenant,
@@ -277,17 +278,14 @@ def manual_job(target: RedeliveryTarget, series: int, trace_context: dict[str, s
         entity=target.entity,
         trigger=target.trigger,
         subchannel=target.subchannel,
+        channel=target.channel,
+        occurred_at=target.occurred_at,
         payload_json=target.payload_json,
-        attempt=1,
         replay=target.replay,
         manual=True,
         series=series,
         trace_context=trace_context,
     )
-    if target.channel is not None:
-        job.channel = target.channel
-    if target.occurred_at is not None:
-        job.occurred_at.FromDatetime(target.occurred_at)
     return job.SerializeToString()
 
 

@@ -1,15 +1,10 @@
-"""Delivery jobs: one per (event, matching subscription), with ids derived from what it is.
-
-The job id ``<event id>:<subscription id>`` is the job's ``Nats-Msg-Id``, so routing the
-same event again after a crash adds nothing to DELIVERIES. Its delivery id is derived from
-the job id too, so a re-routed job keeps the ``webhook-id`` receivers deduplicate on. A
-replay is a new delivery on purpose: it gets fresh ids.
+"""Delivery jobs: one per (event, matching subscription), built from the event and the
+routing table. Their ids, and why routed and replayed ones differ, are
+``webhooks_messaging.jobs``'.
 """
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,20 +12,16 @@ from typing import Any
 from webhooks.v1 import messages_pb2
 from webhooks_catalogue.shaping import EventShaper
 from webhooks_messaging import delivery_job_subject
+from webhooks_messaging.jobs import (
+    delivery_id_for,
+    delivery_job,
+    new_delivery_id,
+    replay_job_id,
+    routed_job_id,
+)
 from webhooks_router.routes import RouteEntry
 
-DELIVERY_NAMESPACE = uuid.UUID("6f1c1d52-5a4b-4f7e-9a0e-7f3b7c1de0a1")
-_NAMESPACE_BYTES = DELIVERY_NAMESPACE.bytes
 _EPOCH = datetime(1970, 1, 1)
-
-
-def delivery_id_for(job_id: str) -> str:
-    """``str(uuid.uuid5(DELIVERY_NAMESPACE, job_id))``, without building a UUID object."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + job_id.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)
@@ -51,12 +42,12 @@ def build_job(
     replay_id: str = "",
 ) -> OutgoingJob:
     if replay_id:
-        job_id = f"replay:{replay_id}:{event.event_id}:{entry.subscription_id}"
-        delivery_id = str(uuid.uuid4())
+        job_id = replay_job_id(replay_id, event.event_id, entry.subscription_id)
+        delivery_id = new_delivery_id()
     else:
-        job_id = f"{event.event_id}:{entry.subscription_id}"
+        job_id = routed_job_id(event.event_id, entry.subscription_id)
         delivery_id = delivery_id_for(job_id)
-    job = messages_pb2.DeliveryJob(
+    job = delivery_job(
         job_id=job_id,
         delivery_id=delivery_id,
         event_id=event.event_id,
@@ -68,16 +59,14 @@ def build_job(
         trigger=event.trigger,
         subchannel=event.subchannel,
         occurred_at=event.occurred_at,
+        channel=event.channel if event.HasField("channel") else None,
         payload_json=shaper.payload(
             delivery_id=delivery_id,
             subscription_name=entry.name,
             include_complete_data=entry.include_complete_data,
         ),
-        attempt=1,
         replay=bool(replay_id),
     )
-    if event.HasField("channel"):
-        job.channel = event.channel
     return OutgoingJob(subject=delivery_job_subject(event.tenant, entry.subscription_id), job=job)
 
 
@@ -161,7 +150,7 @@ class EventJobs:
         self._head = head.SerializeToString()
 
     def job(self, entry: RouteEntry) -> RoutedJob:
-        job_id = f"{self._event.event_id}:{entry.subscription_id}"
+        job_id = routed_job_id(self._event.event_id, entry.subscription_id)
         delivery_id = delivery_id_for(job_id)
         return RoutedJob(
             subject=delivery_job_subject(self._event.tenant, entry.subscription_id),

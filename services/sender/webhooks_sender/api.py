@@ -8,7 +8,6 @@ status code, duration, failure class and message, the response snippet.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from webhooks_catalogue.samples import sample_data
 from webhooks_catalogue.shaping import shape_payload
 from webhooks_grpc import abort, current_principal
 from webhooks_messaging.feed import SubscriptionFeed
+from webhooks_messaging.jobs import delivery_job, new_delivery_id, new_test_event_id, routed_job_id
 from webhooks_sender.attempts import attempt_record
 from webhooks_sender.delivery import Deliverer, unusable
 from webhooks_sender.directory import Directory, EndpointUnusable
@@ -111,8 +111,8 @@ def _test_job(
     state: messages_pb2.SubscriptionState, trigger: str, data: dict[str, Any]
 ) -> messages_pb2.DeliveryJob:
     now = datetime.now(UTC)
-    event_id = f"test-{uuid.uuid4()}"
-    delivery_id = str(uuid.uuid4())
+    event_id = new_test_event_id()
+    delivery_id = new_delivery_id()
     payload = shape_payload(
         entity=state.entity,
         trigger=trigger,
@@ -124,8 +124,8 @@ def _test_job(
         data=data,
         include_complete_data=state.include_complete_data,
     )
-    job = messages_pb2.DeliveryJob(
-        job_id=f"{event_id}:{state.id}",
+    return delivery_job(
+        job_id=routed_job_id(event_id, state.id),
         delivery_id=delivery_id,
         event_id=event_id,
         tenant=state.tenant,
@@ -135,7 +135,5 @@ def _test_job(
         entity=state.entity,
         trigger=trigger,
         payload_json=payload,
-        attempt=1,
+        occurred_at=now,
     )
-    job.occurred_at.FromDatetime(now)
-    return job
