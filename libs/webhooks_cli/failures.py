@@ -34,8 +34,9 @@ from webhooks.v1.failures_pb2 import (
     RedeliverFailedEventsRequest,
     RedeliverFailedEventsResponse,
 )
-from webhooks.v1.messages_pb2 import AttemptOutcome, AttemptRecord, FailureClass
+from webhooks.v1.messages_pb2 import AttemptOutcome, AttemptRecord
 from webhooks_catalogue import channel_name, parse_channel
+from webhooks_catalogue.failure_classes import failure_name
 from webhooks_cli.client import Client
 from webhooks_cli.errors import UsageError
 from webhooks_cli.output import note, print_fields, print_json, print_table, timestamp_text
@@ -80,10 +81,7 @@ def one_line(text: str, width: int = MESSAGE_WIDTH) -> str:
 
 
 def class_text(failure_class: int) -> str:
-    if failure_class == FailureClass.FAILURE_CLASS_UNSPECIFIED:
-        return "-"
-    name: str = FailureClass.Name(failure_class)  # type: ignore[arg-type]
-    return name.removeprefix("FAILURE_CLASS_").lower()
+    return failure_name(failure_class) or "-"
 
 
 def failed_event_row(event: FailedEvent) -> tuple[str, ...]:

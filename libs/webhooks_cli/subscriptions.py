@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable
 
 from webhooks.v1.failures_pb2 import CountFailuresRequest, SubscriptionFailureCount
-from webhooks.v1.messages_pb2 import FailureClass
 from webhooks.v1.sender_pb2 import SendTestEventRequest
 from webhooks.v1.subscriptions_pb2 import (
     CreateSubscriptionRequest,
@@ -24,6 +23,7 @@ from webhooks.v1.subscriptions_pb2 import (
     SubscriptionOrder,
     UpdateSubscriptionRequest,
 )
+from webhooks_catalogue.failure_classes import failure_name
 from webhooks_cli.client import Client
 from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import note, print_fields, print_json, print_table
@@ -269,7 +269,7 @@ def send_test(args: argparse.Namespace, client: Client) -> int:
     if args.json:
         print_json(attempt)
     else:
-        failure = FailureClass.Name(attempt.failure_class).removeprefix("FAILURE_CLASS_").lower()
+        failure = failure_name(attempt.failure_class) or "unspecified"
         print_fields(
             [
                 ("subscription", f"{subscription.name} ({subscription.id})"),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from webhooks.v1 import failures_pb2, messages_pb2
+from webhooks_catalogue.failure_classes import failure_name
 
 RETRYING = failures_pb2.FAILED_EVENT_STATE_RETRYING
 FAILED = failures_pb2.FAILED_EVENT_STATE_FAILED
@@ -37,12 +38,6 @@ ERRORS = (
     (0, messages_pb2.FAILURE_CLASS_DNS, "DNS: hooks.example.invalid does not resolve"),
 )
 GONE = (410, messages_pb2.FAILURE_CLASS_HTTP_STATUS, "HTTP 410 Gone: endpoint removed")
-CODE_NAMES = {
-    messages_pb2.FAILURE_CLASS_TIMEOUT: "timeout",
-    messages_pb2.FAILURE_CLASS_CONNECT: "connect",
-    messages_pb2.FAILURE_CLASS_TLS: "tls",
-    messages_pb2.FAILURE_CLASS_DNS: "dns",
-}
 PLANS = (
     ("ok", 40),
     ("recovered", 15),
@@ -214,7 +209,7 @@ class Generator:
                 if record.will_retry:
                     record.next_attempt_at.FromMicroseconds(self.clock_us + 60_000_000)
                 expected.failed_attempts += 1
-                expected.error_code = str(status) if status else CODE_NAMES[failure_class]
+                expected.error_code = str(status) if status else failure_name(failure_class)
                 expected.error_message = message
                 expected.state = RETRYING if record.will_retry else FAILED
                 self.expected[(tenant, delivery_id)] = expected

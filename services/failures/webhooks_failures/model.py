@@ -22,6 +22,7 @@ from datetime import datetime
 
 from webhooks.v1 import failures_pb2, messages_pb2
 from webhooks_catalogue import limits
+from webhooks_catalogue.failure_classes import failure_name as failure_name
 
 State = failures_pb2.FailedEventState
 RETRYING = failures_pb2.FAILED_EVENT_STATE_RETRYING
@@ -31,14 +32,6 @@ REDELIVERED = failures_pb2.FAILED_EVENT_STATE_REDELIVERED
 
 MAX_PAGE_SIZE = limits.FAILED_EVENTS_PAGE_SIZE
 DEFAULT_PAGE_SIZE = 50
-
-
-def failure_name(failure_class: int) -> str:
-    """``FAILURE_CLASS_TIMEOUT`` → ``timeout``; "" for UNSPECIFIED."""
-    if failure_class == messages_pb2.FAILURE_CLASS_UNSPECIFIED:
-        return ""
-    name: str = messages_pb2.FailureClass.Name(failure_class)  # type: ignore[arg-type]
-    return name.removeprefix("FAILURE_CLASS_").lower()
 
 
 def error_code(record: messages_pb2.AttemptRecord) -> str:

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSample
 from opentelemetry.trace import Link, ProxyTracer, SpanContext, SpanKind, Status, StatusCode
 
 from webhooks.v1 import common_pb2, messages_pb2
+from webhooks_catalogue.failure_classes import failure_name
 from webhooks_sender.credentials import (
     Credentials,
     CredentialsUnusable,
@@ -53,13 +54,6 @@ _NO_FAILURE = FC.FAILURE_CLASS_UNSPECIFIED
 
 USER_AGENT = "webhooks-platform/0.1 (+https://github.com/webhooks-platform)"
 JSON = "application/json"
-
-
-def failure_name(failure_class: int) -> str:
-    """The class as the failures view and the spans show it: ``http_status``, ``tls``, …"""
-    if failure_class == FC.FAILURE_CLASS_UNSPECIFIED:
-        return ""
-    return FC.Name(failure_class).removeprefix("FAILURE_CLASS_").lower()  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
