@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from webhooks_messaging.waiting import sleep_unless
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_SECONDS = 1.0
@@ -20,5 +21,4 @@ async def keep_running(
             await start()
         except Exception:
             log.exception("%s failed; restarting", name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RESTART_DELAY_SECONDS)
+            await sleep_unless(stop, RESTART_DELAY_SECONDS)

@@ -57,6 +57,7 @@ from webhooks_messaging.deadletters import (
 )
 from webhooks_messaging.feed import stream_sequence
 from webhooks_messaging.positions import PositionWaiters
+from webhooks_messaging.waiting import sleep_unless
 from webhooks_storage import PositionMoved
 from webhooks_telemetry import extract_context
 
@@ -413,8 +414,7 @@ class Projector:
                     before.isoformat(timespec="seconds"),
                     time.monotonic() - started,
                 )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every_seconds)
+            await sleep_unless(stop, every_seconds)
 
     # The service wiring calls it by this name.
     retention = expire_loop

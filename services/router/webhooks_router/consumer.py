@@ -29,6 +29,7 @@ from webhooks_grpc.collector import collect_less_often
 from webhooks_messaging import EVENTS
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_messaging.handling import Retrying, describe
+from webhooks_messaging.waiting import first_of
 from webhooks_router.deadletters import DeadLetters
 from webhooks_router.jobs import EventJobs, trace_fields
 from webhooks_router.publishing import (
@@ -100,7 +101,7 @@ class EventConsumer:
         settling: set[asyncio.Task[None]] = set()
         try:
             await publisher.start()
-            await _wait_either(self._feed.ready.wait(), stop)
+            await first_of(self._feed.ready.wait(), stop)
             # The routing table is built: from here on the start-up is not traversed.
             collect_less_often()
             while not stop.is_set():
@@ -250,11 +251,3 @@ class EventConsumer:
             span.end()
             batch.seal(confirmation)
         return confirmation
-
-
-async def _wait_either(waiting: Any, stop: asyncio.Event) -> None:
-    first = asyncio.ensure_future(waiting)
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({first, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    first.cancel()
-    stopper.cancel()

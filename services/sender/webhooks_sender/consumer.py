@@ -53,6 +53,7 @@ from webhooks_messaging.checks import delivery_job_problem
 from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_messaging.handling import Retrying
+from webhooks_messaging.waiting import first_of
 from webhooks_sender.attempts import AttemptPublisher, attempt_record
 from webhooks_sender.delivery import (
     AttemptResult,
@@ -206,13 +207,13 @@ class JobConsumer:
         )
         sweeper = asyncio.create_task(self._expire_waiters())
         try:
-            await _first(self._feed.ready.wait(), stop)
+            await first_of(self._feed.ready.wait(), stop)
             collect_less_often()
             while not stop.is_set():
                 free = self._capacity - self._held
                 if free <= 0:
                     self._room.clear()
-                    await _first(self._room.wait(), stop)
+                    await first_of(self._room.wait(), stop)
                     continue
                 try:
                     messages = await _next_batch(subscription, min(free, FETCH_BATCH))
@@ -539,12 +540,3 @@ async def _next_batch(subscription: JetStreamContext.PullSubscription, size: int
         with contextlib.suppress(TimeoutError):
             messages += await subscription.fetch(size - 1, timeout=BACKLOG_WAIT_SECONDS)
     return messages
-
-
-async def _first(waiting: object, stop: asyncio.Event) -> None:
-    """Wait for ``waiting`` (an awaitable) or ``stop``, whichever comes first."""
-    first = asyncio.ensure_future(waiting)  # type: ignore[call-overload]
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({first, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    first.cancel()
-    stopper.cancel()

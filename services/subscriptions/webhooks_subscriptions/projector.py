@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import Any
 
+from webhooks_messaging.waiting import first_of
 from webhooks_storage import PositionMoved
 from webhooks_subscriptions.application import Subscriptions
 from webhooks_subscriptions.domain import rules
@@ -135,10 +136,4 @@ class ListingProjector:
                 await asyncio.to_thread(self.catch_up)
             except Exception:  # keep serving; the next round retries
                 log.exception("listing projection failed")
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait(
-                {waiter, stopper}, timeout=interval, return_when=asyncio.FIRST_COMPLETED
-            )
-            waiter.cancel()
-            stopper.cancel()
+            await first_of(self._wake.wait(), stop, interval)

@@ -56,6 +56,7 @@ from webhooks_messaging.deadletters import (
     Original,
 )
 from webhooks_messaging.positions import PositionWaiters
+from webhooks_messaging.waiting import first_of, sleep_unless
 from webhooks_subscriptions.application import Subscriptions
 from webhooks_subscriptions.folding import AggregateFolder
 from webhooks_subscriptions.published import domain_event_message
@@ -158,7 +159,7 @@ class OutboxRelay:
                     log.warning("outbox relay paused: %s", error)
                     paused_at, paused_why = now, why
                 self._connected = False
-                await _sleep_unless(stop, 1.0)
+                await sleep_unless(stop, 1.0)
             finally:
                 self._connected = False
                 if stop.is_set():
@@ -215,15 +216,7 @@ class OutboxRelay:
             if full:
                 continue
             self._wake.clear()
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait(
-                {waiter, stopper},
-                timeout=self._settings.relay_poll_seconds,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            waiter.cancel()
-            stopper.cancel()
+            await first_of(self._wake.wait(), stop, self._settings.relay_poll_seconds)
 
     def _next_batch(self) -> tuple[list[Outgoing], int, bool]:
         """The next events to publish, the last notification id read, and whether more wait.
@@ -381,8 +374,3 @@ async def _close(nc: NATS) -> None:
             log.warning("outbox relay: drain failed, closing: %s", error)
     with contextlib.suppress(Exception):
         await nc.close()
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
