@@ -11,7 +11,7 @@ import pytest
 from webhooks.v1 import failures_pb2, messages_pb2
 from webhooks_catalogue import limits
 from webhooks_catalogue.samples import sample_event
-from webhooks_failures.api import InvalidRequest, filter_of
+from webhooks_failures.filters import InvalidRequest, filter_of
 from webhooks_router.validation import InvalidEvent, validate_event
 
 NOW = 1_714_651_200.0  # 2024-05-02T12:00:00Z
