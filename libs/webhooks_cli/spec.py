@@ -24,6 +24,7 @@ from webhooks.v1.common_pb2 import (
     WebhookType,
 )
 from webhooks.v1.subscriptions_pb2 import Subscription, SubscriptionSpec
+from webhooks_catalogue.authentication import ALL_AUTH_FIELDS, AUTH_FIELDS, SECRET_FIELDS
 from webhooks_cli.errors import UsageError
 from webhooks_cli.triggers import TriggerSyntaxError, parse_trigger
 
@@ -31,23 +32,15 @@ WEBHOOK_TYPES = {"rest": WebhookType.WEBHOOK_TYPE_REST, "soap": WebhookType.WEBH
 SOAP_VERSIONS = {"1.1": SoapVersion.SOAP_VERSION_1_1, "1.2": SoapVersion.SOAP_VERSION_1_2}
 # --auth choice -> (Authentication oneof field, the flags that kind takes)
 AUTH_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "none": ("none", ()),
-    "basic": ("basic", ("username", "password")),
-    "oauth2-token": ("oauth2_access_token", ("header_prefix", "access_token")),
-    "oauth2-client-credentials": (
-        "oauth2_client_credentials",
-        ("token_url", "scope", "client_id", "client_secret"),
-    ),
-    "oauth2-password": (
-        "oauth2_password",
-        ("token_url", "scope", "client_id", "client_secret", "username", "password"),
-    ),
+    choice: (oneof, AUTH_FIELDS[oneof])
+    for choice, oneof in (
+        ("none", "none"),
+        ("basic", "basic"),
+        ("oauth2-token", "oauth2_access_token"),
+        ("oauth2-client-credentials", "oauth2_client_credentials"),
+        ("oauth2-password", "oauth2_password"),
+    )
 }
-AUTH_FIELDS = (
-    *("username", "password", "header_prefix", "access_token"),
-    *("token_url", "scope", "client_id", "client_secret"),
-)
-SECRET_FIELDS = ("password", "access_token", "client_secret")
 WEBHOOK_FLAGS = (
     *("type", "url", "certificate", "soap_operation", "soap_namespace", "soap_action"),
     *("soap_version", "soap_param", "wsdl_url", "wsdl_file"),
@@ -129,7 +122,7 @@ def _apply_webhook(webhook: Webhook, args: argparse.Namespace) -> bool:
 def _apply_authentication(
     auth: Authentication, args: argparse.Namespace, secrets: dict[str, str]
 ) -> bool:
-    values = {name: getattr(args, name, None) for name in AUTH_FIELDS}
+    values = {name: getattr(args, name, None) for name in ALL_AUTH_FIELDS}
     values.update(secrets)
     given = {name: value for name, value in values.items() if value is not None}
     if args.auth is None and not given:
@@ -219,9 +212,9 @@ def spec_of(current: Subscription) -> SubscriptionSpec:
     kind = spec.authentication.WhichOneof("kind")
     if kind is not None:
         part = getattr(spec.authentication, kind)
-        for name in ("password_set", "access_token_set", "client_secret_set"):
-            if name in part.DESCRIPTOR.fields_by_name:
-                part.ClearField(name)
+        for secret in SECRET_FIELDS:
+            if secret + "_set" in part.DESCRIPTOR.fields_by_name:
+                part.ClearField(secret + "_set")
     return spec
 
 

@@ -23,6 +23,7 @@ from webhooks.v1.subscriptions_pb2 import (
     SubscriptionOrder,
     UpdateSubscriptionRequest,
 )
+from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_catalogue.failure_classes import failure_name
 from webhooks_cli.client import Client
 from webhooks_cli.errors import CliError, UsageError
@@ -92,7 +93,7 @@ def add_spec_flags(parser: argparse.ArgumentParser, *, create: bool) -> None:
     auth.add_argument("--token-url", metavar="URL")
     auth.add_argument("--scope")
     auth.add_argument("--client-id")
-    for name in ("password", "access-token", "client-secret"):
+    for name in (secret.replace("_", "-") for secret in SECRET_FIELDS):
         group = auth.add_mutually_exclusive_group()
         group.add_argument(
             f"--{name}", help=SECRET_HELP % (name.replace("-", " "), f"--{name}-file")

@@ -17,6 +17,7 @@ from webhooks.v1.subscriptions_pb2 import (
     Subscription,
     SubscriptionHistoryEntry,
 )
+from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_catalogue.proto import catalogue_message
 from webhooks_cli.output import message_dict, timestamp_text
 from webhooks_cli.spec import AUTH_KINDS
@@ -96,7 +97,7 @@ def authentication_text(auth: Authentication) -> str:
         if name.name.endswith("_set"):
             continue
         shown.append(f"{name.name}={getattr(part, name.name)}")
-    for secret in ("password", "access_token", "client_secret"):
+    for secret in SECRET_FIELDS:
         if secret + "_set" in part.DESCRIPTOR.fields_by_name:
             shown.append(f"{secret}={'(set)' if getattr(part, secret + '_set') else '(not set)'}")
     return " ".join(shown)

@@ -23,6 +23,7 @@ from webhooks.v1.common_pb2 import Catalogue, StatusChange, TriggerSpec, Webhook
 from webhooks.v1.subscriptions_pb2 import Subscription, SubscriptionSpec
 from webhooks_catalogue import limits
 from webhooks_catalogue import trigger as catalogue_trigger
+from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_cli.errors import UsageError
 from webhooks_cli.spec import AUTH_KINDS, MASK_ORDER, SOAP_VERSIONS, apply_flags, spec_of
 from webhooks_console.values import INT32_MAX, BadValue, number_or, whole_number
@@ -39,7 +40,6 @@ AUTH_CHOICES: tuple[tuple[str, str], ...] = (
 AUTH_BY_ONEOF: dict[str, tuple[str, tuple[str, ...]]] = {
     oneof: (cli, fields) for cli, (oneof, fields) in AUTH_KINDS.items()
 }
-SECRET_NAMES = ("password", "access_token", "client_secret")
 FIELD_LABELS = {
     "username": "Username",
     "password": "Password",
@@ -155,7 +155,7 @@ def parse_form(form: FormData, *, trigger_rows: int | None = None) -> Subscripti
         for name in fields:
             value = form.get(f"authentication.{kind}.{name}", "")
             if value:
-                auth_values[(kind, name)] = value if name in SECRET_NAMES else value.strip()
+                auth_values[(kind, name)] = value if name in SECRET_FIELDS else value.strip()
     return SubscriptionForm(
         name=form.get("name", "").strip(),
         entity=form.get("entity", "").strip(),
@@ -204,7 +204,7 @@ def form_of(sub: Subscription) -> SubscriptionForm:
     if kind != "none":
         part = getattr(sub.authentication, kind)
         for name in AUTH_BY_ONEOF[kind][1]:
-            if name in SECRET_NAMES:
+            if name in SECRET_FIELDS:
                 if getattr(part, name + "_set"):
                     secrets_set.add((kind, name))
             elif getattr(part, name):
@@ -293,8 +293,8 @@ def _flags(form: SubscriptionForm, current: Subscription | None) -> argparse.Nam
         wsdl_file=None,
         auth=AUTH_BY_ONEOF[form.auth][0],
         # Secrets are not flags here ("-" would mean stdin): set after apply_flags.
-        **{name: None for name in SECRET_NAMES},
-        **{name + "_file": None for name in SECRET_NAMES},
+        **{name: None for name in SECRET_FIELDS},
+        **{name + "_file": None for name in SECRET_FIELDS},
         **{name: (value if name in accepted else None) for name, value in auth_flags.items()},
         retries=None,
         interval=None,
@@ -338,7 +338,7 @@ def build_spec(
         )
     part = getattr(spec.authentication, form.auth)
     for name in AUTH_BY_ONEOF[form.auth][1]:
-        if name in SECRET_NAMES and form.auth_value(form.auth, name):
+        if name in SECRET_FIELDS and form.auth_value(form.auth, name):
             setattr(part, name, form.auth_value(form.auth, name))
     spec.retry_policy.retries = retries
     spec.retry_policy.interval_seconds = interval

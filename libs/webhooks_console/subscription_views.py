@@ -29,6 +29,7 @@ from webhooks.v1.subscriptions_pb2 import (
     SubscriptionOrder,
     UpdateSubscriptionRequest,
 )
+from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_cli.failures import class_text
 from webhooks_cli.output import message_dict, timestamp_text
 from webhooks_cli.views import (
@@ -40,7 +41,6 @@ from webhooks_console.forms import (
     AUTH_BY_ONEOF,
     AUTH_CHOICES,
     FIELD_LABELS,
-    SECRET_NAMES,
     FormProblems,
     SubscriptionForm,
     TriggerRow,
@@ -136,7 +136,7 @@ def form_page(
             auth_choices=AUTH_CHOICES,
             auth_fields=AUTH_BY_ONEOF,
             field_labels=FIELD_LABELS,
-            secret_names=SECRET_NAMES,
+            secret_names=SECRET_FIELDS,
             errors=errors,
             step=step,
             taken=taken_values(form),
@@ -153,7 +153,7 @@ def seal_typed(form: SubscriptionForm) -> dict[str, str]:
     return {
         f"authentication.{kind}.{name}": box.seal(value)
         for (kind, name), value in form.auth_values.items()
-        if name in SECRET_NAMES
+        if name in SECRET_FIELDS
     }
 
 
@@ -164,7 +164,7 @@ def restore_sealed(form: SubscriptionForm) -> None:
         if not key.startswith("sealed:authentication."):
             continue
         _, kind, name = key.removeprefix("sealed:").split(".", 2)
-        if kind not in AUTH_BY_ONEOF or name not in SECRET_NAMES:
+        if kind not in AUTH_BY_ONEOF or name not in SECRET_FIELDS:
             continue
         if not form.auth_values.get((kind, name)):
             with contextlib.suppress(SecretUnreadable):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from webhooks_catalogue.authentication import AUTH_KINDS, SECRET_FIELDS
 from webhooks_subscriptions.domain import rules
 from webhooks_subscriptions.domain.errors import InvalidField
 
@@ -484,14 +485,14 @@ def test_secrets_may_be_left_empty_on_update() -> None:
 
 
 def test_auth_constants() -> None:
-    assert rules.AUTH_KINDS == (
+    assert AUTH_KINDS == (
         "none",
         "basic",
         "oauth2_access_token",
         "oauth2_client_credentials",
         "oauth2_password",
     )
-    assert rules.SECRET_FIELDS == ("password", "access_token", "client_secret")
+    assert SECRET_FIELDS == ("password", "access_token", "client_secret")
 
 
 # --- retry policy -------------------------------------------------------------------------

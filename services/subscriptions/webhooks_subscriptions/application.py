@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from webhooks_catalogue import limits
+from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_secrets import SecretBox
 from webhooks_subscriptions.certificates import parse_certificate
 from webhooks_subscriptions.domain import rules
@@ -347,7 +348,7 @@ class Subscriptions(Application[UUID]):
             allow_http_loopback=self.policy.allow_http_loopback,
             require_secrets=not keeping,
         )
-        for key in rules.SECRET_FIELDS:
+        for key in SECRET_FIELDS:
             if key not in canonical:
                 continue
             if canonical[key]:

@@ -10,23 +10,11 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from webhooks.v1 import common_pb2, subscriptions_pb2
+from webhooks_catalogue.authentication import AUTH_FIELDS, SECRET_FIELDS
 from webhooks_subscriptions.domain import rules
 
 WEBHOOK_TYPES = {common_pb2.WEBHOOK_TYPE_REST: "REST", common_pb2.WEBHOOK_TYPE_SOAP: "SOAP"}
 SOAP_VERSIONS = {common_pb2.SOAP_VERSION_1_1: "1.1", common_pb2.SOAP_VERSION_1_2: "1.2"}
-AUTH_FIELDS = {
-    "basic": ("username", "password"),
-    "oauth2_access_token": ("header_prefix", "access_token"),
-    "oauth2_client_credentials": ("token_url", "scope", "client_id", "client_secret"),
-    "oauth2_password": (
-        "token_url",
-        "scope",
-        "client_id",
-        "client_secret",
-        "username",
-        "password",
-    ),
-}
 ORDERS = {
     subscriptions_pb2.SUBSCRIPTION_ORDER_UNSPECIFIED: "created_desc",
     subscriptions_pb2.SUBSCRIPTION_ORDER_CREATED_DESC: "created_desc",
@@ -172,7 +160,7 @@ def authentication_message(auth: dict[str, Any], *, reveal: bool) -> common_pb2.
         return message
     chosen = getattr(message, kind)
     for key in AUTH_FIELDS[kind]:
-        if key in rules.SECRET_FIELDS:
+        if key in SECRET_FIELDS:
             is_set = bool(auth.get(key)) or bool(auth.get(f"{key}_set"))
             setattr(chosen, f"{key}_set", is_set)
             if reveal:
@@ -235,7 +223,7 @@ MASK = "***"
 
 
 def _masked(value: Any, key: str = "") -> Any:
-    if key in rules.SECRET_FIELDS or key in ("signing_secret", "previous_signing_secret"):
+    if key in SECRET_FIELDS or key in ("signing_secret", "previous_signing_secret"):
         return MASK if value else ""
     if isinstance(value, dict):
         return {k: _masked(v, k) for k, v in value.items()}

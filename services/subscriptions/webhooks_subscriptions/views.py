@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_subscriptions.domain import rules
 from webhooks_subscriptions.domain.certificate import ClientCertificate
 from webhooks_subscriptions.domain.subscription import Subscription
@@ -19,8 +20,8 @@ def _time(value: datetime | None) -> str | None:
 
 
 def masked_authentication(authentication: dict[str, Any]) -> dict[str, Any]:
-    view = {k: v for k, v in authentication.items() if k not in rules.SECRET_FIELDS}
-    for key in rules.SECRET_FIELDS:
+    view = {k: v for k, v in authentication.items() if k not in SECRET_FIELDS}
+    for key in SECRET_FIELDS:
         if key in authentication:
             view[f"{key}_set"] = bool(authentication[key])
     return view

@@ -17,6 +17,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import webhooks_catalogue
 from webhooks_catalogue import CatalogueError, limits
+from webhooks_catalogue.authentication import AUTH_FIELDS, AUTH_KINDS, SECRET_FIELDS
 from webhooks_subscriptions.domain.errors import InvalidField
 
 # The bounds live in webhooks_catalogue.limits, with why each is that number.
@@ -296,40 +297,21 @@ def _check_wsdl(document: str, operation: str, field: str) -> None:
         raise InvalidField(f"{field}.operation", "is not an operation of the WSDL document")
 
 
-AUTH_KINDS = (
-    "none",
-    "basic",
-    "oauth2_access_token",
-    "oauth2_client_credentials",
-    "oauth2_password",
-)
-SECRET_FIELDS = ("password", "access_token", "client_secret")
 _HEADER_PREFIX = re.compile(r"[A-Za-z0-9._~+/-]{1,32}")
 # RFC 6749 scope: space-separated tokens of printable ASCII except '"' and '\\'.
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*")
-# Which fields each kind has, whether each is required, and its maximum length.
-_AUTH_FIELDS: dict[str, tuple[tuple[str, bool, int], ...]] = {
-    "none": (),
-    "basic": (
-        ("username", True, limits.USERNAME_LENGTH),
-        ("password", True, limits.PASSWORD_LENGTH),
-    ),
-    "oauth2_access_token": (
-        ("header_prefix", False, limits.HEADER_PREFIX_LENGTH),
-        ("access_token", True, limits.ACCESS_TOKEN_LENGTH),
-    ),
-    "oauth2_client_credentials": (
-        ("token_url", True, MAX_URL_LENGTH),
-        ("scope", False, limits.OAUTH_SCOPE_LENGTH),
-        ("client_id", True, limits.OAUTH_CLIENT_ID_LENGTH),
-        ("client_secret", True, limits.OAUTH_CLIENT_SECRET_LENGTH),
-    ),
+# Whether each authentication field is required, and its maximum length (which fields
+# each kind has: webhooks_catalogue.authentication).
+_AUTH_FIELD_RULES: dict[str, tuple[bool, int]] = {
+    "username": (True, limits.USERNAME_LENGTH),
+    "password": (True, limits.PASSWORD_LENGTH),
+    "header_prefix": (False, limits.HEADER_PREFIX_LENGTH),
+    "access_token": (True, limits.ACCESS_TOKEN_LENGTH),
+    "token_url": (True, MAX_URL_LENGTH),
+    "scope": (False, limits.OAUTH_SCOPE_LENGTH),
+    "client_id": (True, limits.OAUTH_CLIENT_ID_LENGTH),
+    "client_secret": (True, limits.OAUTH_CLIENT_SECRET_LENGTH),
 }
-_AUTH_FIELDS["oauth2_password"] = (
-    *_AUTH_FIELDS["oauth2_client_credentials"],
-    ("username", True, limits.USERNAME_LENGTH),
-    ("password", True, limits.PASSWORD_LENGTH),
-)
 
 
 def validate_authentication(
@@ -350,7 +332,8 @@ def validate_authentication(
     if kind not in AUTH_KINDS:
         raise InvalidField("authentication", f"kind must be one of {', '.join(AUTH_KINDS)}")
     result: dict[str, Any] = {"kind": kind}
-    for name, required, limit in _AUTH_FIELDS[kind]:
+    for name in AUTH_FIELDS[kind]:
+        required, limit = _AUTH_FIELD_RULES[name]
         field = f"authentication.{kind}.{name}"
         value = auth.get(name)
         if value is None:
