@@ -25,6 +25,7 @@ from webhooks.v1.subscriptions_pb2 import (
 )
 from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_catalogue.failure_classes import failure_name
+from webhooks_catalogue.retry_policy import DEFAULT_INTERVAL_SECONDS, DEFAULT_RETRIES, MAX_RETRIES
 from webhooks_cli.client import Client
 from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import note, print_fields, print_json, print_table
@@ -100,8 +101,12 @@ def add_spec_flags(parser: argparse.ArgumentParser, *, create: bool) -> None:
         )
         group.add_argument(f"--{name}-file", metavar="PATH", help=f"read the {name} from PATH")
     retry = parser.add_argument_group("retries")
-    retry.add_argument("--retries", type=int, metavar="N", help="0..5 (default 3)")
-    retry.add_argument("--interval", type=int, metavar="SECONDS", help="default 300")
+    retry.add_argument(
+        "--retries", type=int, metavar="N", help=f"0..{MAX_RETRIES} (default {DEFAULT_RETRIES})"
+    )
+    retry.add_argument(
+        "--interval", type=int, metavar="SECONDS", help=f"default {DEFAULT_INTERVAL_SECONDS}"
+    )
 
 
 def create(args: argparse.Namespace, client: Client) -> int:

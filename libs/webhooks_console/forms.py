@@ -24,6 +24,7 @@ from webhooks.v1.subscriptions_pb2 import Subscription, SubscriptionSpec
 from webhooks_catalogue import limits
 from webhooks_catalogue import trigger as catalogue_trigger
 from webhooks_catalogue.authentication import SECRET_FIELDS
+from webhooks_catalogue.retry_policy import DEFAULT_INTERVAL_SECONDS, DEFAULT_RETRIES
 from webhooks_cli.errors import UsageError
 from webhooks_cli.spec import AUTH_KINDS, MASK_ORDER, SOAP_VERSIONS, apply_flags, spec_of
 from webhooks_console.values import INT32_MAX, BadValue, number_or, whole_number
@@ -50,8 +51,6 @@ FIELD_LABELS = {
     "client_id": "Client ID",
     "client_secret": "Client secret",
 }
-DEFAULT_RETRIES = 3
-DEFAULT_INTERVAL_SECONDS = 300
 EMPTY_SOAP_PARAMETER_ROWS = 1
 EMPTY_STATUS_CHANGE_ROWS = 1
 

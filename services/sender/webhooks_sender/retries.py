@@ -23,10 +23,9 @@ from datetime import UTC, datetime, timedelta
 from nats.js import JetStreamContext
 
 from webhooks.v1 import messages_pb2
+from webhooks_catalogue.retry_policy import DEFAULT_INTERVAL_SECONDS, DEFAULT_RETRIES
 from webhooks_messaging import DELIVERIES, delivery_job_subject, delivery_retry_subject
 
-DEFAULT_RETRIES = 3
-DEFAULT_INTERVAL_SECONDS = 300
 # Carries the traceparent of the attempt before, so the next attempt's span links to it.
 PREVIOUS_ATTEMPT_HEADER = "Webhooks-Previous-Attempt"
 PARKED_SECONDS = (2.0, 5.0)  # a parked job comes back after a random moment in this range

@@ -18,6 +18,12 @@ from urllib.parse import SplitResult, urlsplit
 import webhooks_catalogue
 from webhooks_catalogue import CatalogueError, limits
 from webhooks_catalogue.authentication import AUTH_FIELDS, AUTH_KINDS, SECRET_FIELDS
+from webhooks_catalogue.retry_policy import (
+    DEFAULT_INTERVAL_SECONDS,
+    DEFAULT_RETRIES,
+    MAX_INTERVAL_SECONDS,
+    MAX_RETRIES,
+)
 from webhooks_subscriptions.domain.errors import InvalidField
 
 # The bounds live in webhooks_catalogue.limits, with why each is that number.
@@ -384,8 +390,10 @@ def validate_retry_policy(
     (default 300); an operator may lower the minimum (drills, tests)."""
     policy = policy or {}
     return {
-        "retries": _bounded(policy, "retries", 3, 0, 5),
-        "interval_seconds": _bounded(policy, "interval_seconds", 300, min_interval, 86400),
+        "retries": _bounded(policy, "retries", DEFAULT_RETRIES, 0, MAX_RETRIES),
+        "interval_seconds": _bounded(
+            policy, "interval_seconds", DEFAULT_INTERVAL_SECONDS, min_interval, MAX_INTERVAL_SECONDS
+        ),
     }
 
 
