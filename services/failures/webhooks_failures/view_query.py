@@ -22,13 +22,12 @@ faster way (a rare text); texts shorter than a trigram are always the ordered sc
 from __future__ import annotations
 
 import hashlib
-import json
-from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from webhooks_failures.model import Filter, InvalidPageToken
+from webhooks_grpc import page_tokens
 
 ORDER = "last_attempt_us DESC, delivery_id DESC"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -194,14 +193,12 @@ def filter_hash(tenant: str, filter: Filter) -> str:
 
 
 def encode_token(tenant: str, filter: Filter, last_us: int, delivery_id: str) -> str:
-    raw = json.dumps([TOKEN_VERSION, filter_hash(tenant, filter), last_us, delivery_id])
-    return urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return page_tokens.encode([TOKEN_VERSION, filter_hash(tenant, filter), last_us, delivery_id])
 
 
 def decode_token(token: str, tenant: str, filter: Filter) -> tuple[int, str]:
     try:
-        raw = urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        version, digest, last_us, delivery_id = json.loads(raw)
+        version, digest, last_us, delivery_id = page_tokens.decode(token)
     except (ValueError, TypeError):
         raise InvalidPageToken("not a page token this service returned") from None
     if (

@@ -8,13 +8,13 @@ SQL; the SQLite and PostgreSQL recorders differ only in how they connect.
 from __future__ import annotations
 
 import json
-from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webhooks_grpc import page_tokens
 from webhooks_storage import Cursor, PostgresConnector, SQLiteConnector, SqlStore
 from webhooks_subscriptions.domain.errors import InvalidField
 
@@ -230,14 +230,12 @@ class ListingRecorder(SqlStore):
 
 
 def encode_page_token(order: str, key: Any, last_id: str) -> str:
-    raw = json.dumps([order, key, last_id]).encode()
-    return urlsafe_b64encode(raw).decode().rstrip("=")
+    return page_tokens.encode([order, key, last_id])
 
 
 def decode_page_token(token: str, order: str) -> tuple[Any, str]:
     try:
-        raw = urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        token_order, key, last_id = json.loads(raw)
+        token_order, key, last_id = page_tokens.decode(token)
     except (ValueError, TypeError):
         raise InvalidField("page_token", "not a token this service returned") from None
     if token_order != order:
