@@ -22,7 +22,7 @@ from datetime import datetime
 
 from webhooks.v1 import failures_pb2, messages_pb2
 from webhooks_catalogue import limits
-from webhooks_catalogue.failure_classes import failure_name as failure_name
+from webhooks_catalogue.failure_classes import failure_name
 
 State = failures_pb2.FailedEventState
 RETRYING = failures_pb2.FAILED_EVENT_STATE_RETRYING
