@@ -20,10 +20,12 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any, Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from webhooks.v1 import messages_pb2
+from webhooks_catalogue.shaping import shape_payload
 
 DELIVERY_NAMESPACE = uuid.UUID("6f1c1d52-5a4b-4f7e-9a0e-7f3b7c1de0a1")
 _NAMESPACE_BYTES = DELIVERY_NAMESPACE.bytes
@@ -107,3 +109,59 @@ def delivery_job(
     elif occurred_at is not None:
         job.occurred_at.FromDatetime(occurred_at)
     return job
+
+
+class Subscribed(Protocol):
+    """What a job takes of its subscription (a ``SubscriptionState`` or a ``Subscription``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def entity(self) -> str: ...
+
+
+def subscription_job(
+    subscription: Subscribed,
+    *,
+    event_id: str,
+    delivery_id: str,
+    trigger: str,
+    data: Mapping[str, Any],
+    occurred_at: datetime,
+    include_complete_data: bool,
+    channel: int | None = None,
+    subchannel: str = "",
+) -> messages_pb2.DeliveryJob:
+    """A routed-form job of one event made up for ``subscription`` (not from EVENTS: a test
+    event, a test's job), its payload shaped as the router shapes it."""
+    return delivery_job(
+        job_id=routed_job_id(event_id, subscription.id),
+        delivery_id=delivery_id,
+        event_id=event_id,
+        tenant=subscription.tenant,
+        subscription_id=subscription.id,
+        subscription_version=subscription.version,
+        subscription_name=subscription.name,
+        entity=subscription.entity,
+        trigger=trigger,
+        channel=channel,
+        subchannel=subchannel,
+        payload_json=shape_payload(
+            entity=subscription.entity,
+            trigger=trigger,
+            tenant=subscription.tenant,
+            event_id=event_id,
+            delivery_id=delivery_id,
+            subscription_name=subscription.name,
+            occurred_at=occurred_at,
+            data=data,
+            include_complete_data=include_complete_data,
+        ),
+        occurred_at=occurred_at,
+    )

@@ -63,7 +63,6 @@ from webhooks.v1 import (
     subscriptions_pb2_grpc,
 )
 from webhooks_catalogue.samples import sample_data, sample_event
-from webhooks_catalogue.shaping import shape_payload
 from webhooks_grpc.tokens import token_digest
 from webhooks_messaging import (
     ATTEMPTS,
@@ -74,7 +73,7 @@ from webhooks_messaging import (
     subscription_subject,
 )
 from webhooks_messaging import auth as nats_auth
-from webhooks_messaging.jobs import delivery_job, new_delivery_id, routed_job_id
+from webhooks_messaging.jobs import new_delivery_id, subscription_job
 from webhooks_messaging.permissions import ADMIN_USER
 from webhooks_secrets import new_key
 
@@ -395,33 +394,16 @@ class Platform:
         event_id: str | None = None,
     ) -> messages_pb2.DeliveryJob:
         """A job as the router makes it (not yet published)."""
-        event_id = event_id or f"ev-{uuid.uuid4().hex}"
-        delivery_id = new_delivery_id()
-        now = datetime.now(UTC)
-        return delivery_job(
-            job_id=routed_job_id(event_id, subscription.id),
-            delivery_id=delivery_id,
-            event_id=event_id,
-            tenant=subscription.tenant,
-            subscription_id=subscription.id,
-            subscription_version=subscription.version,
-            subscription_name=subscription.name,
-            entity=subscription.entity,
+        return subscription_job(
+            subscription,
+            event_id=event_id or f"ev-{uuid.uuid4().hex}",
+            delivery_id=new_delivery_id(),
             trigger=trigger,
+            data=sample_data(subscription.entity, trigger),
+            occurred_at=datetime.now(UTC),
+            include_complete_data=False,
             channel=7,
             subchannel="sales",
-            payload_json=shape_payload(
-                entity=subscription.entity,
-                trigger=trigger,
-                tenant=subscription.tenant,
-                event_id=event_id,
-                delivery_id=delivery_id,
-                subscription_name=subscription.name,
-                occurred_at=now,
-                data=sample_data(subscription.entity, trigger),
-                include_complete_data=False,
-            ),
-            occurred_at=now,
         )
 
     async def put_job(self, job: messages_pb2.DeliveryJob) -> None:

@@ -20,10 +20,9 @@ from webhooks_catalogue import entity as catalogue_entity
 from webhooks_catalogue import limits
 from webhooks_catalogue.event_data import EventDataError, parse_event_data
 from webhooks_catalogue.samples import sample_data
-from webhooks_catalogue.shaping import shape_payload
 from webhooks_grpc import abort, current_principal
 from webhooks_messaging.feed import SubscriptionFeed
-from webhooks_messaging.jobs import delivery_job, new_delivery_id, new_test_event_id, routed_job_id
+from webhooks_messaging.jobs import new_delivery_id, new_test_event_id, subscription_job
 from webhooks_sender.attempts import attempt_record
 from webhooks_sender.delivery import Deliverer, unusable
 from webhooks_sender.directory import Directory, EndpointUnusable
@@ -110,30 +109,12 @@ async def _data(
 def _test_job(
     state: messages_pb2.SubscriptionState, trigger: str, data: dict[str, Any]
 ) -> messages_pb2.DeliveryJob:
-    now = datetime.now(UTC)
-    event_id = new_test_event_id()
-    delivery_id = new_delivery_id()
-    payload = shape_payload(
-        entity=state.entity,
+    return subscription_job(
+        state,
+        event_id=new_test_event_id(),
+        delivery_id=new_delivery_id(),
         trigger=trigger,
-        tenant=state.tenant,
-        event_id=event_id,
-        delivery_id=delivery_id,
-        subscription_name=state.name,
-        occurred_at=now,
         data=data,
+        occurred_at=datetime.now(UTC),
         include_complete_data=state.include_complete_data,
-    )
-    return delivery_job(
-        job_id=routed_job_id(event_id, state.id),
-        delivery_id=delivery_id,
-        event_id=event_id,
-        tenant=state.tenant,
-        subscription_id=state.id,
-        subscription_version=state.version,
-        subscription_name=state.name,
-        entity=state.entity,
-        trigger=trigger,
-        payload_json=payload,
-        occurred_at=now,
     )
