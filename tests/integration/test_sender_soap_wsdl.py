@@ -21,12 +21,8 @@ from lxml import etree  # type: ignore[import-untyped]
 from tests.support.receivers import HttpsReceiver, Reply, TestPki
 from webhooks.v1 import common_pb2
 from webhooks_catalogue.samples import sample_data
-from webhooks_sender.soap import (
-    SOAP11_NAMESPACE,
-    SOAP12_NAMESPACE,
-    SoapEnvelopes,
-    SoapSettingsError,
-)
+from webhooks_sender.soap import SoapEnvelopes
+from webhooks_sender.soap_envelope import SOAP11_NAMESPACE, SOAP12_NAMESPACE, SoapSettingsError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "soap"
 NOTIFICATIONS_WSDL = (FIXTURES / "notifications-soap11.wsdl").read_text()

@@ -17,15 +17,14 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from webhooks.v1 import common_pb2
 from webhooks_catalogue.samples import sample_data
-from webhooks_sender.soap import (
+from webhooks_sender.soap import SoapEnvelopes
+from webhooks_sender.soap_envelope import (
     SOAP11_NAMESPACE,
     SOAP12_NAMESPACE,
-    SoapEnvelopes,
-    SoapFault,
     SoapSettingsError,
-    parse_fault,
     xml_name,
 )
+from webhooks_sender.soap_faults import SoapFault, parse_fault
 
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 NS = "urn:example:crm:webhooks"

@@ -42,7 +42,9 @@ from webhooks_sender.credentials import (
 from webhooks_sender.directory import Endpoint
 from webhooks_sender.guard import BlockedDestination
 from webhooks_sender.signing import signature_headers
-from webhooks_sender.soap import SoapEnvelopes, SoapSettingsError, parse_fault
+from webhooks_sender.soap import SoapEnvelopes
+from webhooks_sender.soap_envelope import SoapSettingsError
+from webhooks_sender.soap_faults import parse_fault
 from webhooks_sender.transport import HttpResponse, Outbound, OutboundError
 from webhooks_telemetry import inject_headers
 
