@@ -33,9 +33,9 @@ from webhooks_cli.health import run_health
 from webhooks_cli.nats_auth import add_parser as add_nats_auth_parser
 from webhooks_cli.nats_auth import run_nats_auth
 from webhooks_cli.router_client import run_router_command
-from webhooks_cli.services import SERVICE_MODULES, serve
+from webhooks_cli.services import serve
 from webhooks_cli.up import run_up
-from webhooks_config import ConfigError, Settings, load_settings
+from webhooks_config import SERVICES, ConfigError, Settings, load_settings
 from webhooks_secrets import new_key
 from webhooks_storage import keep_private
 
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser(
         "serve", help="run one service in the foreground", parents=[data_dir_options()]
     )
-    serve_parser.add_argument("service", metavar="SERVICE", help=", ".join(SERVICE_MODULES))
+    serve_parser.add_argument("service", metavar="SERVICE", help=", ".join(SERVICES))
     add_health_parser(commands)
     subscriptions.add_parser(commands, common)
     certificates.add_parser(commands, common)
