@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from webhooks_sender.consumer import JobConsumer, WaitedTooLong, _EndpointSlots
+from webhooks_sender.consumer import JobConsumer
+from webhooks_sender.endpoint_slots import EndpointSlots, WaitedTooLong
 
 ORIGIN = "https://hooks.example:443"
 
@@ -26,7 +27,7 @@ def consumer(limit: int = 8, capacity: int = 1024, timeout: float = 15.0) -> Job
 
 
 async def test_slots_are_handed_over_in_order() -> None:
-    slots = _EndpointSlots(limit=1, waiting_limit=2)
+    slots = EndpointSlots(limit=1, waiting_limit=2)
     await slots.acquire(10)
     order: list[int] = []
 
@@ -48,7 +49,7 @@ async def test_slots_are_handed_over_in_order() -> None:
 
 
 async def test_a_waiter_past_its_deadline_is_told_to_park() -> None:
-    slots = _EndpointSlots(limit=1, waiting_limit=4)
+    slots = EndpointSlots(limit=1, waiting_limit=4)
     await slots.acquire(10)
     loop = asyncio.get_running_loop()
     early = asyncio.create_task(slots.acquire(0.01))
@@ -64,7 +65,7 @@ async def test_a_waiter_past_its_deadline_is_told_to_park() -> None:
 
 
 async def test_a_cancelled_waiter_gives_back_what_it_was_handed() -> None:
-    slots = _EndpointSlots(limit=1, waiting_limit=4)
+    slots = EndpointSlots(limit=1, waiting_limit=4)
     await slots.acquire(10)
     handed = asyncio.create_task(slots.acquire(10))
     never = asyncio.create_task(slots.acquire(10))
@@ -77,7 +78,7 @@ async def test_a_cancelled_waiter_gives_back_what_it_was_handed() -> None:
 
 
 async def test_an_expired_then_cancelled_waiter_releases_nothing() -> None:
-    slots = _EndpointSlots(limit=1, waiting_limit=4)
+    slots = EndpointSlots(limit=1, waiting_limit=4)
     await slots.acquire(10)
     waiter = asyncio.create_task(slots.acquire(0))
     await asyncio.sleep(0)
@@ -93,7 +94,7 @@ def test_an_untimed_endpoint_may_have_its_limit_waiting() -> None:
 
 def test_a_fast_endpoint_may_have_more_waiting_up_to_half_the_jobs() -> None:
     taken = consumer(limit=64, capacity=1024, timeout=15.0)
-    slots = _EndpointSlots(64, taken._waiting_limit(ORIGIN))
+    slots = EndpointSlots(64, taken._waiting_limit(ORIGIN))
     taken._timed(ORIGIN, slots, 0.005)  # 64 x 15 s / 5 ms: far more than half of 1024
     assert slots.waiting_limit == 512
     taken = consumer(limit=8, capacity=1024, timeout=15.0)
@@ -103,7 +104,7 @@ def test_a_fast_endpoint_may_have_more_waiting_up_to_half_the_jobs() -> None:
 
 def test_a_slow_endpoint_keeps_its_limit() -> None:
     taken = consumer(limit=8, timeout=15.0)
-    slots = _EndpointSlots(8, 8)
+    slots = EndpointSlots(8, 8)
     taken._timed(ORIGIN, slots, 10.0)  # 8 x 15 / 10 = 12: one timeout's worth
     assert slots.waiting_limit == 12
     for _ in range(20):
@@ -113,7 +114,7 @@ def test_a_slow_endpoint_keeps_its_limit() -> None:
 
 def test_the_mean_follows_the_latest_durations() -> None:
     taken = consumer(limit=10, capacity=10_000, timeout=10.0)
-    slots = _EndpointSlots(10, 10)
+    slots = EndpointSlots(10, 10)
     taken._timed(ORIGIN, slots, 0.1)
     assert slots.waiting_limit == 1000
     for _ in range(40):  # the endpoint turned slow

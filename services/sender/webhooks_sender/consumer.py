@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +63,7 @@ from webhooks_sender.delivery import (
     w3c_propagation_only,
 )
 from webhooks_sender.directory import Directory, EndpointUnusable
+from webhooks_sender.endpoint_slots import EndpointSlots, WaitedTooLong
 from webhooks_sender.retries import PREVIOUS_ATTEMPT_HEADER, RetryPolicy, park, schedule_retry
 from webhooks_telemetry import extract_context
 
@@ -79,75 +79,6 @@ EXPIRE_EVERY_SECONDS = 1.0  # how often jobs waiting too long for a slot are loo
 MEAN_WEIGHT = 0.2  # of the latest request in an endpoint's mean request duration
 MEANS_KEPT = 10_000  # endpoints whose mean duration is remembered
 RETRY_DELAY_SECONDS = 1.0  # a job whose handling failed comes back after this
-
-
-class WaitedTooLong(Exception):
-    """A job waited for a slot of its endpoint longer than it may: it is parked."""
-
-
-class _EndpointSlots:
-    """Requests in flight to one endpoint, and jobs waiting (first come, first served) for
-    one of its slots.
-
-    Not an ``asyncio.Semaphore``: on Python 3.11 its ``acquire`` scans every waiter
-    (``locked()``), which with hundreds of jobs waiting for a busy endpoint was ~5 % of
-    the sender's CPU. Here taking a free slot is a comparison, and a released slot is
-    handed straight to the first waiter. ``waiting_limit`` is the consumer's to set (see
-    ``JobConsumer._waiting_limit``); a waiter still waiting at its deadline is failed with
-    ``WaitedTooLong`` by ``expire``.
-    """
-
-    __slots__ = ("holders", "limit", "running", "waiters", "waiting_limit")
-
-    def __init__(self, limit: int, waiting_limit: int) -> None:
-        self.limit = limit
-        self.waiting_limit = waiting_limit
-        self.running = 0
-        # (deadline, waiter), oldest first: deadlines are in order
-        self.waiters: deque[tuple[float, asyncio.Future[None]]] = deque()
-        self.holders = 0  # jobs running or waiting: the entry is dropped when none are left
-
-    @property
-    def waiting(self) -> int:
-        return len(self.waiters)
-
-    @property
-    def full(self) -> bool:
-        """Every slot busy and as many jobs waiting as may: a new job is parked."""
-        return self.running >= self.limit and len(self.waiters) >= self.waiting_limit
-
-    async def acquire(self, patience: float) -> None:
-        """Takes a slot; waits for one at most ``patience`` seconds (then WaitedTooLong)."""
-        if self.running < self.limit and not self.waiters:
-            self.running += 1
-            return
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-        entry = (loop.time() + patience, waiter)
-        self.waiters.append(entry)
-        try:
-            await waiter  # release() has counted the slot as ours when it resolves this
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self.release()  # handed over, but we are not going to use it
-            elif entry in self.waiters:
-                self.waiters.remove(entry)
-            raise
-
-    def release(self) -> None:
-        while self.waiters:
-            _, waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot passes on: running stays as it is
-                return
-        self.running -= 1
-
-    def expire(self, now: float) -> None:
-        """Fails the waiters whose deadline has passed."""
-        while self.waiters and self.waiters[0][0] <= now:
-            _, waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(WaitedTooLong())
 
 
 @dataclass
@@ -181,7 +112,7 @@ class JobConsumer:
         # A job waits for its endpoint at most about two rounds of attempts, then runs
         # one: the broker must not think it lost before that.
         self._ack_wait = 3 * settings.sender_timeout_seconds + 15
-        self._endpoints: dict[str, _EndpointSlots] = {}
+        self._endpoints: dict[str, EndpointSlots] = {}
         # Waiting for a slot: an endpoint's waiting jobs should all start within about one
         # sender timeout, judging by its mean request duration (seconds, by origin).
         self._wait_budget = settings.sender_timeout_seconds
@@ -250,7 +181,7 @@ class JobConsumer:
         served = int(self._endpoint_limit * self._wait_budget / max(mean, 0.001))
         return min(self._most_waiting, max(self._endpoint_limit, served))
 
-    def _timed(self, origin: str, slots: _EndpointSlots, seconds: float) -> None:
+    def _timed(self, origin: str, slots: EndpointSlots, seconds: float) -> None:
         """One request to ``origin`` took ``seconds``: its mean and waiting bound follow."""
         mean = self._mean_seconds.get(origin)
         if mean is None and len(self._mean_seconds) >= MEANS_KEPT:
@@ -336,7 +267,7 @@ class JobConsumer:
         origin = endpoint.origin
         slots = self._endpoints.get(origin)
         if slots is None:
-            slots = self._endpoints[origin] = _EndpointSlots(
+            slots = self._endpoints[origin] = EndpointSlots(
                 self._endpoint_limit, self._waiting_limit(origin)
             )
         if slots.full:
