@@ -1,7 +1,7 @@
 """The event catalogue as data: entities, their triggers and components, the enumerations.
 
-This is the only place the catalogue is written down (docs/catalogue.md is its source);
-validation, the router, the CLI and any UI read it from here.
+This is the only place in the repository the catalogue is written down (transcribed from
+the product's event catalogue); validation, the router, the CLI and any UI read it from here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Realistic sample events for every trigger of the catalogue, for tests and the CLI.
 
-The data follows the "Main fields per entity" of docs/catalogue.md; the event fields
+The data follows the main fields per entity of the catalogue (``data.py``); the event fields
 (channel, activity type, status change, WhatsApp channel and status) agree with the data,
 so a sample passes validation and reads like what the platform sends.
 """

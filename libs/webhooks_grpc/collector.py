@@ -4,8 +4,9 @@ A service's steady work (routing events, delivering jobs) makes almost no cyclic
 what it allocates is freed by reference counting. With CPython's defaults (a young
 collection every 700 net allocations) the collector still traverses the in-flight work's
 young objects thousands of times, and in every full collection the ~60,000-80,000 objects
-of the start-up (modules, descriptors, tables): measured, ~14 % of the sender's CPU, and
-full collections of 20-55 ms in the router (pauses that every event in flight waits out).
+of the start-up (modules, descriptors, tables): a large share of the sender's CPU, and
+full collections in the router that every event in flight waits out (figures:
+bench/README.md).
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ global provider, which library instrumentation without an explicit provider uses
 
 Sampling is the OpenTelemetry SDK's, configured by ``OTEL_TRACES_SAMPLER`` and
 ``OTEL_TRACES_SAMPLER_ARG``. Unset, it is ``parentbased_always_on``: every trace recorded,
-which costs the router about a third of its routing throughput. In production use
+which costs the router much of its routing throughput (bench/README.md). In production use
 ``parentbased_traceidratio`` with a ratio (e.g. ``0.01``): a trace is sampled or not once,
 where it starts, and every service follows the caller's decision (the ``traceparent``
 flags), so a sampled trace is complete and the others cost little. A span that is not
-sampled is still created (about a quarter of the cost of a recorded one, no attributes
-kept, nothing exported); the router creates no per-job publish span under one.
+sampled is still created (far cheaper than a recorded one: no attributes kept, nothing
+exported); the router creates no per-job publish span under one.
 """
 
 from __future__ import annotations

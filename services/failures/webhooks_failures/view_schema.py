@@ -1,32 +1,9 @@
 """The failures view's tables on SQLite and PostgreSQL, and the swap a rebuild ends with.
 
-Four tables per generation of the view: the failed events (one row per delivery, its
-latest state and counters), their trial history (every AttemptRecord, serialized, keyed by
-delivery, series and attempt: the key that makes applying a record twice a no-op), the
-per-subscription counts (kept by the projector so CountFailures is a key lookup, not a scan
-of a million rows) and the stream position applied.
-
-On SQLite two more for the message search: the tenant's distinct casefolded error
-messages (``messages``: id, tenant, message_key), and a contentless FTS5 table with the
-trigram tokenizer over them (``search``), keyed by the message's id, written by a trigger
-on the messages table. The fold adds a batch's new messages and removes those no failed
-event uses any more, in the batch's transaction, and an index (tenant, message_key,
-last_attempt_us, delivery_id) lists a message's failed events newest first. Messages, not
-failed events, are indexed: a failed event's message changes with its attempts, and an
-FTS5 write per row (trigger on the events table) halved the projection's throughput,
-while the distinct messages of a batch are a handful. On PostgreSQL a pg_trgm GIN index on
-message_key serves the search.
-
-Every listing index starts with (tenant, its column, last_attempt_us, delivery_id), the
-listing order, and then carries the other small filter columns: a combination of filters is
-checked on the index entries (SQLite defers the table lookup until a row matches;
-PostgreSQL can do the same with an index-only scan), so a page costs index entries, not
-table rows, whichever selective filters are combined.
-
-A rebuild fills a second set of tables (the shadow) and renames it over the live one.
-Index names are unique per database (SQLite) or schema (PostgreSQL) and survive a table
-rename, so every index name ends in a token drawn when its tables are created: the
-shadow's indexes never collide with the live ones they replace.
+Per generation of the view: the failed events, their trial history, the per-subscription
+counts and the stream position applied; on SQLite also the message search's tables. Why
+the tables, indexes and index names are as they are: services/failures/README.md, "The
+view's tables".
 """
 
 from __future__ import annotations

@@ -109,12 +109,13 @@ class AttemptPublisher:
     once the broker has stored the record (its PubAck), or with the reason it was not.
 
     What nats-py's ``publish_async`` does, without its per-message costs (a urandom token
-    and a NUID, a ``wait_for`` on its semaphore, a PubAck object from the JSON): ~4 % of
-    the sender's CPU. One reply subscription, replies numbered by a counter; ``then`` is
-    called from the reply's handler, so the consumer settles a job there, without a future,
-    a timer and a wake-up of the job's task per record. Records without a reply after
-    ``confirm_timeout`` seconds are given up on by a sweep once a second. The number of
-    records in flight is bounded by the consumer (one per job it holds).
+    and a NUID, a ``wait_for`` on its semaphore, a PubAck object from the JSON), a visible
+    share of the sender's CPU (bench/README.md). One reply subscription, replies numbered
+    by a counter; ``then`` is called from the reply's handler, so the consumer settles a
+    job there, without a future, a timer and a wake-up of the job's task per record.
+    Records without a reply after ``confirm_timeout`` seconds are given up on by a sweep
+    once a second. The number of records in flight is bounded by the consumer (one per job
+    it holds).
     """
 
     def __init__(self, nc: NATS, *, confirm_timeout: float = CONFIRM_TIMEOUT_SECONDS) -> None:

@@ -1,49 +1,9 @@
 """The ``Authorization`` header of a subscription.
 
-``Credentials.authorization(subscription_id, version, auth)`` gives the header value for
-the subscription's authentication (``auth`` holds plaintext secrets; the caller opens the
-sealed ones), or None when it has none:
-
-- Basic: ``Basic base64(username:password)``, UTF-8 (RFC 7617 ``charset="UTF-8"``);
-- OAuth 2.0 access token: ``<header_prefix or "Bearer"> <token>``;
-- client credentials and password grants (RFC 6749 §4.4, §4.3): a token from the token URL
-  with the configured scope, sent as ``<token_type> <access_token>`` (``bearer`` in any
-  case is sent as ``Bearer``; no token_type means Bearer).
-
-Token requests: POST ``application/x-www-form-urlencoded`` with authlib's default headers;
-the body (``grant_type``, ``scope``, ``username``, ``password``) is built by authlib's
-``prepare_token_request`` and the client authenticates with authlib's ``ClientAuth``:
-``client_secret_basic`` by default (client id and secret in an ``Authorization: Basic``
-header, Latin-1, not form-encoded first, as authlib does), ``client_secret_post`` when the
-``Credentials`` is built with it, and only ``client_id`` in the body when the subscription
-has no client secret. authlib's ``AsyncOAuth2Client`` is not used: it *is* an httpx client
-that owns its transport (and authlib is moving it to the ``httpx2`` package), while token
-requests here must go through the client the sender gives (the guarded session: outbound
-guard, CA bundle, no redirects). So authlib builds the request and the given client sends
-it.
-
-Caching: one token per subscription (the latest ``version`` seen; a bumped version means
-changed credentials, so the old token is dropped and a new one fetched), kept until
-``refresh_margin_seconds`` before ``expires_in`` runs out (the margin is capped at half the
-lifetime so short-lived tokens are still reused), or for ``default_lifetime_seconds``
-(5 minutes) when the response has no usable ``expires_in``. The cache is an LRU of at most
-``max_subscriptions`` subscriptions. However many callers wait, one token request is in
-flight per subscription; they all get its token or its ``TokenFailure``. The request runs
-in its own task, so a caller giving up (cancelled) does not cancel it for the others.
-
-Failures: a non-2xx answer, an OAuth error document, a response without ``access_token``,
-a network error or no answer within ``timeout_seconds`` raise ``TokenFailure``. A failure
-is remembered for ``failure_backoff_seconds`` (2 s): calls in that window fail at once with
-the same message instead of hammering a broken token endpoint with every queued delivery;
-after it, the next call tries again. Nothing failed is ever cached as a token.
-
-On a 401 from the receiver, ``invalidate(subscription_id, version, header)`` drops the
-cached token only if it is still the one that was sent, so a burst of 401s for the same
-token causes one refresh. Only the grants can be refreshed (``refreshable(auth)``); a
-Basic or static-token 401 will not be fixed by asking again.
-
-Secrets: no secret, password or token appears in a log line or exception message; the
-messages name the token URL's host, the HTTP status and the OAuth error code.
+Basic, OAuth 2.0 access tokens, and the client-credentials and password grants (requests
+built by authlib, sent through the sender's guarded client); the token cache, one token
+request in flight per subscription, and the 401 invalidation. How each works and why:
+services/sender/README.md, "Credentials".
 """
 
 from __future__ import annotations

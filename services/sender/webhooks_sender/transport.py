@@ -1,7 +1,7 @@
 """The one outbound HTTP client: every webhook, OAuth token request and WSDL fetch.
 
 aiohttp, because httpx's own pool cannot reach the thousands of requests per second the
-delivery path needs (see shared/docs/measurements.md); httpx is still offered, over the same
+delivery path needs (figures: bench/README.md); httpx is still offered, over the same
 aiohttp session, for libraries built on it (authlib).
 
 One ``ClientSession`` with a guarded connector: names resolve through the outbound guard,

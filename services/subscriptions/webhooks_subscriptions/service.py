@@ -25,8 +25,8 @@ async def run(
     components = await asyncio.to_thread(build, settings)
     # The listing is current before the first list request is served.
     await asyncio.to_thread(components.projector.catch_up)
-    # SQLite takes one writer at a time: more threads would only fight over it and the GIL
-    # (measured: no gain); PostgreSQL overlaps round trips (measured: +20 % creates/s).
+    # SQLite takes one writer at a time: more threads would only fight over it and the GIL;
+    # PostgreSQL overlaps round trips (figures: bench/README.md).
     workers = 1 if settings.store == "sqlite" else 4
     servicer = SubscriptionsServicer(
         components.app, components.projector, components.relay, workers
