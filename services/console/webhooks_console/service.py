@@ -1,9 +1,10 @@
 """``webhooks serve console``: the console's WSGI application under waitress on
 WEBHOOKS_CONSOLE_ADDR, until SIGTERM or SIGINT.
 
-Waitress runs in a worker thread of this asyncio program, so the console fits the
-registry of services (``async def run(settings, *, ready=None, stop=None)``) and stops like
-the others: the stop event closes the server, which ends its loop.
+Waitress runs in a worker thread of this asyncio program, so the console is a service like
+the others (``async def run(settings, *, ready=None, stop=None)``, registered as the
+``console`` entry point of ``webhooks.services``) and stops like them: the stop event
+closes the server, which ends its loop.
 """
 
 from __future__ import annotations
