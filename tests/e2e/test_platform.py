@@ -54,8 +54,9 @@ REDELIVERY_REQUESTED = messages_pb2.ATTEMPT_OUTCOME_REDELIVERY_REQUESTED
 SUCCEEDED = messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED
 T = TypeVar("T")
 
-# The summary ("Include Complete Data" off) as docs/catalogue.md lists the main fields of
-# each entity, plus the field a trigger adds (only the last activity of OnNewActivity).
+# The summary ("Include Complete Data" off): the main fields of each entity as the product's
+# catalogue lists them, plus the field a trigger adds (only the last activity of
+# OnNewActivity).
 SUMMARY_FIELDS = {
     "Object": ("Id", "StreamId", "SubStreamId", "Type", "StatusID", "CreateDate"),
     "User": ("Id", "UniqueID", "Email", "Phone1", "FirstName", "LastName"),

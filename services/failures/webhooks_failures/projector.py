@@ -67,8 +67,8 @@ tracer = trace.get_tracer("webhooks.failures")
 SUBJECTS = "attempts.>"
 # Up to this many messages per transaction when they are waiting (a replay, a backlog): a
 # delivery's attempts in one batch fold into one row update, and each batch pays a few
-# lookups and statements; 4,000 applied ~40 % more attempts per CPU second than 1,000 on
-# SQLite (bench/failures.py). A quiet stream still gets small batches after ``linger``.
+# lookups and statements, so larger batches apply more attempts per CPU second (figures:
+# bench/README.md). A quiet stream still gets small batches after ``linger``.
 BATCH_SIZE = 4000
 LINGER_SECONDS = 0.005
 # Messages queued ahead of the database: a few batches, so the next one is ready when a

@@ -42,7 +42,7 @@ CHUNK = 500
 # SQLite, the message search (see _messages): a text in more of the tenant's distinct
 # messages than this is looked for by the scan; a listing with other equality filters reads
 # the text's rows through the index by message when they are at most MESSAGE_ROWS_MAX (each
-# read, checked, sorted: ~3-5 µs), else the scan of the filters' index, which stops after a
+# read, checked, sorted), else the scan of the filters' index, which stops after a
 # page (it reads about page / share-of-rows-with-the-text rows).
 MESSAGE_KEYS_MAX = 1000
 MESSAGE_ROWS_MAX = 4000
@@ -149,7 +149,7 @@ class FailuresView(SqlStore):
         self.refresh_statistics()
         if self.dialect == "postgres":
             # Fresh tables have no statistics until autovacuum gets to them: until then
-            # the planner guesses (a listing then took 30-500 ms at a million rows).
+            # the planner guesses, and listings of a large view are slow.
             with self.transaction() as cursor:
                 cursor.execute(f"ANALYZE {self.tables.events}")
         return count
@@ -237,7 +237,7 @@ class FailuresView(SqlStore):
             )
             if self.dialect == "postgres":
                 # One JSON cell instead of ~1,000: psycopg's pure-Python row loading costs
-                # about 8 µs a value, json.loads a fraction of that.
+                # far more per value than json.loads does (figures: bench/README.md).
                 sql = (
                     f"SELECT COALESCE(json_agg(json_build_array({ROW_COLUMNS}) "
                     f"ORDER BY {view_query.ORDER}), '[]')::text FROM ({sql}) AS page"
