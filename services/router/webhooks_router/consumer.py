@@ -142,8 +142,8 @@ class EventConsumer:
         and the SUBSCRIPTIONS stream's last sequence asked for once the first had come.
 
         A single ``fetch(FETCH_BATCH)`` lingers until the whole batch has arrived or the
-        timeout passes, so at low rates every event would wait out the timeout (seen: 0.7 s
-        at 1,000 events/s). Waiting for one message, then taking what the server already
+        timeout passes, so at low rates every event would wait out the timeout (figures:
+        bench/README.md). Waiting for one message, then taking what the server already
         holds (its no-wait probe answers at once), keeps batching under load without that
         delay. The stream's end is asked for during that probe, not after it: the routing
         table must have applied everything stored before the batch is routed, and this
