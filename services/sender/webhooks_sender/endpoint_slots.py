@@ -19,9 +19,10 @@ class EndpointSlots:
     one of its slots.
 
     Not an ``asyncio.Semaphore``: on Python 3.11 its ``acquire`` scans every waiter
-    (``locked()``), which with hundreds of jobs waiting for a busy endpoint was ~5 % of
-    the sender's CPU. Here taking a free slot is a comparison, and a released slot is
-    handed straight to the first waiter. ``waiting_limit`` is the consumer's to set (see
+    (``locked()``), which with hundreds of jobs waiting for a busy endpoint was a visible
+    share of the sender's CPU (bench/README.md). Here taking a free slot is a comparison,
+    and a released slot is handed straight to the first waiter. ``waiting_limit`` is the
+    consumer's to set (see
     ``JobConsumer._waiting_limit``); a waiter still waiting at its deadline is failed with
     ``WaitedTooLong`` by ``expire``.
     """
