@@ -22,9 +22,8 @@ class EndpointSlots:
     (``locked()``), which with hundreds of jobs waiting for a busy endpoint was a visible
     share of the sender's CPU (bench/README.md). Here taking a free slot is a comparison,
     and a released slot is handed straight to the first waiter. ``waiting_limit`` is the
-    consumer's to set (see
-    ``JobConsumer._waiting_limit``); a waiter still waiting at its deadline is failed with
-    ``WaitedTooLong`` by ``expire``.
+    consumer's to set (see ``JobConsumer._waiting_limit``); a waiter still waiting at its
+    deadline is failed with ``WaitedTooLong`` by ``expire``.
     """
 
     __slots__ = ("holders", "limit", "running", "waiters", "waiting_limit")

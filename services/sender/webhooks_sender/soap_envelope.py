@@ -4,40 +4,8 @@ written as XML, and the generic envelope (no WSDL). What a WSDL adds is in ``wsd
 ``SoapSettingsError`` says that the subscription's SOAP settings cannot be used as they are
 (the caller records a failed attempt of class CONFIGURATION).
 
-Versions and actions
---------------------
-SOAP 1.1: ``Content-Type: text/xml; charset=utf-8`` and ``SOAPAction: "<action>"`` (``""``
-when there is no action: the header is mandatory in 1.1). SOAP 1.2:
-``Content-Type: application/soap+xml; charset=utf-8; action="<action>"`` (no action
-parameter when there is no action) and no SOAPAction header.
-
-JSON to XML (the event, in both kinds of envelope)
---------------------------------------------------
-- an object is an element per key, in the key order of the object;
-- an array is the element repeated once per item (an empty array: no element); an array
-  that is itself an item of an array becomes one element holding its items as repeated
-  ``item`` elements;
-- ``null`` is an empty element with ``xsi:nil="true"``;
-- ``true``/``false`` are written ``true``/``false``, numbers as JSON writes them (NaN and
-  infinities, which only lenient JSON has, as XSD's ``NaN``, ``INF``, ``-INF``), strings as
-  text (escaped by the serializer);
-- a character XML 1.0 cannot carry (control characters, lone surrogates, U+FFFE/U+FFFF)
-  becomes U+FFFD in text;
-- a key is used as the element name when it is an XML NCName (no ``:``) under both the
-  fourth and the fifth edition of XML 1.0, so that parsers of either accept it (expat and
-  Xerces keep the fourth edition's narrower letters, libxml2 and .NET the fifth's).
-  Otherwise every character that cannot stand where it is becomes ``_xHHHH_``
-  (``_xHHHHHHHH_`` beyond U+FFFF), the hex of its code point, as ISO/IEC 9075-14 (SQL/XML)
-  and .NET's ``XmlConvert.EncodeLocalName`` do, so ``order id`` is ``order_x0020_id`` and
-  ``1st`` is ``_x0031_st``; an ``_`` that would otherwise read as the start of such an
-  escape is itself written ``_x005F_``, so decoding is unambiguous; the empty key is ``_``.
-
-The generic envelope (no WSDL)
-------------------------------
-``Envelope/Body/<operation>`` in ``namespace`` (no namespace when none is configured),
-holding first the configured parameters as ``<name>value</name>``, then the event
-(``<Event>...</Event>``). Every element inside the body element is in the same namespace
-(like a schema with ``elementFormDefault="qualified"``).
+The rules (versions and actions, JSON to XML, the generic envelope):
+services/sender/README.md, "SOAP envelopes".
 """
 
 from __future__ import annotations

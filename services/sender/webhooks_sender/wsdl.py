@@ -2,42 +2,8 @@
 operation's binding and inputs found, and the envelope built by zeep (``Plan``). The
 envelope's XML rules are ``soap_envelope.py``'s; caching plans is ``soap.py``'s.
 
-With a WSDL (``wsdl_url`` or inline ``wsdl_document``)
-------------------------------------------------------
-The WSDL (and every document it imports, each fetched through the caller's ``fetch``: the
-guarded transport) is parsed with zeep (and cached by ``soap.py``); zeep builds the
-envelope of the operation named ``operation`` (``Client.create_message``), so the body is
-what the WSDL asks for. The binding is the first SOAP binding (ports of services first)
-that has the operation, preferring one of the configured version when the settings name
-one; the SOAP version is the binding's, the action the subscription's ``soap_action``, else
-the binding operation's ``soapAction``.
-
-The operation's *inputs* are the children of its body element (document/literal wrapped:
-the wrapper element's children; several parts or RPC style: the parts):
-
-- each configured parameter fills the input of the same name; a parameter that names no
-  input, or an input of a complex type, is a settings error, as is a value the input's
-  simple type refuses (the value itself is never quoted: it may be a key);
-- the event goes into the input named like the envelope's root ("Event"). When that input
-  has a complex type (or ``xsd:anyType``), the event's XML is built with the schema's
-  element names and namespaces (an element the schema does not name, under an
-  ``xsd:any``, takes its parent's namespace), parsed by zeep against the input's type
-  (which must accept it), and sent as built (so values keep their exact text, such as the
-  milliseconds of ``OccurredAt``); when that input has a simple type (``xsd:string``), it
-  receives the event's XML as text. Without such an input, the event element goes into the
-  input's ``xsd:any`` wildcard, in the subscription's ``namespace`` (none when empty).
-  Without either, the WSDL does not fit: settings error.
-- required inputs left empty make zeep refuse the message: settings error.
-
-WSDL loading runs zeep (synchronous) in a worker thread (``asyncio.to_thread``); its
-transport hands every URL to ``fetch`` on the event loop and waits for the result, so no
-document is ever fetched except through the guarded transport. Only https locations are
-loaded (an inline document's relative or file imports are refused; plain http only for the
-``wsdl_url`` itself, which the subscriptions service admits over http solely to a loopback
-host under ``WEBHOOKS_ALLOW_HTTP_LOOPBACK``: an import over http could be read or altered on
-the way, and every other URL the platform fetches is https), at most
-``MAX_DOCUMENTS`` documents of ``MAX_DOCUMENT_BYTES`` each per WSDL; DTDs and entities are
-refused.
+How the binding and inputs are chosen, where the event goes, and what loading refuses:
+services/sender/README.md, "SOAP envelopes from a WSDL".
 """
 
 from __future__ import annotations
