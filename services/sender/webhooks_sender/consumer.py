@@ -64,7 +64,8 @@ from webhooks_sender.delivery import (
 )
 from webhooks_sender.directory import Directory, EndpointUnusable
 from webhooks_sender.endpoint_slots import EndpointSlots, WaitedTooLong
-from webhooks_sender.retries import PREVIOUS_ATTEMPT_HEADER, RetryPolicy, park, schedule_retry
+from webhooks_sender.nats_schedules import park, schedule_retry
+from webhooks_sender.retries import PREVIOUS_ATTEMPT_HEADER, RetryPolicy
 from webhooks_telemetry import extract_context
 
 log = logging.getLogger(__name__)

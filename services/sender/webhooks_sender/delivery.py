@@ -23,8 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context
@@ -41,6 +40,7 @@ from webhooks_sender.credentials import (
 )
 from webhooks_sender.directory import Endpoint
 from webhooks_sender.guard import BlockedDestination
+from webhooks_sender.outcomes import NO_FAILURE, response_outcome, shown_url
 from webhooks_sender.signing import signature_headers
 from webhooks_sender.soap import SoapEnvelopes
 from webhooks_sender.soap_envelope import SoapSettingsError
@@ -50,9 +50,6 @@ from webhooks_telemetry import inject_headers
 
 tracer = trace.get_tracer("webhooks.sender")
 FC = messages_pb2.FailureClass
-# Read once: attribute access on a protobuf enum wrapper goes through a Python __getattr__,
-# and ``succeeded`` is asked several times per delivery.
-_NO_FAILURE = FC.FAILURE_CLASS_UNSPECIFIED
 
 USER_AGENT = "webhooks-platform/0.1 (+https://github.com/webhooks-platform)"
 JSON = "application/json"
@@ -76,34 +73,7 @@ class AttemptResult:
 
     @property
     def succeeded(self) -> bool:
-        return self.failure_class == _NO_FAILURE
-
-
-def shown_url(url: str) -> str:
-    """The URL without user info, query or fragment: those may carry credentials."""
-    split = urlsplit(url)
-    host = split.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if split.port is not None:
-        host = f"{host}:{split.port}"
-    return urlunsplit((split.scheme, host, split.path, "", ""))
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+        return self.failure_class == NO_FAILURE
 
 
 class Deliverer:
@@ -290,26 +260,12 @@ class Deliverer:
             "span_context": trace_headers,
         }
         fault = parse_fault(response.body) if webhook.type == common_pb2.WEBHOOK_TYPE_SOAP else None
-        if fault is not None:
-            return AttemptResult(
-                failure_class=FC.FAILURE_CLASS_SOAP_FAULT,
-                message=f"SOAP Fault {fault.code}: {fault.string}"[:1024],
-                **common,  # type: ignore[arg-type]
-            )
-        if 200 <= status < 300:
-            return AttemptResult(failure_class=_NO_FAILURE, **common)  # type: ignore[arg-type]
-        message = f"HTTP {status}"
-        if 300 <= status < 400:
-            location = response.headers.get("Location", "")
-            message += f": redirect to {shown_url(location) if location else '(none)'} not followed"
-        retry_after = None
-        if status in (429, 503):
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"), started_at)
+        outcome = response_outcome(status, response.headers, fault, started_at)
         return AttemptResult(
-            failure_class=FC.FAILURE_CLASS_HTTP_STATUS,
-            message=message,
-            retry_after=retry_after,
-            final=status == 410,
+            failure_class=outcome.failure_class,
+            message=outcome.message,
+            retry_after=outcome.retry_after,
+            final=outcome.final,
             **common,  # type: ignore[arg-type]
         )
 

@@ -1,8 +1,9 @@
-"""After a failed attempt: whether and when the next one happens, and scheduling it durably.
+"""After a failed attempt: whether and when the next one happens (pure: no I/O here; the
+schedules are published by ``nats_schedules.py``).
 
 A failed attempt never stays on the consumer (a nak with a delay of minutes would hold a
-slot of ``max_ack_pending`` and let one failing endpoint stall every delivery, see
-architecture.md). The next attempt is a copy of the job, attempt + 1, published as a NATS
+slot of ``max_ack_pending`` and let one failing endpoint stall every delivery). The next
+attempt is a copy of the job, attempt + 1, published as a NATS
 message schedule on ``deliveries.retry.<delivery>:<series>`` that the broker fires onto the
 job's own subject at the due time: it survives restarts of the sender and of the broker.
 One subject per (delivery, series): a later schedule there would replace an earlier one,
@@ -15,16 +16,12 @@ same attempt number, and meanwhile healthy endpoints are not kept waiting behind
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from nats.js import JetStreamContext
-
 from webhooks.v1 import messages_pb2
 from webhooks_catalogue.retry_policy import DEFAULT_INTERVAL_SECONDS, DEFAULT_RETRIES
-from webhooks_messaging import DELIVERIES, delivery_job_subject, delivery_retry_subject
 
 # Carries the traceparent of the attempt before, so the next attempt's span links to it.
 PREVIOUS_ATTEMPT_HEADER = "Webhooks-Previous-Attempt"
@@ -78,70 +75,6 @@ def schedule_time(at: datetime) -> str:
     return whole.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def schedule(
-    js: JetStreamContext,
-    job: messages_pb2.DeliveryJob,
-    at: datetime,
-    *,
-    msg_id: str,
-    headers: dict[str, str],
-) -> None:
-    """Publish ``job`` to be delivered to its subject at ``at``; stored when this returns."""
-    subject = delivery_retry_subject(f"{job.delivery_id}:{job.series}")
-    target = delivery_job_subject(job.tenant, job.subscription_id)
-    await js.publish(
-        subject,
-        job.SerializeToString(),
-        stream=DELIVERIES,
-        headers={
-            **headers,
-            "Nats-Msg-Id": msg_id,
-            "Nats-Schedule": f"@at {schedule_time(at)}",
-            "Nats-Schedule-Target": target,
-        },
-    )
-
-
-async def schedule_retry(
-    js: JetStreamContext,
-    job: messages_pb2.DeliveryJob,
-    at: datetime,
-    previous_attempt: dict[str, str],
-) -> None:
-    """The next attempt of ``job``, due at ``at``; its span will link to ``previous_attempt``."""
-    following = messages_pb2.DeliveryJob()
-    following.CopyFrom(job)
-    following.attempt = job.attempt + 1
-    headers = dict(job.trace_context)
-    if "traceparent" in previous_attempt:
-        headers[PREVIOUS_ATTEMPT_HEADER] = previous_attempt["traceparent"]
-    await schedule(
-        js,
-        following,
-        at,
-        msg_id=f"{job.delivery_id}:{job.series}:{following.attempt}:retry",
-        headers=headers,
-    )
-
-
-async def park(
-    js: JetStreamContext, job: messages_pb2.DeliveryJob, headers: dict[str, str]
-) -> None:
-    """Put ``job`` back for a few seconds, unchanged (not an attempt).
-
-    ``headers`` (the job message's) keep the trace context and the previous attempt; the
-    broker's own (``Nats-*``) are dropped: a job that came from a schedule carries
-    ``Nats-Scheduler``, which the broker refuses on a new schedule ("invalid scheduler").
-    """
-    headers = {k: v for k, v in headers.items() if not k.lower().startswith("nats-")}
-    delay = random.uniform(*PARKED_SECONDS)
-    at = datetime.now(UTC) + timedelta(seconds=delay)
-    # Each parking is a distinct message: the id only guards this one publish's re-sends.
-    stamp = math.floor(at.timestamp() * 1000)
-    await schedule(
-        js,
-        job,
-        at,
-        msg_id=f"{job.delivery_id}:{job.series}:{job.attempt}:parked:{stamp}",
-        headers=headers,
-    )
+def parked_until(now: datetime) -> datetime:
+    """When a parked job comes back: a random moment in ``PARKED_SECONDS`` from ``now``."""
+    return now + timedelta(seconds=random.uniform(*PARKED_SECONDS))
