@@ -24,6 +24,7 @@ import pytest
 from nats.js.api import RawStreamMsg
 
 from tests.support import NatsServer
+from tests.support.rpc import rpc_error as rpc_error  # re-exported for this folder's tests
 from webhooks.v1 import common_pb2, subscriptions_pb2, subscriptions_pb2_grpc
 from webhooks_config import Settings, load_settings
 from webhooks_messaging import SUBSCRIPTIONS
@@ -102,15 +103,6 @@ def basic_auth(username: str, password: str) -> common_pb2.Authentication:
     return common_pb2.Authentication(
         basic=common_pb2.BasicAuth(username=username, password=password)
     )
-
-
-async def rpc_error(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
-    """The error an RPC ends with (the test fails when it succeeds)."""
-    try:
-        result = await call
-    except grpc.aio.AioRpcError as error:
-        return error
-    raise AssertionError(f"expected the RPC to fail, it returned {result!r}")
 
 
 @dataclass

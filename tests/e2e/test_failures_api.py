@@ -28,7 +28,6 @@ import grpc.aio
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from tests.integration.conftest import rpc_error
 from tests.support.platform_stack import (
     RPC_TIMEOUT,
     Metadata,
@@ -40,6 +39,7 @@ from tests.support.platform_stack import (
     running_platform,
 )
 from tests.support.receivers import HttpsReceiver, Reply, TestPki
+from tests.support.rpc import rpc_error
 from tests.support.service_process import ServiceProcess
 from tests.support.waiting import eventually
 from webhooks.v1 import (

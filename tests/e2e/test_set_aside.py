@@ -30,7 +30,6 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from tests.integration.conftest import rpc_error
 from tests.support.platform_stack import (
     PLATFORM_TOKEN,
     RPC_TIMEOUT,
@@ -43,6 +42,7 @@ from tests.support.platform_stack import (
     running_platform,
 )
 from tests.support.receivers import HttpsReceiver, Reply
+from tests.support.rpc import rpc_error
 from tests.support.waiting import eventually
 from webhooks.v1 import failures_pb2, messages_pb2, subscriptions_pb2
 from webhooks_config import load_settings
