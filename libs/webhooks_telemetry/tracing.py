@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
 
 from webhooks_config import Settings
 
@@ -95,3 +96,35 @@ def shutdown_tracing() -> None:
         _exporters.clear()
     for provider in providers:
         provider.shutdown()
+
+
+_sampler_verdict: tuple[object, object, bool, bool] = (None, None, False, False)
+
+
+def drops_unsampled_spans(tracer: trace.Tracer, *, remote: bool) -> bool:
+    """Whether ``tracer`` would make a non-recording span under a parent that is not
+    sampled (remote, or local): its SDK sampler is ``always_off``, or parent-based with
+    ``always_off`` for such parents (what every ``parentbased_*`` setting is). Anything
+    else (another sampler, no SDK) answers False: the span is then asked for as usual.
+
+    Asked per job on the sender's hot path: the answer is kept until the tracer or its
+    sampler changes. The SDK has no public way to ask a sampler this, hence the private
+    attributes, read here only.
+    """
+    global _sampler_verdict
+    real = tracer._tracer if isinstance(tracer, trace.ProxyTracer) else tracer
+    sampler = getattr(real, "sampler", None)
+    known_tracer, known_sampler, drops_remote, drops_local = _sampler_verdict
+    if real is not known_tracer or sampler is not known_sampler:
+        drops_remote = drops_local = _always_off(sampler)
+        if isinstance(sampler, ParentBased):
+            drops_remote = _always_off(getattr(sampler, "_remote_parent_not_sampled", None))
+            drops_local = _always_off(getattr(sampler, "_local_parent_not_sampled", None))
+        _sampler_verdict = (real, sampler, drops_remote, drops_local)
+    return drops_remote if remote else drops_local
+
+
+def _always_off(sampler: object) -> bool:
+    return isinstance(sampler, StaticSampler) and (
+        getattr(sampler, "_decision", None) is Decision.DROP
+    )

@@ -27,8 +27,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
-from opentelemetry.trace import Link, ProxyTracer, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_catalogue.failure_classes import failure_name
@@ -47,6 +46,7 @@ from webhooks_sender.soap_envelope import SoapSettingsError
 from webhooks_sender.soap_faults import parse_fault
 from webhooks_sender.transport import HttpResponse, Outbound, OutboundError
 from webhooks_telemetry import inject_headers
+from webhooks_telemetry.tracing import drops_unsampled_spans
 
 tracer = trace.get_tracer("webhooks.sender")
 FC = messages_pb2.FailureClass
@@ -105,7 +105,7 @@ class Deliverer:
             if (
                 parent_span.is_valid
                 and not parent_span.trace_flags.sampled
-                and drops_unsampled(remote=parent_span.is_remote)
+                and drops_unsampled_spans(tracer, remote=parent_span.is_remote)
             ):
                 # The sampler would drop this span (its parent is not sampled): none is
                 # made, no attributes gathered. The job's own trace context travels on, in
@@ -341,32 +341,10 @@ def propagated(context: Context, span_context: SpanContext) -> dict[str, str]:
     return inject_headers({}, context)
 
 
-_sampler_verdict: tuple[object, object, bool, bool] = (None, None, False, False)
-
-
 def drops_unsampled(*, remote: bool) -> bool:
-    """Whether the attempts' tracer would make a non-recording span under a parent that is
-    not sampled (remote, or local): its SDK sampler is ``always_off``, or parent-based with
-    ``always_off`` for such parents (what every ``parentbased_*`` setting is). Anything
-    else (another sampler, no SDK) answers False: the span is then asked for as usual.
-    """
-    global _sampler_verdict
-    real = tracer._tracer if isinstance(tracer, ProxyTracer) else tracer
-    sampler = getattr(real, "sampler", None)
-    known_tracer, known_sampler, drops_remote, drops_local = _sampler_verdict
-    if real is not known_tracer or sampler is not known_sampler:
-        drops_remote = drops_local = _always_off(sampler)
-        if isinstance(sampler, ParentBased):
-            drops_remote = _always_off(getattr(sampler, "_remote_parent_not_sampled", None))
-            drops_local = _always_off(getattr(sampler, "_local_parent_not_sampled", None))
-        _sampler_verdict = (real, sampler, drops_remote, drops_local)
-    return drops_remote if remote else drops_local
-
-
-def _always_off(sampler: object) -> bool:
-    return isinstance(sampler, StaticSampler) and (
-        getattr(sampler, "_decision", None) is Decision.DROP
-    )
+    """Whether the attempts' tracer makes no recording span under a parent that is not
+    sampled (``webhooks_telemetry.tracing.drops_unsampled_spans``)."""
+    return drops_unsampled_spans(tracer, remote=remote)
 
 
 @dataclass(frozen=True)
