@@ -410,7 +410,8 @@ def parent_context(carrier: Mapping[str, str]) -> Context:
     When the configured propagators are only the W3C ones (the default: trace context and
     baggage) and the carrier holds nothing but a well-formed version-00 ``traceparent``,
     the result is the one the SDK builds (its regex search, getters and composite loop
-    were ~5 % of the sender's CPU); anything else goes through the propagators.
+    cost a visible share of the sender's CPU, bench/README.md); anything else goes through
+    the propagators.
     """
     if len(carrier) == 1 and w3c_propagation_only():
         value = carrier.get("traceparent")
