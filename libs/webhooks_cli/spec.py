@@ -1,10 +1,8 @@
-"""From command-line flags to a ``SubscriptionSpec``: whole for create, and for update the
-current subscription with the given flags applied plus the ``update_mask`` they imply.
-
-Update sends whole top-level fields (the mask names ``webhook``, not ``webhook.url``), so
-the flags are applied on top of what the service returned: ``--url`` alone keeps the
-type and SOAP settings, ``--password`` alone keeps the username. Secrets come back masked
-(empty); the API keeps a stored secret when an unchanged kind is sent with it empty.
+"""From command-line flags to a ``SubscriptionSpec``: the flags become plain values
+(triggers parsed, secrets and files read) and ``webhooks_client.subscription_spec`` builds
+the spec from them, whole for create, and for update the current subscription with the
+values applied plus the ``update_mask`` they imply. The console builds its requests from
+its form with the same module.
 """
 
 from __future__ import annotations
@@ -16,20 +14,20 @@ from pathlib import Path
 
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from webhooks.v1.common_pb2 import (
-    Authentication,
-    SoapParameter,
-    SoapVersion,
-    Webhook,
-    WebhookType,
-)
+from webhooks.v1.common_pb2 import TriggerSpec
 from webhooks.v1.subscriptions_pb2 import Subscription, SubscriptionSpec
 from webhooks_catalogue.authentication import ALL_AUTH_FIELDS, AUTH_FIELDS, SECRET_FIELDS
 from webhooks_cli.errors import UsageError
 from webhooks_cli.triggers import TriggerSyntaxError, parse_trigger
+from webhooks_client.subscription_spec import (
+    AuthFieldNotTaken,
+    AuthKindNeeded,
+    SpecValues,
+    WebhookValues,
+    apply_values,
+    spec_of,
+)
 
-WEBHOOK_TYPES = {"rest": WebhookType.WEBHOOK_TYPE_REST, "soap": WebhookType.WEBHOOK_TYPE_SOAP}
-SOAP_VERSIONS = {"1.1": SoapVersion.SOAP_VERSION_1_1, "1.2": SoapVersion.SOAP_VERSION_1_2}
 # --auth choice -> (Authentication oneof field, the flags that kind takes)
 AUTH_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     choice: (oneof, AUTH_FIELDS[oneof])
@@ -41,13 +39,10 @@ AUTH_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("oauth2-password", "oauth2_password"),
     )
 }
+AUTH_CHOICE_OF = {oneof: choice for choice, (oneof, _) in AUTH_KINDS.items()}
 WEBHOOK_FLAGS = (
     *("type", "url", "certificate", "soap_operation", "soap_namespace", "soap_action"),
     *("soap_version", "soap_param", "wsdl_url", "wsdl_file"),
-)
-MASK_ORDER = (
-    *("name", "entity", "triggers", "include_complete_data"),
-    *("webhook", "authentication", "retry_policy"),
 )
 
 
@@ -83,102 +78,75 @@ def read_secrets(args: argparse.Namespace, read_stdin: Callable[[], str]) -> dic
     return secrets
 
 
-def _apply_webhook(webhook: Webhook, args: argparse.Namespace) -> bool:
-    given = [name for name in WEBHOOK_FLAGS if getattr(args, name, None) is not None]
-    if not given:
-        return False
-    if args.type is not None:
-        webhook.type = WEBHOOK_TYPES[args.type]
-        if args.type == "rest":
-            webhook.ClearField("soap")
-    if args.url is not None:
-        webhook.url = args.url
-    if args.certificate is not None:
-        webhook.client_certificate_id = args.certificate  # "" removes it
-    soap = webhook.soap
-    if args.soap_operation is not None:
-        soap.operation = args.soap_operation
-    if args.soap_namespace is not None:
-        soap.namespace = args.soap_namespace
-    if args.soap_action is not None:
-        soap.soap_action = args.soap_action
-    if args.soap_version is not None:
-        soap.version = SOAP_VERSIONS[args.soap_version]
-    if args.soap_param is not None:
-        del soap.parameters[:]
-        for item in args.soap_param:
-            name, eq, value = item.partition("=")
-            if not eq or not name.strip():
-                raise UsageError(f"--soap-param {item!r}: expected NAME=VALUE")
-            soap.parameters.append(SoapParameter(name=name.strip(), value=value))
-    # A WSDL URL and a WSDL document are alternatives: giving one drops the other.
-    if args.wsdl_url is not None:
-        soap.wsdl_url, soap.wsdl_document = args.wsdl_url, ""
-    if args.wsdl_file is not None:
-        soap.wsdl_url, soap.wsdl_document = "", read_text_file(args.wsdl_file, "--wsdl-file")
-    return True
+def _soap_parameters(items: list[str] | None) -> list[tuple[str, str]] | None:
+    if items is None:
+        return None
+    parameters = []
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--soap-param {item!r}: expected NAME=VALUE")
+        parameters.append((name.strip(), value))
+    return parameters
 
 
-def _apply_authentication(
-    auth: Authentication, args: argparse.Namespace, secrets: dict[str, str]
-) -> bool:
-    values = {name: getattr(args, name, None) for name in ALL_AUTH_FIELDS}
-    values.update(secrets)
-    given = {name: value for name, value in values.items() if value is not None}
-    if args.auth is None and not given:
-        return False
-    if args.auth is not None:
-        auth.Clear()
-        kind = args.auth
-    else:
-        current = auth.WhichOneof("kind")
-        kind = next((k for k, (field, _) in AUTH_KINDS.items() if field == current), "none")
-        if kind == "none":
-            raise UsageError(f"{flag(next(iter(given)))} needs --auth (basic, oauth2-...)")
-    oneof, accepted = AUTH_KINDS[kind]
-    for name in given:
-        if name not in accepted:
-            raise UsageError(f"{flag(name)} is not used by --auth {kind}")
-    part = getattr(auth, oneof)
-    part.SetInParent()
-    for name, value in given.items():
-        setattr(part, name, value)
-    return True
+def _triggers(texts: list[str] | None) -> list[TriggerSpec] | None:
+    if texts is None:
+        return None
+    triggers = []
+    for text in texts:
+        try:
+            triggers.append(parse_trigger(text))
+        except TriggerSyntaxError as err:
+            raise UsageError(f"--trigger {text!r}: {err}") from None
+    return triggers
+
+
+def values_of(args: argparse.Namespace, read_stdin: Callable[[], str]) -> SpecValues:
+    """The flags given as plain values: triggers parsed, files and secrets read."""
+    triggers = _triggers(args.trigger)
+    soap_parameters = _soap_parameters(getattr(args, "soap_param", None))
+    wsdl_file: str | None = getattr(args, "wsdl_file", None)
+    webhook = WebhookValues(
+        type=args.type,
+        url=args.url,
+        certificate=args.certificate,
+        soap_operation=args.soap_operation,
+        soap_namespace=args.soap_namespace,
+        soap_action=args.soap_action,
+        soap_version=args.soap_version,
+        soap_parameters=soap_parameters,
+        wsdl_url=args.wsdl_url,
+        wsdl_document=None if wsdl_file is None else read_text_file(wsdl_file, "--wsdl-file"),
+    )
+    auth_values = {name: getattr(args, name, None) for name in ALL_AUTH_FIELDS}
+    auth_values.update(read_secrets(args, read_stdin))
+    return SpecValues(
+        name=args.name,
+        entity=args.entity,
+        triggers=triggers,
+        include_complete_data=args.complete_data,
+        webhook=webhook,
+        auth_kind=None if args.auth is None else AUTH_KINDS[args.auth][0],
+        auth_values=auth_values,
+        retries=args.retries,
+        interval_seconds=args.interval,
+    )
 
 
 def apply_flags(
     spec: SubscriptionSpec, args: argparse.Namespace, read_stdin: Callable[[], str]
 ) -> FieldMask:
     """Apply every flag given to ``spec``; the mask names the top-level fields touched."""
-    touched: set[str] = set()
-    if args.name is not None:
-        spec.name = args.name
-        touched.add("name")
-    if args.entity is not None:
-        spec.entity = args.entity
-        touched.add("entity")
-    if args.trigger is not None:
-        del spec.triggers[:]
-        for text in args.trigger:
-            try:
-                spec.triggers.append(parse_trigger(text))
-            except TriggerSyntaxError as err:
-                raise UsageError(f"--trigger {text!r}: {err}") from None
-        touched.add("triggers")
-    if args.complete_data is not None:
-        spec.include_complete_data = args.complete_data
-        touched.add("include_complete_data")
-    if _apply_webhook(spec.webhook, args):
-        touched.add("webhook")
-    if _apply_authentication(spec.authentication, args, read_secrets(args, read_stdin)):
-        touched.add("authentication")
-    if args.retries is not None:
-        spec.retry_policy.retries = args.retries
-        touched.add("retry_policy")
-    if args.interval is not None:
-        spec.retry_policy.interval_seconds = args.interval
-        touched.add("retry_policy")
-    return FieldMask(paths=[path for path in MASK_ORDER if path in touched])
+    values = values_of(args, read_stdin)
+    try:
+        return apply_values(spec, values)
+    except AuthKindNeeded as err:
+        raise UsageError(f"{flag(err.name)} needs --auth (basic, oauth2-...)") from None
+    except AuthFieldNotTaken as err:
+        raise UsageError(
+            f"{flag(err.name)} is not used by --auth {AUTH_CHOICE_OF[err.kind]}"
+        ) from None
 
 
 def create_spec(
@@ -193,28 +161,6 @@ def create_spec(
         )
         args.type = "soap" if soap_given else "rest"
     apply_flags(spec, args, read_stdin)
-    return spec
-
-
-def spec_of(current: Subscription) -> SubscriptionSpec:
-    """What a caller would write to get ``current``, without output-only fields."""
-    spec = SubscriptionSpec(
-        name=current.name,
-        entity=current.entity,
-        triggers=current.triggers,
-        include_complete_data=current.include_complete_data,
-        webhook=current.webhook,
-        authentication=current.authentication,
-        retry_policy=current.retry_policy,
-    )
-    for output_only in ("method", "format", "content_type"):
-        spec.webhook.ClearField(output_only)
-    kind = spec.authentication.WhichOneof("kind")
-    if kind is not None:
-        part = getattr(spec.authentication, kind)
-        for secret in SECRET_FIELDS:
-            if secret + "_set" in part.DESCRIPTOR.fields_by_name:
-                part.ClearField(secret + "_set")
     return spec
 
 

@@ -26,7 +26,7 @@ from webhooks.v1.common_pb2 import (
 )
 from webhooks.v1.subscriptions_pb2 import Subscription
 from webhooks_catalogue.proto import catalogue_message
-from webhooks_cli.spec import MASK_ORDER
+from webhooks_client.subscription_spec import MASK_ORDER
 from webhooks_console.display import MAX_BACK_PAGES, Pages, trigger_text, url_breaks, words
 from webhooks_console.forms import (
     FormProblems,

@@ -1,7 +1,7 @@
 """The Add New Subscription / Edit form both ways: what the browser posted to a
-``SubscriptionSpec`` (through the CLI's own ``apply_flags``, so the two clients build the
-same requests), a stored ``Subscription`` back to what the form shows, and where a
-server-side field violation goes on the form.
+``SubscriptionSpec`` (as plain values for ``webhooks_client.subscription_spec``, which the
+CLI builds its requests with too), a stored ``Subscription`` back to what the form shows,
+and where a server-side field violation goes on the form.
 
 Form inputs are named after the API's field paths without the ``subscription.`` prefix
 (``webhook.url``, ``triggers[1].activity_types``, ``authentication.basic.password``), so a
@@ -12,7 +12,6 @@ keeps a stored secret when the same kind is sent with it empty).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,10 +22,17 @@ from webhooks.v1.common_pb2 import Catalogue, StatusChange, TriggerSpec, Webhook
 from webhooks.v1.subscriptions_pb2 import Subscription, SubscriptionSpec
 from webhooks_catalogue import limits
 from webhooks_catalogue import trigger as catalogue_trigger
-from webhooks_catalogue.authentication import SECRET_FIELDS
+from webhooks_catalogue.authentication import AUTH_FIELDS, SECRET_FIELDS
 from webhooks_catalogue.retry_policy import DEFAULT_INTERVAL_SECONDS, DEFAULT_RETRIES
-from webhooks_cli.errors import UsageError
-from webhooks_cli.spec import AUTH_KINDS, MASK_ORDER, SOAP_VERSIONS, apply_flags, spec_of
+from webhooks_client.subscription_spec import (
+    MASK_ORDER,
+    SOAP_VERSIONS,
+    SpecProblem,
+    SpecValues,
+    WebhookValues,
+    apply_values,
+    spec_of,
+)
 from webhooks_console.values import INT32_MAX, BadValue, number_or, whole_number
 
 # The Authentication oneof field of each kind the form offers, in the guide's order.
@@ -37,10 +43,6 @@ AUTH_CHOICES: tuple[tuple[str, str], ...] = (
     ("oauth2_client_credentials", "OAuth 2.0 client credentials"),
     ("oauth2_password", "OAuth 2.0 password credentials"),
 )
-# oneof field -> (the CLI's --auth name, the fields that kind takes)
-AUTH_BY_ONEOF: dict[str, tuple[str, tuple[str, ...]]] = {
-    oneof: (cli, fields) for cli, (oneof, fields) in AUTH_KINDS.items()
-}
 FIELD_LABELS = {
     "username": "Username",
     "password": "Password",
@@ -147,10 +149,10 @@ def parse_form(form: FormData, *, trigger_rows: int | None = None) -> Subscripti
         if name.strip() or value
     ]
     auth = form.get("authentication", "none")
-    if auth not in AUTH_BY_ONEOF:
+    if auth not in AUTH_FIELDS:
         auth = "none"
     auth_values = {}
-    for kind, (_, fields) in AUTH_BY_ONEOF.items():
+    for kind, fields in AUTH_FIELDS.items():
         for name in fields:
             value = form.get(f"authentication.{kind}.{name}", "")
             if value:
@@ -202,7 +204,7 @@ def form_of(sub: Subscription) -> SubscriptionForm:
     secrets_set: set[tuple[str, str]] = set()
     if kind != "none":
         part = getattr(sub.authentication, kind)
-        for name in AUTH_BY_ONEOF[kind][1]:
+        for name in AUTH_FIELDS[kind]:
             if name in SECRET_FIELDS:
                 if getattr(part, name + "_set"):
                     secrets_set.add((kind, name))
@@ -266,37 +268,43 @@ def trigger_components(catalogue: Catalogue, entity: str, trigger: str) -> list[
     return []
 
 
-def _flags(form: SubscriptionForm, current: Subscription | None) -> argparse.Namespace:
-    """The form as the CLI's flags, so ``apply_flags`` builds the request."""
-    _, accepted = AUTH_BY_ONEOF[form.auth]
-    auth_flags = {
+def _values(
+    form: SubscriptionForm, current: Subscription | None, catalogue: Catalogue
+) -> SpecValues:
+    """The form as plain values: every section given, so an edit rewrites all of them."""
+    auth_values = {
         name: form.auth_value(form.auth, name)
-        for name in ("username", "header_prefix", "token_url", "scope", "client_id")
+        for name in AUTH_FIELDS[form.auth]
+        # An empty secret is not sent: the API keeps the stored one.
+        if name not in SECRET_FIELDS or form.auth_value(form.auth, name)
     }
     keep_wsdl_document = current is not None and bool(current.webhook.soap.wsdl_document)
     soap = form.type == "soap"
-    return argparse.Namespace(
+    retries, interval = _retry_numbers(form)
+    return SpecValues(
         name=form.name,
         entity=form.entity,
-        trigger=None,  # set from the rows directly: they are ids already
-        complete_data=form.include_complete_data,
-        type=form.type,
-        url=form.url,
-        certificate=form.certificate,
-        soap_operation=form.soap_operation if form.type == "soap" else None,
-        soap_namespace=form.soap_namespace if form.type == "soap" else None,
-        soap_action=form.soap_action if form.type == "soap" else None,
-        soap_version=form.soap_version if form.type == "soap" else None,
-        soap_param=[f"{n}={v}" for n, v in form.soap_parameters] if form.type == "soap" else None,
-        wsdl_url=form.wsdl_url if soap and (form.wsdl_url or not keep_wsdl_document) else None,
-        wsdl_file=None,
-        auth=AUTH_BY_ONEOF[form.auth][0],
-        # Secrets are not flags here ("-" would mean stdin): set after apply_flags.
-        **{name: None for name in SECRET_FIELDS},
-        **{name + "_file": None for name in SECRET_FIELDS},
-        **{name: (value if name in accepted else None) for name, value in auth_flags.items()},
-        retries=None,
-        interval=None,
+        triggers=[
+            trigger_spec(row, trigger_components(catalogue, form.entity, row.trigger))
+            for row in form.triggers
+            if row.trigger
+        ],
+        include_complete_data=form.include_complete_data,
+        webhook=WebhookValues(
+            type=form.type,
+            url=form.url,
+            certificate=form.certificate,
+            soap_operation=form.soap_operation if soap else None,
+            soap_namespace=form.soap_namespace if soap else None,
+            soap_action=form.soap_action if soap else None,
+            soap_version=form.soap_version if soap else None,
+            soap_parameters=form.soap_parameters if soap else None,
+            wsdl_url=form.wsdl_url if soap and (form.wsdl_url or not keep_wsdl_document) else None,
+        ),
+        auth_kind=form.auth,
+        auth_values=auth_values,
+        retries=retries,
+        interval_seconds=interval,
     )
 
 
@@ -321,26 +329,12 @@ def build_spec(
 ) -> tuple[SubscriptionSpec, FieldMask]:
     """The request's spec: whole for create; for update ``current`` with every section of
     the form applied and a mask naming all of them."""
-    retries, interval = _retry_numbers(form)
+    values = _values(form, current, catalogue)
     spec = spec_of(current) if current is not None else SubscriptionSpec()
     try:
-        apply_flags(spec, _flags(form, current), lambda: "")
-    except UsageError as err:
-        field = "webhook.soap.parameters" if "--soap-param" in err.message else ""
-        raise FormProblems({field: err.message.replace("--soap-param", "SOAP parameter")}) from None
-    del spec.triggers[:]
-    for row in form.triggers:
-        if not row.trigger:
-            continue
-        spec.triggers.append(
-            trigger_spec(row, trigger_components(catalogue, form.entity, row.trigger))
-        )
-    part = getattr(spec.authentication, form.auth)
-    for name in AUTH_BY_ONEOF[form.auth][1]:
-        if name in SECRET_FIELDS and form.auth_value(form.auth, name):
-            setattr(part, name, form.auth_value(form.auth, name))
-    spec.retry_policy.retries = retries
-    spec.retry_policy.interval_seconds = interval
+        apply_values(spec, values)
+    except SpecProblem as err:
+        raise FormProblems({err.field: err.message}) from None
     return spec, FieldMask(paths=list(MASK_ORDER))
 
 
@@ -373,7 +367,7 @@ def form_inputs(form: SubscriptionForm) -> list[str]:
             for c in ("trigger", "channels", "activity_types", "status_changes")
         )
         names.extend(f"triggers[{index}].{c}" for c in ("whatsapp_channels", "whatsapp_statuses"))
-    for kind, (_, fields) in AUTH_BY_ONEOF.items():
+    for kind, fields in AUTH_FIELDS.items():
         names.append(f"authentication.{kind}")
         names.extend(f"authentication.{kind}.{name}" for name in fields)
     return names

@@ -29,7 +29,7 @@ from webhooks.v1.subscriptions_pb2 import (
     SubscriptionOrder,
     UpdateSubscriptionRequest,
 )
-from webhooks_catalogue.authentication import SECRET_FIELDS
+from webhooks_catalogue.authentication import AUTH_FIELDS, SECRET_FIELDS
 from webhooks_cli.failures import class_text
 from webhooks_cli.output import message_dict, timestamp_text
 from webhooks_cli.views import (
@@ -38,7 +38,6 @@ from webhooks_cli.views import (
 )
 from webhooks_console.display import Pages, trigger_text, words
 from webhooks_console.forms import (
-    AUTH_BY_ONEOF,
     AUTH_CHOICES,
     FIELD_LABELS,
     FormProblems,
@@ -134,7 +133,7 @@ def form_page(
             entities=entities,
             distinct=distinct,
             auth_choices=AUTH_CHOICES,
-            auth_fields=AUTH_BY_ONEOF,
+            auth_fields=AUTH_FIELDS,
             field_labels=FIELD_LABELS,
             secret_names=SECRET_FIELDS,
             errors=errors,
@@ -164,7 +163,7 @@ def restore_sealed(form: SubscriptionForm) -> None:
         if not key.startswith("sealed:authentication."):
             continue
         _, kind, name = key.removeprefix("sealed:").split(".", 2)
-        if kind not in AUTH_BY_ONEOF or name not in SECRET_FIELDS:
+        if kind not in AUTH_FIELDS or name not in SECRET_FIELDS:
             continue
         if not form.auth_values.get((kind, name)):
             with contextlib.suppress(SecretUnreadable):

@@ -1,0 +1,2 @@
+"""What the platform's clients (the CLI, the console) share: building requests from plain
+values, so each client only turns its own input (flags, a form) into those values."""
