@@ -84,10 +84,11 @@ async def test_a_service_connects_over_tls_as_its_user(tls_nats: TlsNats) -> Non
         # The server's certificate is not trusted without the CA.
         ({"WEBHOOKS_NATS_TLS_CA": ""}, "CERTIFICATE_VERIFY_FAILED"),
         # The server verifies clients: no certificate, no connection.
-        # (TLS 1.3: the alert, or the connection closed before it is read.)
+        # (TLS 1.3: the alert, or the connection closed before it is read, or while the
+        # client still writes its CONNECT: which one depends on timing.)
         (
             {"WEBHOOKS_NATS_TLS_CERT": "", "WEBHOOKS_NATS_TLS_KEY": ""},
-            "CERTIFICATE_REQUIRED|Connection (lost|reset)",
+            "CERTIFICATE_REQUIRED|Connection (lost|reset)|Broken pipe",
         ),
     ],
 )
