@@ -1,6 +1,6 @@
 """Delivering: the durable pull consumer of DELIVERIES that every sender process shares.
 
-Every job ends in exactly one of:
+Every job ends in exactly one of these, decided in one place (``settlement.py``):
 - ack, after its attempt is recorded on ATTEMPTS and, when it failed with attempts left,
   the next one is scheduled (retries.py) — so a crash anywhere before the ack only
   repeats the attempt (at least once; receivers deduplicate on ``webhook-id``);
@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from google.protobuf.message import DecodeError
@@ -64,8 +64,17 @@ from webhooks_sender.delivery import (
 )
 from webhooks_sender.directory import Directory, EndpointUnusable
 from webhooks_sender.endpoint_slots import EndpointSlots, WaitedTooLong
-from webhooks_sender.nats_schedules import park, schedule_retry
+from webhooks_sender.nats_schedules import schedule_retry
 from webhooks_sender.retries import PREVIOUS_ATTEMPT_HEADER, RetryPolicy
+from webhooks_sender.settlement import (
+    DELIVERED,
+    FAILED,
+    HANDED_BACK,
+    Settlement,
+    handling_failed,
+    malformed,
+    parked,
+)
 from webhooks_telemetry import extract_context
 
 log = logging.getLogger(__name__)
@@ -80,13 +89,6 @@ EXPIRE_EVERY_SECONDS = 1.0  # how often jobs waiting too long for a slot are loo
 MEAN_WEIGHT = 0.2  # of the latest request in an endpoint's mean request duration
 MEANS_KEPT = 10_000  # endpoints whose mean duration is remembered
 RETRY_DELAY_SECONDS = 1.0  # a job whose handling failed comes back after this
-
-
-@dataclass
-class SenderStats:
-    delivered: int = 0
-    failed: int = 0
-    parked: int = 0
 
 
 class JobConsumer:
@@ -105,8 +107,8 @@ class JobConsumer:
         self._directory = directory
         self._feed = feed
         self._deliverer = deliverer
-        self._dead = dead
-        self._retrying = Retrying(dead, delay=RETRY_DELAY_SECONDS)
+        self._settlement = Settlement(js, dead, Retrying(dead, delay=RETRY_DELAY_SECONDS))
+        self.stats = self._settlement.stats
         self._capacity = settings.sender_concurrency
         self._endpoint_limit = settings.sender_endpoint_concurrency
         self._retry_after_max = settings.retry_after_max_seconds
@@ -124,7 +126,6 @@ class JobConsumer:
         # its confirmation awaited (the publisher then settles them, see _stored).
         self._held = 0
         self._room = asyncio.Event()
-        self.stats = SenderStats()
 
     async def run(self, stop: asyncio.Event) -> None:
         subscription = await self._js.pull_subscribe(
@@ -226,21 +227,20 @@ class JobConsumer:
             try:
                 job = messages_pb2.DeliveryJob.FromString(msg.data)
             except DecodeError as error:
-                await self._dead.terminate(msg, "undecodable", str(error))
+                await self._settlement.settle(msg, malformed("undecodable", str(error)))
                 return
             problem = delivery_job_problem(msg.subject, job)
             if problem:
-                await self._dead.terminate(msg, "invalid", problem)
+                await self._settlement.settle(msg, malformed("invalid", problem))
                 return
             try:
                 published = await self._deliver(msg, job)
             except asyncio.CancelledError:
                 # Shutting down: the job goes back to the broker for another sender now.
-                with contextlib.suppress(Exception):
-                    await msg.nak()
+                await self._settlement.settle(msg, HANDED_BACK)
                 raise
             except Exception as error:  # nakked; set aside if it keeps failing so
-                await self._retrying.failed_with(msg, error, what=f"job {job.job_id}")
+                await self._settlement.settle(msg, handling_failed(error, job))
         finally:
             if not published:
                 self._settled()
@@ -254,17 +254,18 @@ class JobConsumer:
             await self._feed.caught_up(self._js, CATCH_UP_TIMEOUT_SECONDS)
             state = self._directory.subscription(job.subscription_id)
         if state is None:
-            return await self._settle(msg, job, None, gone(job, "subscription does not exist"))
+            return await self._record(msg, job, None, gone(job, "subscription does not exist"))
         if state.tenant != job.tenant:
-            await self._dead.terminate(msg, "invalid", "job tenant differs from subscription's")
+            verdict = malformed("invalid", "job tenant differs from subscription's")
+            await self._settlement.settle(msg, verdict)
             return False
         if state.deleted or not state.active:
             reason = "subscription deleted" if state.deleted else "subscription deactivated"
-            return await self._settle(msg, job, state, gone(job, reason))
+            return await self._record(msg, job, state, gone(job, reason))
         try:
             endpoint = self._directory.endpoint(state)
         except EndpointUnusable as error:
-            return await self._settle(msg, job, state, unusable(job, state.webhook.url, str(error)))
+            return await self._record(msg, job, state, unusable(job, state.webhook.url, str(error)))
         origin = endpoint.origin
         slots = self._endpoints.get(origin)
         if slots is None:
@@ -272,7 +273,7 @@ class JobConsumer:
                 self._endpoint_limit, self._waiting_limit(origin)
             )
         if slots.full:
-            await self._park(msg, job)
+            await self._settlement.settle(msg, parked(job))
             return False
         slots.holders += 1
         try:
@@ -282,7 +283,7 @@ class JobConsumer:
                 # 2 timeouts and sending for 1 stays within the consumer's ack_wait.
                 await slots.acquire(2 * self._wait_budget)
             except WaitedTooLong:
-                await self._park(msg, job)
+                await self._settlement.settle(msg, parked(job))
                 return False
             try:
                 untraced = unsampled_headers(job.trace_context)
@@ -302,14 +303,9 @@ class JobConsumer:
             slots.holders -= 1
             if slots.holders == 0:
                 self._endpoints.pop(origin, None)
-        return await self._settle(msg, job, state, result)
+        return await self._record(msg, job, state, result)
 
-    async def _park(self, msg: Msg, job: messages_pb2.DeliveryJob) -> None:
-        await park(self._js, job, dict(msg.headers or {}))
-        await msg.ack()
-        self.stats.parked += 1
-
-    async def _settle(
+    async def _record(
         self,
         msg: Msg,
         job: messages_pb2.DeliveryJob,
@@ -334,9 +330,8 @@ class JobConsumer:
         succeeded = result.succeeded
         retry = None if next_at is None else (next_at, dict(result.span_context))
 
-        async def stored(error: BaseException | None) -> None:
-            await self._stored(msg, job, succeeded, error, retry)
-
+        # A partial, not a closure over a coroutine: the publisher's call is _stored's own.
+        stored = functools.partial(self._stored, msg, job, succeeded, retry=retry)
         await self._attempts.publish(record, result.span_context or job.trace_context, stored)
         return True
 
@@ -365,13 +360,9 @@ class JobConsumer:
             return
         try:
             if error is not None:
-                await self._retrying.failed_with(msg, error, what=f"job {job.job_id}")
+                await self._settlement.settle(msg, handling_failed(error, job))
                 return
-            await msg.ack()
-            if succeeded:
-                self.stats.delivered += 1
-            else:
-                self.stats.failed += 1
+            await self._settlement.settle(msg, DELIVERED if succeeded else FAILED)
         finally:
             self._settled()
 
@@ -387,14 +378,12 @@ class JobConsumer:
         then, is dropped by the broker) and the attempt is made and scheduled again."""
         try:
             await schedule_retry(self._js, job, at, previous_attempt)
-            await msg.ack()
-            self.stats.failed += 1
+            await self._settlement.settle(msg, FAILED)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await msg.nak()
+            await self._settlement.settle(msg, HANDED_BACK)
             raise
         except Exception as error:
-            await self._retrying.failed_with(msg, error, what=f"job {job.job_id}")
+            await self._settlement.settle(msg, handling_failed(error, job))
         finally:
             self._settled()
 
