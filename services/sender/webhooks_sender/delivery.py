@@ -114,22 +114,16 @@ class Deliverer:
                 return await self._attempt(
                     endpoint, job, target.shown, propagated(parent, parent_span)
                 )
-        attributes: dict[str, str | int] = {
-            "http.request.method": "POST",
-            "url.full": target.shown,
-            "server.address": target.host,
-            "server.port": target.port,
-            "webhooks.delivery_id": job.delivery_id,
-            "webhooks.subscription_id": job.subscription_id,
-            "webhooks.attempt": job.attempt,
-            "webhooks.series": job.series,
-        }
         # The span is not made the current one: attaching and detaching the context costs
         # much of the span's own cost on the hot path, and nothing under the attempt reads
         # the current span. What needs it gets it explicitly: the traceparent sent to the
         # endpoint and recorded with the attempt, injected once.
         span = tracer.start_span(
-            "POST", context=parent, kind=SpanKind.CLIENT, attributes=attributes, links=links
+            "POST",
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes=_span_attributes(target, job),
+            links=links,
         )
         try:
             trace_headers = propagated(
@@ -137,11 +131,7 @@ class Deliverer:
             )
             result = await self._attempt(endpoint, job, target.shown, trace_headers)
             if span.is_recording():
-                if result.status_code:
-                    span.set_attribute("http.response.status_code", result.status_code)
-                if not result.succeeded:
-                    span.set_attribute("error.type", failure_name(result.failure_class))
-                    span.set_status(Status(StatusCode.ERROR, result.message[:256]))
+                _record_on_span(span, result)
             return result
         except BaseException as error:  # as start_as_current_span would record it
             if span.is_recording():
@@ -158,40 +148,22 @@ class Deliverer:
         url: str,
         trace_headers: Mapping[str, str],
     ) -> AttemptResult:
-        """``url`` is the webhook URL as shown, ``trace_headers`` the attempt's span context."""
+        """``url`` is the webhook URL as shown, ``trace_headers`` the attempt's span context.
+
+        Prepare (body, headers, signature), call (credentials, the POST, once more with a
+        fresh token after a 401), outcome (``_outcome``)."""
         started_at = datetime.now(UTC)
         started = time.monotonic()
         subscription = endpoint.subscription
-
-        def failed(failure_class: int, message: str, **more: object) -> AttemptResult:
-            return AttemptResult(
-                started_at=started_at,
-                duration_ms=int((time.monotonic() - started) * 1000),
-                url=url,
-                failure_class=failure_class,
-                message=message,
-                span_context=trace_headers,
-                **more,  # type: ignore[arg-type]
-            )
-
+        at = (started_at, started, url, trace_headers)  # what a failed attempt's result says
         try:
             body, content_type, soap_headers = await self._body(endpoint, job)
         except SoapSettingsError as error:
-            return failed(_refused_or(error, FC.FAILURE_CLASS_CONFIGURATION), str(error))
-        headers = {
-            "Content-Type": content_type,
-            "User-Agent": USER_AGENT,
-            "webhook-attempt": str(job.attempt),
-            **soap_headers,
-            **trace_headers,
-        }
-        if endpoint.signing_secrets:
-            try:
-                headers.update(
-                    signature_headers(job.delivery_id, started_at, body, endpoint.signing_secrets)
-                )
-            except ValueError as error:  # a secret not in the whsec_ form: never unsigned
-                return failed(FC.FAILURE_CLASS_CONFIGURATION, f"cannot sign: {error}")
+            return _failed(at, _refused_or(error, FC.FAILURE_CLASS_CONFIGURATION), str(error))
+        try:
+            headers = _headers(endpoint, job, at, body, content_type, soap_headers)
+        except ValueError as error:  # a secret not in the whsec_ form: never unsigned
+            return _failed(at, FC.FAILURE_CLASS_CONFIGURATION, f"cannot sign: {error}")
         sent: dict[str, bytes | str] = {"request_body": body, "request_content_type": content_type}
         authentication = endpoint.authentication
         grant = refreshable(authentication)
@@ -201,11 +173,11 @@ class Deliverer:
                     subscription.id, subscription.version, authentication
                 )
             except TokenFailure as error:
-                return failed(
-                    _refused_or(error, FC.FAILURE_CLASS_OAUTH_TOKEN), error.message, **sent
+                return _failed(
+                    at, _refused_or(error, FC.FAILURE_CLASS_OAUTH_TOKEN), error.message, **sent
                 )
             except CredentialsUnusable as error:
-                return failed(FC.FAILURE_CLASS_CONFIGURATION, str(error), **sent)
+                return _failed(at, FC.FAILURE_CLASS_CONFIGURATION, str(error), **sent)
             if authorization:
                 headers["Authorization"] = authorization
             try:
@@ -217,7 +189,7 @@ class Deliverer:
                     timeout=self._timeout,
                 )
             except OutboundError as error:
-                return failed(error.failure_class, error.message, **sent)
+                return _failed(at, error.failure_class, error.message, **sent)
             if response.status == 401 and grant and authorization and not refreshed:
                 # The token may have been revoked before its expiry: one fresh token, once.
                 self._credentials.invalidate(subscription.id, subscription.version, authorization)
@@ -268,6 +240,70 @@ class Deliverer:
             final=outcome.final,
             **common,  # type: ignore[arg-type]
         )
+
+
+# An attempt's start, as its result shows it: (started_at, time.monotonic() then, the URL
+# as shown, the attempt's trace headers).
+_Start = tuple[datetime, float, str, Mapping[str, str]]
+
+
+def _failed(at: _Start, failure_class: int, message: str, **more: object) -> AttemptResult:
+    """The result of an attempt that failed before a response (or without one)."""
+    started_at, started, url, trace_headers = at
+    return AttemptResult(
+        started_at=started_at,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        url=url,
+        failure_class=failure_class,
+        message=message,
+        span_context=trace_headers,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+def _headers(
+    endpoint: Endpoint,
+    job: messages_pb2.DeliveryJob,
+    at: _Start,
+    body: bytes,
+    content_type: str,
+    soap_headers: Mapping[str, str],
+) -> dict[str, str]:
+    """The request's headers but ``Authorization``; ValueError when a secret cannot sign."""
+    started_at, _, _, trace_headers = at
+    headers = {
+        "Content-Type": content_type,
+        "User-Agent": USER_AGENT,
+        "webhook-attempt": str(job.attempt),
+        **soap_headers,
+        **trace_headers,
+    }
+    if endpoint.signing_secrets:
+        headers.update(
+            signature_headers(job.delivery_id, started_at, body, endpoint.signing_secrets)
+        )
+    return headers
+
+
+def _span_attributes(target: _Target, job: messages_pb2.DeliveryJob) -> dict[str, str | int]:
+    return {
+        "http.request.method": "POST",
+        "url.full": target.shown,
+        "server.address": target.host,
+        "server.port": target.port,
+        "webhooks.delivery_id": job.delivery_id,
+        "webhooks.subscription_id": job.subscription_id,
+        "webhooks.attempt": job.attempt,
+        "webhooks.series": job.series,
+    }
+
+
+def _record_on_span(span: trace.Span, result: AttemptResult) -> None:
+    if result.status_code:
+        span.set_attribute("http.response.status_code", result.status_code)
+    if not result.succeeded:
+        span.set_attribute("error.type", failure_name(result.failure_class))
+        span.set_status(Status(StatusCode.ERROR, result.message[:256]))
 
 
 def _refused_or(error: Exception, failure_class: int) -> int:
