@@ -153,7 +153,7 @@ def xml_text(value: Any) -> str:
 
 def assert_xml_is(element: ET.Element, value: Any, where: str) -> None:
     """The element holds ``value`` as the SOAP mapping is documented (services/sender/
-    webhooks_sender/soap.py): an object is an element per key in order, an array the
+    README.md, "SOAP envelopes"): an object is an element per key in order, an array the
     element repeated, null an xsi:nil element, a scalar its text; all in the namespace."""
     if isinstance(value, dict):
         children = list(element)
