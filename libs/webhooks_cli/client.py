@@ -66,6 +66,18 @@ class Client:
         except grpc.RpcError as err:
             raise CliError(rpc_error_line(err, self.address, self.service)) from None
 
+    def pages(self, method: str, request: Any, items: str, *, every: bool) -> Any:
+        """The page the request asks for or, with ``every``, that page and all after it
+        merged into one response (``items``: the response's repeated field); the merged
+        response's next_page_token is the last page's (empty once all were read)."""
+        result = self.call(method, request)
+        while every and result.next_page_token:
+            request.page_token = result.next_page_token
+            page = self.call(method, request)
+            getattr(result, items).extend(getattr(page, items))
+            result.next_page_token = page.next_page_token
+        return result
+
     def stream(self, method: str, request: Any) -> Iterator[Any]:
         """A server-streaming call; no deadline (a replay takes as long as it takes)."""
         rpc: Callable[..., Any] = getattr(self.stub, method)

@@ -57,15 +57,10 @@ def list_(args: argparse.Namespace, client: Client) -> int:
         limit=args.limit or 0,
         page_token=args.page_token or "",
     )
-    result = ListDeadLettersResponse()
     with client.other("failures") as failures:
-        while True:
-            page: ListDeadLettersResponse = failures.call("ListDeadLetters", request)
-            result.dead_letters.extend(page.dead_letters)
-            result.next_page_token = page.next_page_token
-            if not (args.all and page.next_page_token):
-                break
-            request.page_token = page.next_page_token
+        result: ListDeadLettersResponse = failures.pages(
+            "ListDeadLetters", request, "dead_letters", every=args.all
+        )
     if args.json:
         print_json(result)
         return 0

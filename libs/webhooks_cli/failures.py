@@ -207,15 +207,10 @@ def list_(args: argparse.Namespace, client: Client) -> int:
     request = ListFailedEventsRequest(
         filter=filter_of(args), page_size=args.page_size or 0, page_token=args.page_token or ""
     )
-    result = ListFailedEventsResponse()
     with client.other("failures") as failures:
-        while True:
-            page = failures.call("ListFailedEvents", request)
-            result.failed_events.extend(page.failed_events)
-            result.next_page_token = page.next_page_token
-            if not (args.all and page.next_page_token):
-                break
-            request.page_token = page.next_page_token
+        result: ListFailedEventsResponse = failures.pages(
+            "ListFailedEvents", request, "failed_events", every=args.all
+        )
     if args.json:
         print_json(result)
         return 0

@@ -134,14 +134,9 @@ def list_(args: argparse.Namespace, client: Client) -> int:
     )
     if args.active is not None:
         request.active = args.active
-    result = ListSubscriptionsResponse()
-    while True:
-        page = client.call("ListSubscriptions", request)
-        result.subscriptions.extend(page.subscriptions)
-        result.next_page_token = page.next_page_token
-        if not (args.all and page.next_page_token):
-            break
-        request.page_token = page.next_page_token
+    result: ListSubscriptionsResponse = client.pages(
+        "ListSubscriptions", request, "subscriptions", every=args.all
+    )
     if args.json:
         print_json(result)
         return 0
