@@ -95,6 +95,10 @@ NAME_CONTAINS_LENGTH = NAME_LENGTH
 # Page tokens are opaque strings the service made; its own are far shorter.
 PAGE_TOKEN_LENGTH = 1024
 SUBSCRIPTIONS_PAGE_SIZE = 1000
+# google.protobuf.Timestamp's documented range, 0001-01-01T00:00:00Z to
+# 9999-12-31T23:59:59Z: beyond it ToDatetime raises, and an SQLite integer overflows.
+TIMESTAMP_MIN_SECONDS = -62_135_596_800
+TIMESTAMP_MAX_SECONDS = 253_402_300_799
 
 # ---- Platform events (PublishEvents, and events published straight onto NATS)
 # The number of events per PublishEvents call is a setting (WEBHOOKS_ROUTER_MAX_BATCH), sized

@@ -32,6 +32,7 @@ import nats.errors
 import nats.js.errors
 from google.protobuf import timestamp_pb2
 
+from webhooks_catalogue.limits import TIMESTAMP_MAX_SECONDS, TIMESTAMP_MIN_SECONDS
 from webhooks_grpc.errors import abort
 from webhooks_telemetry.logs import LogEvery
 
@@ -40,9 +41,6 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
 Behaviour = Callable[..., Any]
 
-# google.protobuf.Timestamp's documented range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-TIMESTAMP_MIN_SECONDS = -62_135_596_800
-TIMESTAMP_MAX_SECONDS = 253_402_300_799
 BROKER_ERRORS = (nats.errors.Error, nats.js.errors.Error)
 
 

@@ -16,11 +16,9 @@ from collections.abc import Iterable
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from webhooks.v1 import common_pb2, messages_pb2
+from webhooks_catalogue.limits import TIMESTAMP_MAX_SECONDS, TIMESTAMP_MIN_SECONDS
 from webhooks_messaging.subjects import is_valid_tenant
 
-# google.protobuf.Timestamp's own range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-MIN_SECONDS = -62_135_596_800
-MAX_SECONDS = 253_402_300_799
 MAX_ID = 128
 MAX_ATTEMPT = 10_000  # far above any retry policy (0-5 retries) plus redeliveries
 MAX_SERIES = 1_000_000
@@ -36,7 +34,10 @@ FAILURE_CLASSES = frozenset(messages_pb2.FailureClass.values())
 
 
 def timestamp_problem(field: str, stamp: Timestamp) -> str:
-    if not MIN_SECONDS <= stamp.seconds <= MAX_SECONDS or not 0 <= stamp.nanos < 10**9:
+    if (
+        not TIMESTAMP_MIN_SECONDS <= stamp.seconds <= TIMESTAMP_MAX_SECONDS
+        or not 0 <= stamp.nanos < 10**9
+    ):
         return f"{field}: out of range ({stamp.seconds} s, {stamp.nanos} ns)"
     return ""
 
