@@ -26,7 +26,7 @@ from opentelemetry.trace import StatusCode
 
 from webhooks.v1 import messages_pb2
 from webhooks_grpc.collector import collect_less_often
-from webhooks_messaging import EVENTS
+from webhooks_messaging import EVENTS, pulling
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_messaging.handling import Retrying, describe
 from webhooks_messaging.waiting import first_of
@@ -50,7 +50,6 @@ tracer = trace.get_tracer("webhooks.router")
 _TRACE_FIELDS = frozenset(propagate.get_global_textmap().fields)
 DURABLE = "router"
 FETCH_BATCH = 256
-BACKLOG_WAIT_SECONDS = 0.001  # how long the second fetch of a batch may wait
 MAX_SETTLING_BATCHES = 4  # batches sent whose acknowledgements are still awaited
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 RETRY_DELAY_SECONDS = 2.0
@@ -141,19 +140,14 @@ class EventConsumer:
         """The next event as soon as there is one, with whatever else is already waiting,
         and the SUBSCRIPTIONS stream's last sequence asked for once the first had come.
 
-        A single ``fetch(FETCH_BATCH)`` lingers until the whole batch has arrived or the
-        timeout passes, so at low rates every event would wait out the timeout (figures:
-        bench/README.md). Waiting for one message, then taking what the server already
-        holds (its no-wait probe answers at once), keeps batching under load without that
-        delay. The stream's end is asked for during that probe, not after it: the routing
-        table must have applied everything stored before the batch is routed, and this
-        saves a round trip per batch.
+        The stream's end is asked for while the waiting messages are fetched
+        (webhooks_messaging.pulling), not after: the routing table must have applied
+        everything stored before the batch is routed, and this saves a round trip per batch.
         """
-        messages: list[Msg] = await subscription.fetch(1, timeout=1.0)
+        messages = await pulling.first(subscription)
         end = asyncio.ensure_future(self._feed.stream_end(js))
         try:
-            with contextlib.suppress(TimeoutError):
-                messages += await subscription.fetch(FETCH_BATCH - 1, timeout=BACKLOG_WAIT_SECONDS)
+            messages += await pulling.waiting(subscription, FETCH_BATCH - 1)
         except BaseException:
             end.cancel()
             raise

@@ -47,7 +47,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 from webhooks.v1 import messages_pb2
 from webhooks_config import Settings
 from webhooks_grpc.collector import collect_less_often
-from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS
+from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS, pulling
 from webhooks_messaging.checks import delivery_job_problem
 from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
@@ -81,7 +81,6 @@ log = logging.getLogger(__name__)
 
 DURABLE = "sender"
 FETCH_BATCH = 256
-BACKLOG_WAIT_SECONDS = 0.001
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 # In-flight jobs get this long at shutdown (the service gives background tasks 10 s).
 DRAIN_SECONDS = 8.0
@@ -149,7 +148,7 @@ class JobConsumer:
                     await first_of(self._room.wait(), stop)
                     continue
                 try:
-                    messages = await _next_batch(subscription, min(free, FETCH_BATCH))
+                    messages = await pulling.next_batch(subscription, min(free, FETCH_BATCH))
                 except TimeoutError:
                     continue
                 self._held += len(messages)
@@ -452,13 +451,3 @@ def _previous_attempt(msg: Msg) -> list[Link]:
     context = trace.get_current_span(extract_context({"traceparent": traceparent}))
     span_context = context.get_span_context()
     return [Link(span_context)] if span_context.is_valid else []
-
-
-async def _next_batch(subscription: JetStreamContext.PullSubscription, size: int) -> list[Msg]:
-    """The next job as soon as there is one, with whatever else is already waiting (see the
-    router's consumer: a lone fetch(n) lingers until n arrive or it times out)."""
-    messages: list[Msg] = await subscription.fetch(1, timeout=1.0)
-    if size > 1:
-        with contextlib.suppress(TimeoutError):
-            messages += await subscription.fetch(size - 1, timeout=BACKLOG_WAIT_SECONDS)
-    return messages
