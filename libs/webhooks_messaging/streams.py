@@ -43,88 +43,109 @@ log = logging.getLogger(__name__)
 
 
 def stream_configs(settings: Settings) -> list[StreamConfig]:
-    """The declared configuration of every stream, from the settings."""
+    """The declared configuration of every stream, from the settings.
 
-    def window(max_age: int) -> int:
-        # The server refuses a duplicate window longer than the stream's max age (0: none).
-        dup = settings.duplicate_window_seconds
-        return min(dup, max_age) if max_age > 0 else dup
-
-    events_age = settings.events_max_age_seconds
-    attempts_age = settings.attempts_max_age_seconds
-    # Every stream alike: on a cluster of 3 (or 5) servers each survives the loss of one
-    # (or two); a single server accepts only 1.
-    replicas = settings.stream_replicas
+    Every stream has the same replicas: on a cluster of 3 (or 5) servers each survives the
+    loss of one (or two); a single server accepts only 1.
+    """
     return [
-        StreamConfig(
-            name=SUBSCRIPTIONS,
-            description="Domain events of subscriptions and certificates (keep all)",
-            subjects=["subscriptions.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=replicas,
-            max_msgs=-1,
-            max_bytes=-1,
-            max_age=0,
-            duplicate_window=window(0),
-        ),
-        StreamConfig(
-            name=EVENTS,
-            description="Platform events, kept for replay",
-            subjects=["events.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=replicas,
-            max_msgs=-1,
-            max_bytes=settings.events_max_bytes,
-            max_age=events_age,
-            duplicate_window=window(events_age),
-        ),
-        StreamConfig(
-            name=DELIVERIES,
-            description="Delivery jobs for senders, and scheduled retries",
-            subjects=[DELIVERY_JOBS_SUBJECTS, DELIVERY_RETRY_SUBJECTS],
-            retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE,
-            num_replicas=replicas,
-            max_msgs=-1,
-            max_bytes=-1,
-            max_age=0,
-            duplicate_window=window(0),
-            # Retries are message schedules (nats-server 2.12+): the target subject must
-            # be in this same stream, hence deliveries.retry.> next to deliveries.jobs.>.
-            allow_msg_schedules=True,
-        ),
-        StreamConfig(
-            name=ATTEMPTS,
-            description="Delivery attempts, the source of the failures read model",
-            subjects=["attempts.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=replicas,
-            max_msgs=-1,
-            max_bytes=-1,
-            max_age=attempts_age,
-            duplicate_window=window(attempts_age),
-        ),
-        StreamConfig(
-            name=DEADLETTERS,
-            description="What a producer or consumer set aside, for operators to list",
-            subjects=[DEADLETTER_SUBJECTS],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            num_replicas=replicas,
-            max_msgs=DEADLETTERS_MAX_MSGS,
-            max_bytes=DEADLETTERS_MAX_BYTES,
-            max_age=DEADLETTERS_MAX_AGE_SECONDS,
-            max_msg_size=DEADLETTER_MAX_MSG_BYTES,
-            # One letter per original message and component: the subject names the original
-            # (deadletters.<component>.<reason>.<origin>), so setting the same message aside
-            # again (a projection rebuilt at every start) replaces its letter, never adds one.
-            max_msgs_per_subject=1,
-            duplicate_window=window(DEADLETTERS_MAX_AGE_SECONDS),
-        ),
+        _subscriptions(settings),
+        _events(settings),
+        _deliveries(settings),
+        _attempts(settings),
+        _deadletters(settings),
     ]
+
+
+def _duplicate_window(settings: Settings, max_age: int) -> int:
+    # The server refuses a duplicate window longer than the stream's max age (0: none).
+    dup = settings.duplicate_window_seconds
+    return min(dup, max_age) if max_age > 0 else dup
+
+
+def _subscriptions(settings: Settings) -> StreamConfig:
+    return StreamConfig(
+        name=SUBSCRIPTIONS,
+        description="Domain events of subscriptions and certificates (keep all)",
+        subjects=["subscriptions.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        max_msgs=-1,
+        max_bytes=-1,
+        max_age=0,
+        duplicate_window=_duplicate_window(settings, 0),
+    )
+
+
+def _events(settings: Settings) -> StreamConfig:
+    events_age = settings.events_max_age_seconds
+    return StreamConfig(
+        name=EVENTS,
+        description="Platform events, kept for replay",
+        subjects=["events.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        max_msgs=-1,
+        max_bytes=settings.events_max_bytes,
+        max_age=events_age,
+        duplicate_window=_duplicate_window(settings, events_age),
+    )
+
+
+def _deliveries(settings: Settings) -> StreamConfig:
+    return StreamConfig(
+        name=DELIVERIES,
+        description="Delivery jobs for senders, and scheduled retries",
+        subjects=[DELIVERY_JOBS_SUBJECTS, DELIVERY_RETRY_SUBJECTS],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        max_msgs=-1,
+        max_bytes=-1,
+        max_age=0,
+        duplicate_window=_duplicate_window(settings, 0),
+        # Retries are message schedules (nats-server 2.12+): the target subject must
+        # be in this same stream, hence deliveries.retry.> next to deliveries.jobs.>.
+        allow_msg_schedules=True,
+    )
+
+
+def _attempts(settings: Settings) -> StreamConfig:
+    attempts_age = settings.attempts_max_age_seconds
+    return StreamConfig(
+        name=ATTEMPTS,
+        description="Delivery attempts, the source of the failures read model",
+        subjects=["attempts.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        max_msgs=-1,
+        max_bytes=-1,
+        max_age=attempts_age,
+        duplicate_window=_duplicate_window(settings, attempts_age),
+    )
+
+
+def _deadletters(settings: Settings) -> StreamConfig:
+    return StreamConfig(
+        name=DEADLETTERS,
+        description="What a producer or consumer set aside, for operators to list",
+        subjects=[DEADLETTER_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        num_replicas=settings.stream_replicas,
+        max_msgs=DEADLETTERS_MAX_MSGS,
+        max_bytes=DEADLETTERS_MAX_BYTES,
+        max_age=DEADLETTERS_MAX_AGE_SECONDS,
+        max_msg_size=DEADLETTER_MAX_MSG_BYTES,
+        # One letter per original message and component: the subject names the original
+        # (deadletters.<component>.<reason>.<origin>), so setting the same message aside
+        # again (a projection rebuilt at every start) replaces its letter, never adds one.
+        max_msgs_per_subject=1,
+        duplicate_window=_duplicate_window(settings, DEADLETTERS_MAX_AGE_SECONDS),
+    )
 
 
 async def declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
