@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PREFIX = "WEBHOOKS_"
 
@@ -139,64 +140,108 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
+    # Each group reads its own variables; Settings refuses a field missing or given twice.
+    return Settings(
+        **_storage(env),
+        **_services(env),
+        **_retention(env),
+        **_sender(env),
+        **_console(env),
+        **_nats(env),
+    )
+
+
+def _storage(env: Mapping[str, str]) -> dict[str, Any]:
+    """Where state lives: the data dir, the store, the secret keys and the tokens."""
     store = env.get(PREFIX + "STORE", "sqlite").strip().lower()
     if store not in ("sqlite", "postgres"):
         raise ConfigError(f"{PREFIX}STORE: expected sqlite or postgres, got {store!r}")
-    addresses = {
-        service: env.get(f"{PREFIX}{service.upper()}_ADDR", default)
-        for service, default in DEFAULT_ADDRESSES.items()
-    }
     keys = tuple(k.strip() for k in env.get(PREFIX + "SECRET_KEYS", "").split(",") if k.strip())
     tokens_file = env.get(PREFIX + "TOKENS_FILE")
-    return Settings(
-        data_dir=Path(env.get(PREFIX + "DATA_DIR", ".webhooks")).absolute(),
-        nats_url=env.get(PREFIX + "NATS_URL") or None,
-        store=store,
-        postgres_url=env.get(PREFIX + "POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-        postgres_schema=env.get(PREFIX + "POSTGRES_SCHEMA", "webhooks"),
-        secret_keys=keys,
-        tokens_json=env.get(PREFIX + "TOKENS") or None,
-        tokens_file=Path(tokens_file) if tokens_file else None,
-        addresses=addresses,
-        grpc_max_message_bytes=_int(
+    return {
+        "data_dir": Path(env.get(PREFIX + "DATA_DIR", ".webhooks")).absolute(),
+        "store": store,
+        "postgres_url": env.get(
+            PREFIX + "POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+        "postgres_schema": env.get(PREFIX + "POSTGRES_SCHEMA", "webhooks"),
+        "secret_keys": keys,
+        "tokens_json": env.get(PREFIX + "TOKENS") or None,
+        "tokens_file": Path(tokens_file) if tokens_file else None,
+    }
+
+
+def _services(env: Mapping[str, str]) -> dict[str, Any]:
+    """How the services and the CLI reach each other, what they log, and their policies."""
+    return {
+        "addresses": {
+            service: env.get(f"{PREFIX}{service.upper()}_ADDR", default)
+            for service, default in DEFAULT_ADDRESSES.items()
+        },
+        "grpc_max_message_bytes": _int(
             env, "GRPC_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024
         ),
-        allow_http_loopback=_bool(env, "ALLOW_HTTP_LOOPBACK", False),
-        signing_secret_overlap_seconds=_int(
+        "allow_http_loopback": _bool(env, "ALLOW_HTTP_LOOPBACK", False),
+        "signing_secret_overlap_seconds": _int(
             env, "SIGNING_SECRET_OVERLAP_SECONDS", 24 * 3600, 0, 30 * 24 * 3600
         ),
-        relay_poll_seconds=_int(env, "RELAY_POLL_MS", 1000, 10, 60_000) / 1000,
-        otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
-        service_name_suffix=env.get(PREFIX + "INSTANCE", ""),
-        log_level=env.get(PREFIX + "LOG_LEVEL", "INFO").upper(),
-        tenant=env.get(PREFIX + "TENANT", "default"),
-        token=env.get(PREFIX + "TOKEN") or None,
-        events_max_age_seconds=_int(env, "EVENTS_MAX_AGE_SECONDS", 7 * 86400, 60, 365 * 86400),
-        events_max_bytes=_int(env, "EVENTS_MAX_BYTES", -1, -1, 2**50),
-        attempts_max_age_seconds=_int(
+        "relay_poll_seconds": _int(env, "RELAY_POLL_MS", 1000, 10, 60_000) / 1000,
+        "otlp_endpoint": env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        "service_name_suffix": env.get(PREFIX + "INSTANCE", ""),
+        "log_level": env.get(PREFIX + "LOG_LEVEL", "INFO").upper(),
+        "tenant": env.get(PREFIX + "TENANT", "default"),
+        "token": env.get(PREFIX + "TOKEN") or None,
+        "router_max_batch": _int(env, "ROUTER_MAX_BATCH", 1000, 1, 100_000),
+        "min_retry_interval_seconds": _int(env, "MIN_RETRY_INTERVAL_SECONDS", 10, 1, 86400),
+    }
+
+
+def _retention(env: Mapping[str, str]) -> dict[str, Any]:
+    """How long the streams and the failures view keep what they hold, and on how many servers."""
+    return {
+        "events_max_age_seconds": _int(env, "EVENTS_MAX_AGE_SECONDS", 7 * 86400, 60, 365 * 86400),
+        "events_max_bytes": _int(env, "EVENTS_MAX_BYTES", -1, -1, 2**50),
+        "attempts_max_age_seconds": _int(
             env, "ATTEMPTS_MAX_AGE_SECONDS", 30 * 86400, 60, 3650 * 86400
         ),
-        duplicate_window_seconds=_int(env, "DUPLICATE_WINDOW_SECONDS", 120, 1, 7 * 86400),
-        stream_replicas=_int(env, "STREAM_REPLICAS", 1, 1, 5),
-        router_max_batch=_int(env, "ROUTER_MAX_BATCH", 1000, 1, 100_000),
-        min_retry_interval_seconds=_int(env, "MIN_RETRY_INTERVAL_SECONDS", 10, 1, 86400),
-        sender_timeout_seconds=_int(env, "SENDER_TIMEOUT_MS", 15_000, 100, 300_000) / 1000,
-        sender_concurrency=_int(env, "SENDER_CONCURRENCY", 1024, 1, 100_000),
-        sender_endpoint_concurrency=_int(env, "SENDER_ENDPOINT_CONCURRENCY", 64, 1, 10_000),
-        retry_after_max_seconds=_int(env, "RETRY_AFTER_MAX_SECONDS", 3600, 1, 86400),
-        outbound_allow=_list(env, "OUTBOUND_ALLOW"),
-        dns_servers=_list(env, "DNS_SERVERS"),
-        ca_bundle=Path(env[PREFIX + "CA_BUNDLE"]) if env.get(PREFIX + "CA_BUNDLE") else None,
-        failures_max_age_seconds=_int(
+        "duplicate_window_seconds": _int(env, "DUPLICATE_WINDOW_SECONDS", 120, 1, 7 * 86400),
+        "stream_replicas": _int(env, "STREAM_REPLICAS", 1, 1, 5),
+        "failures_max_age_seconds": _int(
             env, "FAILURES_MAX_AGE_SECONDS", 30 * 86400, 60, 3650 * 86400
         ),
-        console_session_keys=_list(env, "CONSOLE_SESSION_KEYS"),
-        console_session_seconds=_int(env, "CONSOLE_SESSION_MINUTES", 480, 5, 7 * 1440) * 60,
-        console_proxy_hops=_int(env, "CONSOLE_PROXY_HOPS", 0, 0, 5),
-        console_signin_per_minute=_int(env, "CONSOLE_SIGNIN_PER_MINUTE", 10, 1, 10_000),
-        nats_nkey_seed_file=_path(env, "NATS_NKEY_SEED_FILE"),
-        nats_credentials=_path(env, "NATS_CREDENTIALS"),
-        nats_tls_ca=_path(env, "NATS_TLS_CA"),
-        nats_tls_cert=_path(env, "NATS_TLS_CERT"),
-        nats_tls_key=_path(env, "NATS_TLS_KEY"),
-    )
+    }
+
+
+def _sender(env: Mapping[str, str]) -> dict[str, Any]:
+    """The sender and every outbound request (webhooks, OAuth token URLs, WSDL fetches)."""
+    return {
+        "sender_timeout_seconds": _int(env, "SENDER_TIMEOUT_MS", 15_000, 100, 300_000) / 1000,
+        "sender_concurrency": _int(env, "SENDER_CONCURRENCY", 1024, 1, 100_000),
+        "sender_endpoint_concurrency": _int(env, "SENDER_ENDPOINT_CONCURRENCY", 64, 1, 10_000),
+        "retry_after_max_seconds": _int(env, "RETRY_AFTER_MAX_SECONDS", 3600, 1, 86400),
+        "outbound_allow": _list(env, "OUTBOUND_ALLOW"),
+        "dns_servers": _list(env, "DNS_SERVERS"),
+        "ca_bundle": Path(env[PREFIX + "CA_BUNDLE"]) if env.get(PREFIX + "CA_BUNDLE") else None,
+    }
+
+
+def _console(env: Mapping[str, str]) -> dict[str, Any]:
+    """The admin console."""
+    return {
+        "console_session_keys": _list(env, "CONSOLE_SESSION_KEYS"),
+        "console_session_seconds": _int(env, "CONSOLE_SESSION_MINUTES", 480, 5, 7 * 1440) * 60,
+        "console_proxy_hops": _int(env, "CONSOLE_PROXY_HOPS", 0, 0, 5),
+        "console_signin_per_minute": _int(env, "CONSOLE_SIGNIN_PER_MINUTE", 10, 1, 10_000),
+    }
+
+
+def _nats(env: Mapping[str, str]) -> dict[str, Any]:
+    """The NATS server, its authentication (nkey seed or .creds file) and TLS."""
+    return {
+        "nats_url": env.get(PREFIX + "NATS_URL") or None,
+        "nats_nkey_seed_file": _path(env, "NATS_NKEY_SEED_FILE"),
+        "nats_credentials": _path(env, "NATS_CREDENTIALS"),
+        "nats_tls_ca": _path(env, "NATS_TLS_CA"),
+        "nats_tls_cert": _path(env, "NATS_TLS_CERT"),
+        "nats_tls_key": _path(env, "NATS_TLS_KEY"),
+    }
