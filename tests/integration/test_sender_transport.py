@@ -20,10 +20,10 @@ from tests.support.dns import DnsServer
 from tests.support.ports import free_port
 from tests.support.receivers import HttpsReceiver, Reply, TestPki
 from webhooks.v1 import messages_pb2
+from webhooks_sender.client_certificates import ClientCertificate
 from webhooks_sender.guard import BlockedDestination, OutboundGuard
 from webhooks_sender.transport import (
     USER_AGENT,
-    ClientCertificate,
     Outbound,
     OutboundError,
 )

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_secrets import SecretBox, SecretUnreadable
-from webhooks_sender.transport import ClientCertificate
+from webhooks_sender.client_certificates import ClientCertificate
 
 # Opened endpoints kept in memory; beyond this the least recently used are opened again.
 OPENED_CACHE_SIZE = 10_000

@@ -9,20 +9,15 @@ IP-literal hosts (which aiohttp never hands to a resolver) are vetted by a sessi
 middleware, so every path into the session is guarded. TLS is always verified (system CAs,
 or ``ca_bundle`` instead). Redirects are never followed: a 3xx is returned as it is, since
 following it would let an endpoint send the sender anywhere. No proxies from the
-environment (a proxy would resolve the host itself, past the guard), no cookies.
+environment (a proxy would resolve the host itself, past the guard), no cookies. The TLS
+contexts are ``client_certificates``'s, the classification of failures
+``failure_causes``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import os
-import secrets
-import shutil
-import ssl
-import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,39 +29,27 @@ import httpx
 from aiohttp.client_middlewares import ClientHandlerType
 from aiohttp.client_reqrep import ClientRequest, ClientResponse
 from aiohttp.helpers import is_ip_address
-from cryptography.hazmat.primitives import serialization
 from httpx_aiohttp import AiohttpTransport
 from yarl import URL
 
 from webhooks.v1 import messages_pb2
-from webhooks_sender.guard import BlockedDestination, DnsFailure, OutboundGuard
+from webhooks_sender.client_certificates import (
+    ClientCertificate,
+    ClientContexts,
+    verifying_context,
+)
+from webhooks_sender.failure_causes import FAILURES, failure_cause
+from webhooks_sender.guard import BlockedDestination, OutboundGuard
 
 USER_AGENT = "webhooks-platform-sender/0.1"
 MAX_BODY_BYTES = 64 * 1024  # read of any response; the rest is left unread
 SNIPPET_BYTES = 8 * 1024  # what an attempt record keeps
-CLIENT_CONTEXT_CACHE_SIZE = 1024
 DNS_CACHE_SECONDS = 10  # short: a changed DNS answer is vetted again soon
 ADMITTED_LITERALS_CACHE_SIZE = 4096
 TARGETS_CACHE_SIZE = 10_000
 TIMEOUTS_CACHE_SIZE = 64  # per-attempt timeouts in use: one setting, plus tests' own
 
 _FC = messages_pb2.FailureClass
-
-
-@dataclass(frozen=True)
-class ClientCertificate:
-    """A tenant's client certificate for mTLS; the key stays in memory in plaintext only.
-
-    ``cache_key`` names this certificate and key (e.g. certificate id and version): the
-    SSLContext built from them is reused for every request that gives the same key.
-    """
-
-    cache_key: str
-    certificate_pem: str
-    private_key_pem: str
-
-    def __repr__(self) -> str:  # never print the key
-        return f"ClientCertificate(cache_key={self.cache_key!r})"
 
 
 @dataclass(frozen=True)
@@ -111,8 +94,8 @@ class Outbound:
         self.ca_bundle = ca_bundle
         self.timeout = timeout
         self.limit = limit
-        self._trust = self._new_context()
-        self._client_contexts: OrderedDict[str, ssl.SSLContext] = OrderedDict()
+        self._trust = verifying_context(ca_bundle)
+        self._client_contexts = ClientContexts(ca_bundle)
         self._session: aiohttp.ClientSession | None = None
         # Per-request objects that only depend on a value known in advance, built once.
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -189,7 +172,7 @@ class Outbound:
             context = (
                 self._trust
                 if client_certificate is None
-                else await self._context_for(client_certificate)
+                else await self._client_contexts.context_for(client_certificate)
             )
             # The one request this makes goes to ``target`` (redirects are not followed):
             # its host, when an IP literal, is vetted here rather than by the session's
@@ -300,65 +283,6 @@ class Outbound:
             timeout = self._timeouts[total] = aiohttp.ClientTimeout(total=total)
         return timeout
 
-    def _new_context(self) -> ssl.SSLContext:
-        if self.ca_bundle is not None:
-            return ssl.create_default_context(cafile=str(self.ca_bundle))
-        return ssl.create_default_context()
-
-    async def _context_for(self, certificate: ClientCertificate | None) -> ssl.SSLContext:
-        if certificate is None:
-            return self._trust
-        context = self._client_contexts.get(certificate.cache_key)
-        if context is None:
-            # Key encryption and loading take milliseconds: not on the event loop. Two
-            # concurrent first uses may both build; the second result simply wins.
-            context = await asyncio.to_thread(self._client_context, certificate)
-            self._client_contexts[certificate.cache_key] = context
-            while len(self._client_contexts) > CLIENT_CONTEXT_CACHE_SIZE:
-                self._client_contexts.popitem(last=False)
-        else:
-            self._client_contexts.move_to_end(certificate.cache_key)
-        return context
-
-    def _client_context(self, certificate: ClientCertificate) -> ssl.SSLContext:
-        """A verifying context that presents ``certificate``.
-
-        ``ssl`` loads keys only from files. The key is written re-encrypted under a random
-        one-time password, in a directory only this process's user can read, and deleted
-        as soon as it is loaded: plaintext never touches the disk.
-        """
-        context = self._new_context()
-        password = secrets.token_urlsafe(32).encode()
-        try:
-            key = serialization.load_pem_private_key(
-                certificate.private_key_pem.encode(), password=None
-            )
-            encrypted = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.BestAvailableEncryption(password),
-            )
-        except (ValueError, TypeError) as exc:
-            raise OutboundError(
-                _FC.FAILURE_CLASS_CONFIGURATION,
-                f"client certificate {certificate.cache_key}: unreadable private key",
-            ) from exc
-        directory = tempfile.mkdtemp(prefix="webhooks-mtls-")  # mode 0700
-        try:
-            cert_file = os.path.join(directory, "certificate.pem")
-            key_file = os.path.join(directory, "key.pem")
-            _write_private(cert_file, certificate.certificate_pem.encode())
-            _write_private(key_file, encrypted)
-            context.load_cert_chain(cert_file, key_file, password=password)
-        except ssl.SSLError as exc:
-            raise OutboundError(
-                _FC.FAILURE_CLASS_CONFIGURATION,
-                f"client certificate {certificate.cache_key}: unusable ({exc.reason})",
-            ) from exc
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-        return context
-
 
 def _too_large(target: URL, max_bytes: int, started: float) -> OutboundError:
     return OutboundError(
@@ -368,22 +292,8 @@ def _too_large(target: URL, max_bytes: int, started: float) -> OutboundError:
     )
 
 
-def _write_private(path: str, content: bytes) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(content)
-
-
 # What a request can raise that means "no usable response" rather than a bug here.
-_FAILURES = (
-    OutboundError,
-    BlockedDestination,
-    DnsFailure,
-    aiohttp.ClientError,
-    OSError,
-    TimeoutError,
-    ValueError,  # a URL yarl cannot parse
-)
+_FAILURES: tuple[type[BaseException], ...] = (OutboundError, *FAILURES)
 
 
 def _parse_url(url: str) -> URL:
@@ -422,74 +332,10 @@ def _elapsed_ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def _classify(exc: BaseException, timeout: float, duration_ms: int) -> OutboundError:
-    """The failure class and a one-line message of what a request raised."""
+    """What a request raised as an ``OutboundError`` (classified by ``failure_causes``)."""
     if isinstance(exc, OutboundError):
         exc.duration_ms = exc.duration_ms or duration_ms
         return exc
-    failure_class, message = _describe(exc, timeout)
-    return OutboundError(failure_class, _one_line(message), duration_ms)
-
-
-def _describe(exc: BaseException, timeout: float) -> tuple[int, str]:
-    if isinstance(exc, BlockedDestination):
-        return _FC.FAILURE_CLASS_BLOCKED_DESTINATION, str(exc)
-    if isinstance(exc, DnsFailure):
-        return _FC.FAILURE_CLASS_DNS, str(exc)
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return _FC.FAILURE_CLASS_DNS, f"could not resolve {exc.host}: {exc.os_error}"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return (
-            _FC.FAILURE_CLASS_TLS,
-            f"TLS certificate of {exc.host}:{exc.port} not accepted: "
-            f"{_ssl_reason(exc.certificate_error)}",
-        )
-    tls = _ssl_error_in(exc)
-    if tls is not None:
-        return _FC.FAILURE_CLASS_TLS, f"TLS failed: {_ssl_reason(tls)}"
-    if isinstance(exc, TimeoutError):
-        return _FC.FAILURE_CLASS_TIMEOUT, f"no complete response within {timeout:g} s"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return (
-            _FC.FAILURE_CLASS_CONNECT,
-            f"cannot connect to {exc.host}:{exc.port}: {exc.strerror or exc.os_error}",
-        )
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return _FC.FAILURE_CLASS_CONNECT, "server closed the connection without a response"
-    if isinstance(exc, OSError) and exc.strerror:
-        # e.g. a reset: how a TLS 1.3 server refusing a client certificate looks to us
-        return _FC.FAILURE_CLASS_CONNECT, f"connection failed: {exc.strerror}"
-    if isinstance(exc, aiohttp.InvalidURL | ValueError):
-        return _FC.FAILURE_CLASS_CONFIGURATION, f"invalid URL: {exc}"
-    return _FC.FAILURE_CLASS_CONNECT, f"{type(exc).__name__}: {exc}"
-
-
-def _ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
-    """The ssl error behind ``exc``: aiohttp wraps some (a TLS alert after the handshake,
-    such as a server demanding a client certificate) in its own connection errors."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return None
-        if isinstance(seen, aiohttp.ClientConnectorError) and isinstance(
-            seen.os_error, ssl.SSLError
-        ):
-            return seen.os_error
-        if isinstance(seen, ssl.SSLError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _ssl_reason(error: BaseException) -> str:
-    if isinstance(error, ssl.SSLCertVerificationError) and error.verify_message:
-        return str(error.verify_message)
-    reason = getattr(error, "reason", None)  # set by the ssl module, not by subclasses
-    if reason:
-        return str(reason)
-    return str(error)
+    failure_class, message = failure_cause(exc, timeout)
+    return OutboundError(failure_class, message, duration_ms)
