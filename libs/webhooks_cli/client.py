@@ -10,24 +10,12 @@ from typing import Any
 
 import grpc
 
-from webhooks.v1 import (
-    failures_pb2_grpc,
-    router_pb2_grpc,
-    sender_pb2_grpc,
-    subscriptions_pb2_grpc,
-)
 from webhooks_cli.errors import CliError
+from webhooks_client.stubs import STUBS
 from webhooks_config import Settings
 from webhooks_grpc.errors import describe_rpc_error
 
 CALL_TIMEOUT_SECONDS = 30.0
-# The generated stub of each service the CLI talks to, and how errors name it.
-STUBS: dict[str, tuple[Any, str]] = {
-    "subscriptions": (subscriptions_pb2_grpc.SubscriptionServiceStub, "the subscriptions service"),
-    "router": (router_pb2_grpc.RouterServiceStub, "the router"),
-    "sender": (sender_pb2_grpc.SenderServiceStub, "the sender"),
-    "failures": (failures_pb2_grpc.FailuresServiceStub, "the failures service"),
-}
 
 
 def resolve_token(flag: str | None, settings: Settings) -> str:

@@ -15,7 +15,8 @@ from webhooks.v1.failures_pb2 import (
     ListedDeadLetter,
 )
 from webhooks_cli.client import Client
-from webhooks_cli.output import note, print_json, print_table, timestamp_text
+from webhooks_cli.output import note, print_json, print_table
+from webhooks_client.protos import timestamp_text
 from webhooks_messaging.deadletters import COMPONENTS, REASONS
 
 HEADERS = ("SEQ", "SET ASIDE", "COMPONENT", "REASON", "FROM", "SUBJECT", "DETAIL")

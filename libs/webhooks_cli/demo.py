@@ -66,6 +66,7 @@ from webhooks_cli.health import is_ready
 from webhooks_cli.output import print_table
 from webhooks_cli.services import available_services
 from webhooks_cli.up import READY_LINE
+from webhooks_client.failure_text import HISTORY_HEADERS, class_text, history_row, state_text
 from webhooks_config import Settings
 
 # A platform the demo starts may retry after 2 s (WEBHOOKS_MIN_RETRY_INTERVAL_SECONDS), so
@@ -443,7 +444,7 @@ def probe(client: Client, run: Run, console: Console) -> None:
         FailureClass.FAILURE_CLASS_BLOCKED_DESTINATION,
         FailureClass.FAILURE_CLASS_TLS,
     ):
-        reason = failures.class_text(attempt.failure_class)
+        reason = class_text(attempt.failure_class)
         ca_file = client.settings.data_dir / "demo" / "ca.pem"
         raise CliError(
             f"the running platform cannot deliver to the demo's receiver on loopback ({reason}):"
@@ -452,7 +453,7 @@ def probe(client: Client, run: Run, console: Console) -> None:
         )
     raise CliError(
         f"the test event to the demo's receiver failed "
-        f"({failures.class_text(attempt.failure_class)}): {attempt.error_message}"
+        f"({class_text(attempt.failure_class)}): {attempt.error_message}"
     )
 
 
@@ -506,12 +507,11 @@ def wait_for_failed(view: Client, subscription_id: str, event_id: str) -> str:
 
 def show_recovered(details: FailedEventDetails, console: Console) -> None:
     overview = details.overview
-    console.say(
-        f"\n{overview.delivery_id} is now {failures.state_text(overview.state)}; its Trial History:"
-    )
+    console.say(f"\n{overview.delivery_id} is now {state_text(overview.state)}; its Trial History:")
     with console.lock:
         print_table(
-            failures.HISTORY_HEADERS, [failures.history_row(r) for r in details.trial_history]
+            HISTORY_HEADERS,
+            [history_row(r) for r in details.trial_history],
         )
 
 

@@ -44,9 +44,10 @@ from webhooks_catalogue import (
 )
 from webhooks_catalogue.samples import sample_data, sample_event
 from webhooks_cli.errors import CliError, UsageError
-from webhooks_cli.output import message_dict, note, print_json, print_table
+from webhooks_cli.output import note, print_json, print_table
 from webhooks_cli.router_client import RouterClient
-from webhooks_cli.times import TIME_HELP, TimeSyntaxError, parse_time, timestamp
+from webhooks_cli.times import TIME_HELP, TimeSyntaxError, parse_time
+from webhooks_client.protos import message_dict, timestamp
 
 MAX_BATCH = 1000
 # Room for the request's own framing next to the events in one gRPC message.

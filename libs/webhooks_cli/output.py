@@ -6,33 +6,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
-
-def message_dict(message: Message) -> dict[str, Any]:
-    # Fields at their default value are printed too: a script reading "active" must see
-    # false, not a missing key.
-    return MessageToDict(
-        message,
-        preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=True,
-    )
+from webhooks_client.protos import message_dict
 
 
 def print_json(value: Message | dict[str, Any] | list[Any]) -> None:
     data = message_dict(value) if isinstance(value, Message) else value
     print(json.dumps(data, indent=2, sort_keys=True))
-
-
-def timestamp_text(ts: Timestamp) -> str:
-    if ts.seconds == 0 and ts.nanos == 0:
-        return ""
-    return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -18,9 +18,10 @@ from typing import TextIO
 
 from webhooks.v1.router_pb2 import ReplayEventsRequest, ReplayProgress
 from webhooks_cli.errors import CliError, UsageError
-from webhooks_cli.output import print_json, timestamp_text
+from webhooks_cli.output import print_json
 from webhooks_cli.router_client import RouterClient
-from webhooks_cli.times import TIME_HELP, TimeSyntaxError, parse_time, timestamp
+from webhooks_cli.times import TIME_HELP, TimeSyntaxError, parse_time
+from webhooks_client.protos import timestamp, timestamp_text
 
 BAR_WIDTH = 30
 LINE_INTERVAL_SECONDS = 1.0

@@ -16,9 +16,8 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from webhooks.v1.common_pb2 import TriggerSpec
 from webhooks.v1.subscriptions_pb2 import Subscription, SubscriptionSpec
-from webhooks_catalogue.authentication import ALL_AUTH_FIELDS, AUTH_FIELDS, SECRET_FIELDS
+from webhooks_catalogue.authentication import ALL_AUTH_FIELDS, SECRET_FIELDS
 from webhooks_cli.errors import UsageError
-from webhooks_cli.triggers import TriggerSyntaxError, parse_trigger
 from webhooks_client.subscription_spec import (
     AuthFieldNotTaken,
     AuthKindNeeded,
@@ -27,19 +26,9 @@ from webhooks_client.subscription_spec import (
     apply_values,
     spec_of,
 )
+from webhooks_client.subscription_text import AUTH_CHOICE_OF, AUTH_KINDS
+from webhooks_client.triggers import TriggerSyntaxError, parse_trigger
 
-# --auth choice -> (Authentication oneof field, the flags that kind takes)
-AUTH_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    choice: (oneof, AUTH_FIELDS[oneof])
-    for choice, oneof in (
-        ("none", "none"),
-        ("basic", "basic"),
-        ("oauth2-token", "oauth2_access_token"),
-        ("oauth2-client-credentials", "oauth2_client_credentials"),
-        ("oauth2-password", "oauth2_password"),
-    )
-}
-AUTH_CHOICE_OF = {oneof: choice for choice, (oneof, _) in AUTH_KINDS.items()}
 WEBHOOK_FLAGS = (
     *("type", "url", "certificate", "soap_operation", "soap_namespace", "soap_action"),
     *("soap_version", "soap_param", "wsdl_url", "wsdl_file"),

@@ -29,15 +29,10 @@ from webhooks_catalogue.retry_policy import DEFAULT_INTERVAL_SECONDS, DEFAULT_RE
 from webhooks_cli.client import Client
 from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import note, print_fields, print_json, print_table
-from webhooks_cli.spec import AUTH_KINDS, create_spec, update_spec
-from webhooks_cli.views import (
-    HISTORY_HEADERS,
-    SUBSCRIPTION_HEADERS,
-    history_row,
-    subscription_fields,
-    subscription_row,
-)
+from webhooks_cli.spec import create_spec, update_spec
+from webhooks_cli.views import HISTORY_HEADERS, SUBSCRIPTION_HEADERS, history_row, subscription_row
 from webhooks_client.subscription_spec import SOAP_VERSIONS, WEBHOOK_TYPES
+from webhooks_client.subscription_text import AUTH_KINDS, subscription_fields
 
 Handler = Callable[[argparse.Namespace, Client], int]
 ORDERS = {

@@ -16,8 +16,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _RELATIVE = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
@@ -54,9 +52,3 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     if parsed.tzinfo is None:
         raise TimeSyntaxError(f"{text!r} has no time zone: add Z for UTC or an offset like +02:00")
     return parsed.astimezone(UTC)
-
-
-def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp

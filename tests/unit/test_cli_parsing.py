@@ -26,7 +26,7 @@ from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.main import main, parse_args
 from webhooks_cli.output import table
 from webhooks_cli.spec import create_spec, update_spec
-from webhooks_cli.triggers import (
+from webhooks_client.triggers import (
     CatalogueNames,
     TriggerSyntaxError,
     format_trigger,

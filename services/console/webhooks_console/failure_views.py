@@ -20,7 +20,7 @@ from webhooks.v1.failures_pb2 import (
 )
 from webhooks.v1.subscriptions_pb2 import ListSubscriptionsRequest, SubscriptionOrder
 from webhooks_catalogue import limits
-from webhooks_cli.failures import (
+from webhooks_client.failure_text import (
     HISTORY_HEADERS,
     STATES,
     channel_text,
@@ -29,8 +29,7 @@ from webhooks_cli.failures import (
     payload_text,
     state_text,
 )
-from webhooks_cli.output import timestamp_text
-from webhooks_cli.times import timestamp
+from webhooks_client.protos import timestamp, timestamp_text
 from webhooks_console.display import Pages, trigger_name
 from webhooks_console.pages import call
 from webhooks_console.subscription_views import catalogue

@@ -2,7 +2,7 @@
 person's token and organisation on every call.
 
 One channel per service for the life of the process (gRPC channels are thread-safe and
-reconnect by themselves); the stubs are the CLI's (``webhooks_cli.client.STUBS``).
+reconnect by themselves); the stubs are the clients' (``webhooks_client.stubs.STUBS``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from webhooks_cli.client import STUBS
+from webhooks_client.stubs import STUBS
 from webhooks_config import Settings
 from webhooks_grpc.auth import TENANT_HEADER
 

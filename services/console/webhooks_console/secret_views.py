@@ -23,7 +23,7 @@ from webhooks.v1.subscriptions_pb2 import (
     RotateSigningSecretRequest,
     Subscription,
 )
-from webhooks_cli.output import timestamp_text
+from webhooks_client.protos import timestamp_text
 from webhooks_console.pages import app_sessions, call
 from webhooks_secrets import SecretUnreadable
 

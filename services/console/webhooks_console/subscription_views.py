@@ -30,12 +30,9 @@ from webhooks.v1.subscriptions_pb2 import (
     UpdateSubscriptionRequest,
 )
 from webhooks_catalogue.authentication import AUTH_FIELDS, SECRET_FIELDS
-from webhooks_cli.failures import class_text
-from webhooks_cli.output import message_dict, timestamp_text
-from webhooks_cli.views import (
-    subscription_fields,
-    whole_numbers,
-)
+from webhooks_client.failure_text import class_text
+from webhooks_client.protos import message_dict, timestamp_text
+from webhooks_client.subscription_text import subscription_fields, whole_numbers
 from webhooks_console.display import Pages, trigger_text, words
 from webhooks_console.forms import (
     AUTH_CHOICES,
