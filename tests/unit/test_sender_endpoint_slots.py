@@ -1,5 +1,6 @@
-"""Per-endpoint slots: first come first served, a deadline for waiting, and how many jobs
-may wait (about one sender timeout's worth at the endpoint's mean request duration)."""
+"""Per-endpoint slots: first come first served within a subscription, a fair share for each
+subscription of a shared origin, a deadline for waiting, and how many jobs may wait (about
+one sender timeout's worth at the endpoint's mean request duration)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from webhooks_sender.consumer import JobConsumer
 from webhooks_sender.endpoint_slots import EndpointSlots, WaitedTooLong
 
 ORIGIN = "https://hooks.example:443"
+SUB = "subscription-a"
 
 
 def consumer(limit: int = 8, capacity: int = 1024, timeout: float = 15.0) -> JobConsumer:
@@ -28,49 +30,49 @@ def consumer(limit: int = 8, capacity: int = 1024, timeout: float = 15.0) -> Job
 
 async def test_slots_are_handed_over_in_order() -> None:
     slots = EndpointSlots(limit=1, waiting_limit=2)
-    await slots.acquire(10)
+    await slots.acquire(SUB, 10)
     order: list[int] = []
 
     async def wait(n: int) -> None:
-        await slots.acquire(10)
+        await slots.acquire(SUB, 10)
         order.append(n)
 
     waiting = [asyncio.create_task(wait(n)) for n in range(2)]
     await asyncio.sleep(0)
-    assert slots.waiting == 2 and slots.full
-    slots.release()
+    assert slots.waiting == 2 and slots.full(SUB)
+    slots.release(SUB)
     await asyncio.sleep(0)
     assert order == [0] and slots.running == 1
-    slots.release()
+    slots.release(SUB)
     await asyncio.gather(*waiting)
     assert order == [0, 1]
-    slots.release()
-    assert slots.running == 0 and not slots.full
+    slots.release(SUB)
+    assert slots.running == 0 and not slots.full(SUB)
 
 
 async def test_a_waiter_past_its_deadline_is_told_to_park() -> None:
     slots = EndpointSlots(limit=1, waiting_limit=4)
-    await slots.acquire(10)
+    await slots.acquire(SUB, 10)
     loop = asyncio.get_running_loop()
-    early = asyncio.create_task(slots.acquire(0.01))
-    late = asyncio.create_task(slots.acquire(60))
+    early = asyncio.create_task(slots.acquire(SUB, 0.01))
+    late = asyncio.create_task(slots.acquire(SUB, 60))
     await asyncio.sleep(0.05)
     slots.expire(loop.time())
     with pytest.raises(WaitedTooLong):
         await early
     assert not late.done() and slots.waiting == 1
-    slots.release()  # the slot goes to the one still waiting
+    slots.release(SUB)  # the slot goes to the one still waiting
     await late
     assert slots.running == 1 and slots.waiting == 0
 
 
 async def test_a_cancelled_waiter_gives_back_what_it_was_handed() -> None:
     slots = EndpointSlots(limit=1, waiting_limit=4)
-    await slots.acquire(10)
-    handed = asyncio.create_task(slots.acquire(10))
-    never = asyncio.create_task(slots.acquire(10))
+    await slots.acquire(SUB, 10)
+    handed = asyncio.create_task(slots.acquire(SUB, 10))
+    never = asyncio.create_task(slots.acquire(SUB, 10))
     await asyncio.sleep(0)
-    slots.release()  # handed to the first waiter, which is cancelled before it runs
+    slots.release(SUB)  # handed to the first waiter, which is cancelled before it runs
     handed.cancel()
     never.cancel()
     await asyncio.gather(handed, never, return_exceptions=True)
@@ -79,8 +81,8 @@ async def test_a_cancelled_waiter_gives_back_what_it_was_handed() -> None:
 
 async def test_an_expired_then_cancelled_waiter_releases_nothing() -> None:
     slots = EndpointSlots(limit=1, waiting_limit=4)
-    await slots.acquire(10)
-    waiter = asyncio.create_task(slots.acquire(0))
+    await slots.acquire(SUB, 10)
+    waiter = asyncio.create_task(slots.acquire(SUB, 0))
     await asyncio.sleep(0)
     slots.expire(asyncio.get_running_loop().time() + 1)
     waiter.cancel()
@@ -120,3 +122,62 @@ def test_the_mean_follows_the_latest_durations() -> None:
     for _ in range(40):  # the endpoint turned slow
         taken._timed(ORIGIN, slots, 5.0)
     assert slots.waiting_limit == 20
+
+
+async def test_a_subscription_holds_at_most_its_share_of_an_origin() -> None:
+    slots = EndpointSlots(limit=8, waiting_limit=8, share=0.5)
+    for _ in range(4):
+        await slots.acquire("slow", 10)
+    assert slots.running_for("slow") == 4 and slots.running == 4
+    queued = asyncio.create_task(slots.acquire("slow", 10))
+    await asyncio.sleep(0)
+    assert not queued.done(), "over its share, though the origin has free slots"
+    assert not slots.full("other")
+    await slots.acquire("other", 10)  # another subscription still runs at once
+    assert slots.running_for("other") == 1
+    slots.release("slow")
+    await queued  # its own release lets its own waiter in
+    assert slots.running_for("slow") == 4
+
+
+async def test_a_subscription_waiting_beyond_its_share_of_the_room_is_parked() -> None:
+    slots = EndpointSlots(limit=2, waiting_limit=4, share=0.5)
+    await slots.acquire("slow", 10)
+    waiters = [asyncio.create_task(slots.acquire("slow", 10)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert slots.full("slow"), "two waiting: its share of a room of four"
+    assert not slots.full("other"), "the other half of the room is the others'"
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert slots.waiting == 0 and not slots.waiters
+
+
+async def test_a_released_slot_goes_to_the_subscription_running_fewest() -> None:
+    slots = EndpointSlots(limit=4, waiting_limit=16, share=0.75)
+    for _ in range(3):
+        await slots.acquire("slow", 10)
+    await slots.acquire("fast", 10)  # the origin is full: 3 slow + 1 fast
+    order: list[str] = []
+
+    async def wait(key: str) -> None:
+        await slots.acquire(key, 10)
+        order.append(key)
+
+    slow_waiting = [asyncio.create_task(wait("slow")) for _ in range(3)]
+    await asyncio.sleep(0)
+    fast_waiting = [asyncio.create_task(wait("fast")) for _ in range(3)]
+    await asyncio.sleep(0)
+    slots.release("fast")  # fast runs 0, slow runs 3 (its share): fast's waiter is next
+    await asyncio.sleep(0)
+    slots.release("slow")  # slow 2, fast 1: fast again, though slow waited first
+    await asyncio.sleep(0)
+    assert order == ["fast", "fast"]
+    slots.release("fast")  # slow 2, fast 1: fast again
+    await asyncio.sleep(0)
+    slots.release("fast")  # fast 1 waiter left? no: fast has none now, slow gets it
+    await asyncio.sleep(0)
+    assert order == ["fast", "fast", "fast", "slow"]
+    for task in slow_waiting + fast_waiting:
+        task.cancel()
+    await asyncio.gather(*slow_waiting, *fast_waiting, return_exceptions=True)
