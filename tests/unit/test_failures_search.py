@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from webhooks.v1 import messages_pb2
-from webhooks_failures import view as view_module
+from webhooks_failures import view_search
 from webhooks_failures.model import Filter
 from webhooks_failures.view import FailuresView, SQLiteFailuresView
 
@@ -74,7 +74,7 @@ def by_scan(
     view: FailuresView, tenant: str, f: Filter, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[list[str], int]:
     with monkeypatch.context() as m:
-        m.setattr(view_module, "MESSAGE_KEYS_MAX", -1)  # never the search
+        m.setattr(view_search, "MESSAGE_KEYS_MAX", -1)  # never the search
         return listing(view, tenant, f), view.count_matching(tenant, f)
 
 
@@ -120,7 +120,7 @@ def test_search_equals_the_scan(
             assert listing(view, tenant, f) == expected
             assert view.count_matching(tenant, f) == count
             # and with the row-count bound forcing the scan for the listing
-            monkeypatch.setattr(view_module, "MESSAGE_ROWS_MAX", 0)
+            monkeypatch.setattr(view_search, "MESSAGE_ROWS_MAX", 0)
             assert listing(view, tenant, f) == expected
             monkeypatch.undo()
 

@@ -27,10 +27,9 @@ from webhooks.v1 import messages_pb2
 from webhooks_failures import failed_events
 from webhooks_failures.failed_events import Change
 from webhooks_failures.model import error_code
+from webhooks_failures.view_query import CHUNK
 from webhooks_failures.view_schema import Tables
 from webhooks_storage import Cursor
-
-CHUNK = 500  # ids per IN list on SQLite (PostgreSQL takes one array)
 
 Column = tuple[str, str]  # (name, PostgreSQL array element type)
 

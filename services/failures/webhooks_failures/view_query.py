@@ -15,13 +15,14 @@ it with its pg_trgm index. On SQLite the view may look the text up first in the 
 search (view_schema): the tenant's distinct messages containing it, a ``Messages``; the
 listing then reads those messages' rows through the index (tenant, message_key,
 last_attempt_us, delivery_id), one ordered range per message (a UNION ALL, as for an IN
-list) or, for many messages, all their rows sorted. view.py decides when that is the
-faster way (a rare text); texts shorter than a trigram are always the ordered scan.
+list) or, for many messages, all their rows sorted. view_search decides when that is
+the faster way (a rare text); texts shorter than a trigram are always the ordered scan.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,8 @@ from webhooks_failures.model import Filter, InvalidPageToken
 from webhooks_grpc import page_tokens
 
 ORDER = "last_attempt_us DESC, delivery_id DESC"
+# Ids per IN list on SQLite (it allows 32766 parameters); PostgreSQL takes one array.
+CHUNK = 500
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TOKEN_VERSION = 1
 # An IN list on an indexed column is read as one ordered index range per value merged by
@@ -71,6 +74,20 @@ class Messages:
 
     keys: tuple[str, ...]
     index: str
+
+
+def id_chunks(dialect: str, ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    """``ids`` in as many lists as one IN (or, on PostgreSQL, one array) takes."""
+    if dialect == "postgres":
+        return [ids]
+    return [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+
+
+def in_list(dialect: str, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``column`` is one of ``values``: the condition and its parameters."""
+    if dialect == "postgres":
+        return f"{column} = ANY(?)", [list(values)]
+    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
 def like_pattern(text: str) -> str:
