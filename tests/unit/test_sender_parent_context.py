@@ -1,4 +1,4 @@
-"""The consumer's fast path for a job's trace context gives what the propagators give."""
+"""The fast path for a job's trace context (job_tracing.py) gives what the propagators give."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import secrets
 import pytest
 from opentelemetry import trace
 
-from webhooks_sender.consumer import parent_context
+from webhooks_sender.job_tracing import parent_context
 from webhooks_telemetry import extract_context
 
 

@@ -25,10 +25,10 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Trace
 
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_sender import delivery
-from webhooks_sender.consumer import parent_context, unsampled_headers
 from webhooks_sender.credentials import Credentials
 from webhooks_sender.delivery import Deliverer, propagated
 from webhooks_sender.directory import Endpoint
+from webhooks_sender.job_tracing import parent_context, unsampled_headers
 from webhooks_sender.soap import SoapEnvelopes
 from webhooks_sender.transport import HttpResponse
 from webhooks_telemetry import extract_context, inject_headers

@@ -32,17 +32,12 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 
 from webhooks.v1 import messages_pb2
 from webhooks_config import Settings
@@ -54,18 +49,12 @@ from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_messaging.handling import Retrying
 from webhooks_messaging.waiting import first_of
 from webhooks_sender.attempts import AttemptPublisher, attempt_record
-from webhooks_sender.delivery import (
-    AttemptResult,
-    Deliverer,
-    drops_unsampled,
-    gone,
-    unusable,
-    w3c_propagation_only,
-)
+from webhooks_sender.delivery import AttemptResult, Deliverer, gone, unusable
 from webhooks_sender.directory import Directory, EndpointUnusable
 from webhooks_sender.endpoint_slots import EndpointSlots, WaitedTooLong
+from webhooks_sender.job_tracing import parent_context, previous_attempt, unsampled_headers
 from webhooks_sender.nats_schedules import schedule_retry
-from webhooks_sender.retries import PREVIOUS_ATTEMPT_HEADER, RetryPolicy
+from webhooks_sender.retries import RetryPolicy
 from webhooks_sender.settlement import (
     DELIVERED,
     FAILED,
@@ -75,7 +64,6 @@ from webhooks_sender.settlement import (
     malformed,
     parked,
 )
-from webhooks_telemetry import extract_context
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +259,7 @@ class JobConsumer:
             slots = self._endpoints[origin] = EndpointSlots(
                 self._endpoint_limit, self._waiting_limit(origin)
             )
-        if slots.full:
+        if slots.full(job.subscription_id):
             await self._settlement.settle(msg, parked(job))
             return False
         slots.holders += 1
@@ -280,7 +268,7 @@ class JobConsumer:
                 # Twice the budget: a waiting job starts within one by the estimate, so
                 # only a wrong one (the endpoint turned slow) parks it; waiting at most
                 # 2 timeouts and sending for 1 stays within the consumer's ack_wait.
-                await slots.acquire(2 * self._wait_budget)
+                await slots.acquire(job.subscription_id, 2 * self._wait_budget)
             except WaitedTooLong:
                 await self._settlement.settle(msg, parked(job))
                 return False
@@ -293,10 +281,10 @@ class JobConsumer:
                         endpoint,
                         job,
                         parent=parent_context(job.trace_context),
-                        links=_previous_attempt(msg),
+                        links=previous_attempt(msg),
                     )
             finally:
-                slots.release()
+                slots.release(job.subscription_id)
             self._timed(origin, slots, result.duration_ms / 1000)
         finally:
             slots.holders -= 1
@@ -385,69 +373,3 @@ class JobConsumer:
             await self._settlement.settle(msg, handling_failed(error, job))
         finally:
             self._settled()
-
-
-# A version-00 traceparent and nothing else, as the router sends it (W3C Trace Context).
-_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-
-
-def parent_context(carrier: Mapping[str, str]) -> Context:
-    """The job's trace context, the parent of its attempt's span: what ``extract_context``
-    returns, with a fast path for the common carrier.
-
-    When the configured propagators are only the W3C ones (the default: trace context and
-    baggage) and the carrier holds nothing but a well-formed version-00 ``traceparent``,
-    the result is the one the SDK builds (its regex search, getters and composite loop
-    cost a visible share of the sender's CPU, bench/README.md); anything else goes through
-    the propagators.
-    """
-    if len(carrier) == 1 and w3c_propagation_only():
-        value = carrier.get("traceparent")
-        match = _TRACEPARENT.fullmatch(value) if value is not None else None
-        if match is not None:
-            trace_id, span_id = int(match[1], 16), int(match[2], 16)
-            if trace_id and span_id:
-                span_context = SpanContext(
-                    trace_id,
-                    span_id,
-                    is_remote=True,
-                    trace_flags=TraceFlags(int(match[3], 16)),
-                )
-                return trace.set_span_in_context(NonRecordingSpan(span_context), Context())
-    return extract_context(carrier)
-
-
-_NO_TRACE = "0" * 32
-_NO_SPAN = "0" * 16
-
-
-def unsampled_headers(carrier: Mapping[str, str]) -> dict[str, str] | None:
-    """The trace headers of an attempt that makes no span, when the job's trace context
-    says so without extracting it: W3C propagators only, a carrier of nothing but a
-    well-formed version-00 ``traceparent`` whose sampled flag is off, and a sampler that
-    drops spans under such a parent (``drops_unsampled``). They are the carrier's own, what
-    the propagators would inject for that parent. None otherwise: the parent is extracted
-    (``parent_context``) and the tracer decides.
-    """
-    if len(carrier) != 1 or not w3c_propagation_only():
-        return None
-    value = carrier.get("traceparent")
-    match = _TRACEPARENT.fullmatch(value) if value is not None else None
-    if (
-        match is None
-        or int(match[3], 16) & 1
-        or match[1] == _NO_TRACE
-        or match[2] == _NO_SPAN
-        or not drops_unsampled(remote=True)
-    ):
-        return None
-    return {"traceparent": match[0]}
-
-
-def _previous_attempt(msg: Msg) -> list[Link]:
-    traceparent = (msg.headers or {}).get(PREVIOUS_ATTEMPT_HEADER)
-    if not traceparent:
-        return []
-    context = trace.get_current_span(extract_context({"traceparent": traceparent}))
-    span_context = context.get_span_context()
-    return [Link(span_context)] if span_context.is_valid else []
