@@ -47,7 +47,7 @@ from webhooks_console.secret_views import (
     stash_secret,
     take_secret,
 )
-from webhooks_console.subscription_views import change_lines, what_happened
+from webhooks_console.subscription_details_views import change_lines, what_happened
 from webhooks_secrets import SecretBox
 
 CATALOGUE = catalogue_message()

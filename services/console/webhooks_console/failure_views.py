@@ -31,8 +31,7 @@ from webhooks_client.failure_text import (
 )
 from webhooks_client.protos import timestamp, timestamp_text
 from webhooks_console.display import Pages, trigger_name
-from webhooks_console.pages import call
-from webhooks_console.subscription_views import catalogue
+from webhooks_console.pages import Route, add_routes, call, catalogue
 from webhooks_console.values import BadValue, choice, date_time, whole_number
 
 PAGE_SIZE = 25
@@ -115,92 +114,102 @@ def event_row(event: Any, cat: Catalogue) -> dict[str, Any]:
     }
 
 
-def register(app: Flask) -> None:
-    @app.get("/failed-events")
-    def failed_events() -> ResponseReturnValue:
-        values = filter_values(request.args)
-        problem = ""
-        events: list[dict[str, Any]] = []
-        next_page = ""
-        page_token = request.args.get("page", "")
-        try:
-            event_filter = filter_of(request.args)
-        except FilterProblem as err:
-            problem = str(err)
-        else:
-            response = call(
-                "failures",
-                "ListFailedEvents",
-                ListFailedEventsRequest(
-                    filter=event_filter,
-                    page_size=PAGE_SIZE,
-                    page_token=page_token,
-                ),
-            )
-            cat = catalogue()
-            events = [event_row(e, cat) for e in response.failed_events]
-            next_page = response.next_page_token
-        page = render_template(
-            "failed_events.html",
-            events=events,
-            values=values,
-            problem=problem,
-            pages=Pages.of(page_token, request.args.getlist("back"), next_page),
-            subscriptions=subscription_names(),
-            catalogue=catalogue(),
-            states=list(STATES),
-        )
-        return page, 400 if problem else 200
-
-    @app.get("/failed-events/<delivery_id>")
-    def failed_event(delivery_id: str) -> ResponseReturnValue:
-        tab = choice("tab", request.args.get("tab", "overview"), TABS)
-        details = call("failures", "GetFailedEvent", GetFailedEventRequest(delivery_id=delivery_id))
-        overview = details.overview
-        return render_template(
-            "failed_event.html",
-            overview=overview,
-            fields=overview_fields(overview),
-            payload=payload_text(details.payload, details.payload_content_type),
-            content_type=details.payload_content_type or "unknown content type",
-            history_headers=HISTORY_HEADERS,
-            history=[history_row(record) for record in details.trial_history],
-            tab=tab,
-            redeliverable=overview.state != FailedEventState.FAILED_EVENT_STATE_RETRYING,
-        )
-
-    @app.post("/failed-events/<delivery_id>/redeliver")
-    def redeliver_one(delivery_id: str) -> ResponseReturnValue:
+def failed_events() -> ResponseReturnValue:
+    values = filter_values(request.args)
+    problem = ""
+    events: list[dict[str, Any]] = []
+    next_page = ""
+    page_token = request.args.get("page", "")
+    try:
+        event_filter = filter_of(request.args)
+    except FilterProblem as err:
+        problem = str(err)
+    else:
         response = call(
             "failures",
-            "RedeliverFailedEvents",
-            RedeliverFailedEventsRequest(delivery_id=delivery_id),
+            "ListFailedEvents",
+            ListFailedEventsRequest(
+                filter=event_filter,
+                page_size=PAGE_SIZE,
+                page_token=page_token,
+            ),
         )
-        flash(f"Sent again: {response.redelivered} of {response.matched} failed event.")
-        return redirect(url_for("failed_event", delivery_id=delivery_id))
+        cat = catalogue()
+        events = [event_row(e, cat) for e in response.failed_events]
+        next_page = response.next_page_token
+    page = render_template(
+        "failed_events.html",
+        events=events,
+        values=values,
+        problem=problem,
+        pages=Pages.of(page_token, request.args.getlist("back"), next_page),
+        subscriptions=subscription_names(),
+        catalogue=catalogue(),
+        states=list(STATES),
+    )
+    return page, 400 if problem else 200
 
-    @app.route("/failed-events/redeliver", methods=["GET", "POST"])
-    def redeliver_filtered() -> ResponseReturnValue:
-        source = request.args if request.method == "GET" else request.form
-        values = filter_values(source)
-        try:
-            event_filter = filter_of(source)
-        except FilterProblem as err:
-            flash(str(err), "error")
-            return redirect(url_for("failed_events", **values))
-        if not event_filter.states:
-            # As the CLI: without a state, only FAILED ones (retrying ones have an attempt
-            # scheduled, recovered ones were delivered).
-            event_filter.states.append(FailedEventState.FAILED_EVENT_STATE_FAILED)
-        request_ = RedeliverFailedEventsRequest(filter=event_filter, dry_run=True)
-        if request.method == "GET":
-            counted = call("failures", "RedeliverFailedEvents", request_)
-            return render_template("confirm_redeliver.html", matched=counted.matched, values=values)
-        expected = request.form.get("matched", "")
-        request_.dry_run = False
-        response = call("failures", "RedeliverFailedEvents", request_)
-        flash(
-            f"Sent again: {response.redelivered} of {response.matched} matching failed events"
-            + (f" (you confirmed {expected})." if expected else ".")
-        )
+
+def failed_event(delivery_id: str) -> ResponseReturnValue:
+    tab = choice("tab", request.args.get("tab", "overview"), TABS)
+    details = call("failures", "GetFailedEvent", GetFailedEventRequest(delivery_id=delivery_id))
+    overview = details.overview
+    return render_template(
+        "failed_event.html",
+        overview=overview,
+        fields=overview_fields(overview),
+        payload=payload_text(details.payload, details.payload_content_type),
+        content_type=details.payload_content_type or "unknown content type",
+        history_headers=HISTORY_HEADERS,
+        history=[history_row(record) for record in details.trial_history],
+        tab=tab,
+        redeliverable=overview.state != FailedEventState.FAILED_EVENT_STATE_RETRYING,
+    )
+
+
+def redeliver_one(delivery_id: str) -> ResponseReturnValue:
+    response = call(
+        "failures",
+        "RedeliverFailedEvents",
+        RedeliverFailedEventsRequest(delivery_id=delivery_id),
+    )
+    flash(f"Sent again: {response.redelivered} of {response.matched} failed event.")
+    return redirect(url_for("failed_event", delivery_id=delivery_id))
+
+
+def redeliver_filtered() -> ResponseReturnValue:
+    source = request.args if request.method == "GET" else request.form
+    values = filter_values(source)
+    try:
+        event_filter = filter_of(source)
+    except FilterProblem as err:
+        flash(str(err), "error")
         return redirect(url_for("failed_events", **values))
+    if not event_filter.states:
+        # As the CLI: without a state, only FAILED ones (retrying ones have an attempt
+        # scheduled, recovered ones were delivered).
+        event_filter.states.append(FailedEventState.FAILED_EVENT_STATE_FAILED)
+    request_ = RedeliverFailedEventsRequest(filter=event_filter, dry_run=True)
+    if request.method == "GET":
+        counted = call("failures", "RedeliverFailedEvents", request_)
+        return render_template("confirm_redeliver.html", matched=counted.matched, values=values)
+    expected = request.form.get("matched", "")
+    request_.dry_run = False
+    response = call("failures", "RedeliverFailedEvents", request_)
+    flash(
+        f"Sent again: {response.redelivered} of {response.matched} matching failed events"
+        + (f" (you confirmed {expected})." if expected else ".")
+    )
+    return redirect(url_for("failed_events", **values))
+
+
+ROUTES = (
+    Route("/failed-events", failed_events),
+    Route("/failed-events/<delivery_id>", failed_event),
+    Route("/failed-events/<delivery_id>/redeliver", redeliver_one, ("POST",)),
+    Route("/failed-events/redeliver", redeliver_filtered, ("GET", "POST")),
+)
+
+
+def register(app: Flask) -> None:
+    add_routes(app, ROUTES)

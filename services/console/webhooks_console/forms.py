@@ -121,46 +121,11 @@ def parse_form(form: FormData, *, trigger_rows: int | None = None) -> Subscripti
     """What the browser posted, as typed (secrets included: they go to the API only)."""
     # The row count is bounded: a forged count would otherwise loop for ever.
     count = trigger_rows if trigger_rows is not None else _int(form.get("trigger_count"), 1)
-    rows = []
-    for index in range(min(max(count, 1), limits.TRIGGERS)):
-        prefix = f"triggers[{index}]"
-        froms = form.getlist(f"{prefix}.status_changes.from")
-        tos = form.getlist(f"{prefix}.status_changes.to")
-        changes = [
-            (_int(source, 0), _int(target, 0))
-            for source, target in zip(froms, tos, strict=False)
-            if target.strip()
-        ]
-        rows.append(
-            TriggerRow(
-                trigger=form.get(f"{prefix}.trigger", "").strip(),
-                channels=_ints(form.getlist(f"{prefix}.channels")),
-                activity_types=_ints(form.getlist(f"{prefix}.activity_types")),
-                status_changes=changes,
-                whatsapp_channels=form.get(f"{prefix}.whatsapp_channels", "").strip(),
-                whatsapp_statuses=[s for s in form.getlist(f"{prefix}.whatsapp_statuses") if s],
-            )
-        )
-    names = form.getlist("webhook.soap.parameters.name")
-    values = form.getlist("webhook.soap.parameters.value")
-    parameters = [
-        (name.strip(), value)
-        for name, value in zip(names, values, strict=False)
-        if name.strip() or value
-    ]
     auth = form.get("authentication", "none")
-    if auth not in AUTH_FIELDS:
-        auth = "none"
-    auth_values = {}
-    for kind, fields in AUTH_FIELDS.items():
-        for name in fields:
-            value = form.get(f"authentication.{kind}.{name}", "")
-            if value:
-                auth_values[(kind, name)] = value if name in SECRET_FIELDS else value.strip()
     return SubscriptionForm(
         name=form.get("name", "").strip(),
         entity=form.get("entity", "").strip(),
-        triggers=rows,
+        triggers=[_trigger_row(form, i) for i in range(min(max(count, 1), limits.TRIGGERS))],
         include_complete_data=form.get("include_complete_data") in ("on", "true", "1"),
         type="soap" if form.get("webhook.type") == "soap" else "rest",
         url=form.get("webhook.url", "").strip(),
@@ -171,14 +136,50 @@ def parse_form(form: FormData, *, trigger_rows: int | None = None) -> Subscripti
         soap_version=form.get("webhook.soap.version", "1.1")
         if form.get("webhook.soap.version") in SOAP_VERSIONS
         else "1.1",
-        soap_parameters=parameters,
+        soap_parameters=_soap_parameters(form),
         wsdl_url=form.get("webhook.soap.wsdl_url", "").strip(),
-        auth=auth,
-        auth_values=auth_values,
+        auth=auth if auth in AUTH_FIELDS else "none",
+        auth_values=_auth_values(form),
         retries=form.get("retry_policy.retries", str(DEFAULT_RETRIES)).strip(),
         interval=form.get("retry_policy.interval_seconds", str(DEFAULT_INTERVAL_SECONDS)).strip(),
         version=_int(form.get("version"), 0),
     )
+
+
+def _trigger_row(form: FormData, index: int) -> TriggerRow:
+    prefix = f"triggers[{index}]"
+    froms = form.getlist(f"{prefix}.status_changes.from")
+    tos = form.getlist(f"{prefix}.status_changes.to")
+    changes = [
+        (_int(source, 0), _int(target, 0))
+        for source, target in zip(froms, tos, strict=False)
+        if target.strip()
+    ]
+    return TriggerRow(
+        trigger=form.get(f"{prefix}.trigger", "").strip(),
+        channels=_ints(form.getlist(f"{prefix}.channels")),
+        activity_types=_ints(form.getlist(f"{prefix}.activity_types")),
+        status_changes=changes,
+        whatsapp_channels=form.get(f"{prefix}.whatsapp_channels", "").strip(),
+        whatsapp_statuses=[s for s in form.getlist(f"{prefix}.whatsapp_statuses") if s],
+    )
+
+
+def _soap_parameters(form: FormData) -> list[tuple[str, str]]:
+    names = form.getlist("webhook.soap.parameters.name")
+    values = form.getlist("webhook.soap.parameters.value")
+    pairs = zip(names, values, strict=False)
+    return [(name.strip(), value) for name, value in pairs if name.strip() or value]
+
+
+def _auth_values(form: FormData) -> dict[tuple[str, str], str]:
+    auth_values = {}
+    for kind, fields in AUTH_FIELDS.items():
+        for name in fields:
+            value = form.get(f"authentication.{kind}.{name}", "")
+            if value:
+                auth_values[(kind, name)] = value if name in SECRET_FIELDS else value.strip()
+    return auth_values
 
 
 def _int(value: str | None, default: int) -> int:

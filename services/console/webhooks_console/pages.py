@@ -1,14 +1,18 @@
-"""What every view shares: the signed-in caller, the gateway, and the pages that say a
-request failed (never a traceback)."""
+"""What every view shares: the signed-in caller, the gateway, the catalogue, the route table
+and the pages that say a request failed (never a traceback)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from flask import current_app, flash, g, redirect, render_template, url_for
+from flask import Flask, current_app, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from webhooks.v1.common_pb2 import Catalogue
+from webhooks.v1.subscriptions_pb2 import GetCatalogueRequest
 from webhooks_console.gateway import Caller, Gateway
 from webhooks_console.sessions import Sessions
 from webhooks_grpc.errors import describe_rpc_error
@@ -78,3 +82,26 @@ def local_path(value: str | None, default: str) -> str:
     if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
         return default
     return value
+
+
+def catalogue() -> Catalogue:
+    """GetCatalogue once per process: the catalogue is part of the release."""
+    cached: Catalogue | None = current_app.extensions.get("catalogue")
+    if cached is None:
+        cached = call("subscriptions", "GetCatalogue", GetCatalogueRequest())
+        current_app.extensions["catalogue"] = cached
+    return cached
+
+
+@dataclass(frozen=True)
+class Route:
+    """A view at its URL rule; its endpoint is the view's name (what ``url_for`` takes)."""
+
+    rule: str
+    view: Callable[..., ResponseReturnValue]
+    methods: tuple[str, ...] = ("GET",)
+
+
+def add_routes(app: Flask, routes: tuple[Route, ...]) -> None:
+    for route in routes:
+        app.add_url_rule(route.rule, view_func=route.view, methods=list(route.methods))

@@ -24,7 +24,7 @@ from webhooks.v1.subscriptions_pb2 import (
     Subscription,
 )
 from webhooks_client.protos import timestamp_text
-from webhooks_console.pages import app_sessions, call
+from webhooks_console.pages import Route, add_routes, app_sessions, call
 from webhooks_secrets import SecretUnreadable
 
 STASH_KEY = "one_time_secret"
@@ -94,53 +94,59 @@ def default_overlap() -> int:
     return value
 
 
-def register(app: Flask) -> None:
-    @app.get("/webhooks/<subscription_id>/signing-secret")
-    def signing_secret(subscription_id: str) -> ResponseReturnValue:
-        shown = take_secret(subscription_id)
+def signing_secret(subscription_id: str) -> ResponseReturnValue:
+    shown = take_secret(subscription_id)
+    sub: Subscription = call(
+        "subscriptions", "GetSubscription", GetSubscriptionRequest(id=subscription_id)
+    )
+    previous_until = (
+        timestamp_text(sub.signing_secret.previous_valid_until)
+        if shown is not None
+        and shown.rotated
+        and sub.signing_secret.HasField("previous_valid_until")
+        else ""
+    )
+    response = current_app.make_response(
+        render_template("signing_secret.html", sub=sub, shown=shown, previous_until=previous_until)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def rotate_signing_secret(subscription_id: str) -> ResponseReturnValue:
+    default = default_overlap()
+    if request.method == "GET":
         sub: Subscription = call(
             "subscriptions", "GetSubscription", GetSubscriptionRequest(id=subscription_id)
         )
-        previous_until = (
-            timestamp_text(sub.signing_secret.previous_valid_until)
-            if shown is not None
-            and shown.rotated
-            and sub.signing_secret.HasField("previous_valid_until")
-            else ""
+        return render_template(
+            "confirm_rotate.html",
+            sub=sub,
+            choices=overlap_choices(default),
+            default=default,
+            default_text=duration_text(default),
         )
-        response = current_app.make_response(
-            render_template(
-                "signing_secret.html", sub=sub, shown=shown, previous_until=previous_until
-            )
-        )
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Pragma"] = "no-cache"
-        return response
+    try:
+        overlap = int(request.form.get("overlap_seconds", default))
+    except ValueError:
+        overlap = default
+    overlap = min(max(overlap, 0), MAX_OVERLAP_SECONDS)
+    rotated = call(
+        "subscriptions",
+        "RotateSigningSecret",
+        RotateSigningSecretRequest(id=subscription_id, overlap_seconds=overlap),
+    )
+    stash_secret(subscription_id, rotated.signing_secret, rotated=True)
+    flash(f"Signing secret of “{rotated.subscription.name}” rotated.")
+    return redirect(url_for("signing_secret", subscription_id=subscription_id))
 
-    @app.route("/webhooks/<subscription_id>/rotate-secret", methods=["GET", "POST"])
-    def rotate_signing_secret(subscription_id: str) -> ResponseReturnValue:
-        default = default_overlap()
-        if request.method == "GET":
-            sub: Subscription = call(
-                "subscriptions", "GetSubscription", GetSubscriptionRequest(id=subscription_id)
-            )
-            return render_template(
-                "confirm_rotate.html",
-                sub=sub,
-                choices=overlap_choices(default),
-                default=default,
-                default_text=duration_text(default),
-            )
-        try:
-            overlap = int(request.form.get("overlap_seconds", default))
-        except ValueError:
-            overlap = default
-        overlap = min(max(overlap, 0), MAX_OVERLAP_SECONDS)
-        rotated = call(
-            "subscriptions",
-            "RotateSigningSecret",
-            RotateSigningSecretRequest(id=subscription_id, overlap_seconds=overlap),
-        )
-        stash_secret(subscription_id, rotated.signing_secret, rotated=True)
-        flash(f"Signing secret of “{rotated.subscription.name}” rotated.")
-        return redirect(url_for("signing_secret", subscription_id=subscription_id))
+
+ROUTES = (
+    Route("/webhooks/<subscription_id>/signing-secret", signing_secret),
+    Route("/webhooks/<subscription_id>/rotate-secret", rotate_signing_secret, ("GET", "POST")),
+)
+
+
+def register(app: Flask) -> None:
+    add_routes(app, ROUTES)
