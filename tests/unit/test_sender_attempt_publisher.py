@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 from nats.js.errors import APIError, NoStreamResponseError
 
 from webhooks.v1 import messages_pb2
-from webhooks_sender import attempts
+from webhooks_messaging import publisher as confirmed
 from webhooks_sender.attempts import EXPECTED_STREAM, AttemptPublisher
 
 
@@ -122,7 +122,7 @@ async def test_no_pub_ack_in_time_is_a_failure(
 ) -> None:
     published, nc = publisher
     await published.close()  # restarted with a quicker sweep
-    monkeypatch.setattr(attempts, "SWEEP_SECONDS", 0.05)
+    monkeypatch.setattr(confirmed, "SWEEP_SECONDS", 0.05)
     await published.start()
     late, answered = Outcomes(), Outcomes()
     await published.publish(record(1), {}, late)

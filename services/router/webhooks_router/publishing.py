@@ -9,31 +9,28 @@ event's jobs are stored before it acknowledges the event. Routing uses ``JobPubl
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
+import functools
 from collections.abc import Sequence
 
 import nats.errors
-import nats.js.errors
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
+from nats.js.errors import NoStreamResponseError
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, StatusCode
 
 from webhooks_messaging import DELIVERIES
 from webhooks_messaging.handling import is_transient
+from webhooks_messaging.publisher import ConfirmedPublisher, Duplicate, PublisherClosed
 from webhooks_router.jobs import OutgoingJob, RoutedJob, trace_fields
 from webhooks_telemetry import inject_headers
 
 tracer = trace.get_tracer("webhooks.router")
 # An acknowledgement that never comes (a broker lost mid-publish) must not hang routing.
 CONFIRM_TIMEOUT_SECONDS = 10.0
-EXPECTED_STREAM = "Nats-Expected-Stream"
-STATUS_HEADER = "Status"  # where nats-py puts the status of a status message
+STORE_TIMEOUT_SECONDS = 5.0  # nats-py's js.publish default
 
 
 async def send_job(js: JetStreamContext, outgoing: OutgoingJob) -> asyncio.Future[PubAck]:
@@ -95,7 +92,6 @@ async def publish_jobs(js: JetStreamContext, jobs: Sequence[OutgoingJob]) -> Non
 # Jobs published and not yet acknowledged by the broker, at most (like publish_async's
 # pending limit): past it, sending waits until half of them are confirmed.
 MAX_IN_FLIGHT = 4000
-NO_RESPONDERS = "503"
 
 
 class Confirmation:
@@ -103,7 +99,9 @@ class Confirmation:
 
     A failed event is nakked, and set aside after a few deliveries when the failure was
     not the broker's (``transient`` False: see webhooks_messaging.handling); ``kind``
-    names the failure (the exception's type) for the rate-limited log line.
+    names the failure (the exception's type) for the rate-limited log line. Called with
+    each job's outcome (webhooks_messaging.publisher): itself the callback, so a job
+    costs no callback object.
     """
 
     __slots__ = ("_batch", "error", "jobs", "kind", "remaining", "transient")
@@ -125,10 +123,26 @@ class Confirmation:
             self.transient = error is None or is_transient(error)
             self.kind = "broker" if error is None else type(error).__name__
 
+    def __call__(self, outcome: BaseException | None) -> None:
+        """One job answered: stored (None), or the broker's reason it is not."""
+        if outcome is not None:
+            self.fail(_reason(outcome))
+        self._answered()
+
     def _answered(self) -> None:
         self.remaining -= 1
         if self.remaining == 0:
             self._batch._answered()
+
+
+def _reason(outcome: BaseException) -> str:
+    if isinstance(outcome, NoStreamResponseError):
+        return "no stream stores the job's subject"
+    if isinstance(outcome, TimeoutError):
+        return f"not confirmed: {outcome}"
+    if isinstance(outcome, PublisherClosed):
+        return "publisher closed"
+    return f"broker refused a job: {outcome}"
 
 
 class Batch:
@@ -139,7 +153,7 @@ class Batch:
     def __init__(self, publisher: JobPublisher, first: int) -> None:
         self._publisher = publisher
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._first = first  # the reply tokens of its jobs: first <= token < last
+        self._first = first  # the tokens of its jobs: first <= token < last
         self._last = first
         # Confirmations not yet complete, plus one while the batch is still being sent.
         self.open = 1
@@ -154,7 +168,7 @@ class Batch:
         if confirmation is not None:
             confirmation._answered()
         else:
-            self._last = self._publisher._next
+            self._last = self._publisher.sent + 1
             self._answered()
 
     def _answered(self) -> None:
@@ -167,44 +181,39 @@ class Batch:
         try:
             await asyncio.wait_for(asyncio.shield(self._done), timeout)
         except TimeoutError:
-            self._publisher._give_up(range(self._first, self._last))
+            late = TimeoutError(f"no PubAck within {timeout:g} s")
+            await self._publisher.give_up(range(self._first, self._last), late)
 
 
 class JobPublisher:
     """Publishes jobs onto DELIVERIES, confirmed per event, without a task or future per job.
 
-    Every job is published with a reply subject under one inbox subscription, whose handler
-    counts the broker's acknowledgements down on the job's event; a batch of events is then
-    awaited as a whole. The same wire messages as ``js.publish_async`` (with the
-    ``Nats-Expected-Stream`` header), a fraction of its per-message work.
+    Every job's outcome is counted down on its event's confirmation (the callback of
+    webhooks_messaging.publisher); a batch of events is then awaited as a whole. The same
+    wire messages as ``js.publish_async`` (with ``Nats-Expected-Stream``), a fraction of
+    its per-message work.
     """
 
     def __init__(self, nc: NATS, *, max_in_flight: int = MAX_IN_FLIGHT) -> None:
-        self._nc = nc
-        self._max_in_flight = max_in_flight
-        self._prefix = ""
-        self._sub: Subscription | None = None
-        self._waiting: dict[str, Confirmation] = {}
-        self._next = 0
-        self._room = asyncio.Event()
-        self._room.set()
+        self._publisher = ConfirmedPublisher(
+            nc, DELIVERIES, confirm_timeout=CONFIRM_TIMEOUT_SECONDS, max_in_flight=max_in_flight
+        )
+
+    @property
+    def sent(self) -> int:
+        return self._publisher.sent
 
     async def start(self) -> None:
-        self._prefix = self._nc.new_inbox() + "."
-        self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_reply)
+        await self._publisher.start()
 
     async def close(self) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
-        for confirmation in self._waiting.values():
-            confirmation.fail("publisher closed")
-            confirmation._answered()
-        self._waiting.clear()
+        await self._publisher.close()
 
     def batch(self) -> Batch:
-        return Batch(self, self._next)
+        return Batch(self, self._publisher.sent + 1)
+
+    async def give_up(self, tokens: range, error: BaseException) -> None:
+        await self._publisher.give_up(tokens, error)
 
     async def send(
         self,
@@ -218,75 +227,35 @@ class JobPublisher:
         serialized by ``trace_fields`` when the caller has them (shared by many jobs)."""
         if trace_context is None:
             trace_context = trace_fields(trace_headers)
-        if len(self._waiting) >= self._max_in_flight:
-            await asyncio.wait_for(self._room.wait(), CONFIRM_TIMEOUT_SECONDS)
-        headers = {"Nats-Msg-Id": job.job_id, **trace_headers, EXPECTED_STREAM: DELIVERIES}
-        token = str(self._next)
-        self._next += 1
-        self._waiting[token] = confirmation
         confirmation.remaining += 1
         confirmation.jobs += 1
         try:
-            await self._nc.publish(
+            await self._publisher.publish(
                 job.subject,
                 job.serialize(trace_context),
-                reply=self._prefix + token,
-                headers=headers,
+                {"Nats-Msg-Id": job.job_id, **trace_headers},
+                confirmation,
             )
         except BaseException:
-            if self._waiting.pop(token, None) is not None:
-                confirmation.remaining -= 1
-                confirmation.jobs -= 1
+            confirmation.remaining -= 1
+            confirmation.jobs -= 1
             raise
-        if len(self._waiting) >= self._max_in_flight:
-            self._room.clear()
-
-    async def _on_reply(self, msg: Msg) -> None:
-        confirmation = self._waiting.pop(msg.subject[len(self._prefix) :], None)
-        if confirmation is None:
-            return  # given up on already
-        if msg.headers and msg.headers.get(STATUS_HEADER) == NO_RESPONDERS:
-            confirmation.fail("no stream stores the job's subject")
-        elif b'"error"' in msg.data:
-            try:
-                error = json.loads(msg.data).get("error")
-            except ValueError:
-                error = msg.data[:200]
-            if error:
-                confirmation.fail(f"broker refused a job: {error}")
-        confirmation._answered()
-        if not self._room.is_set() and len(self._waiting) <= self._max_in_flight // 2:
-            self._room.set()
-
-    def _give_up(self, tokens: range) -> None:
-        for token in tokens:
-            confirmation = self._waiting.pop(str(token), None)
-            if confirmation is not None:
-                confirmation.fail(f"not confirmed within {CONFIRM_TIMEOUT_SECONDS:.0f} s")
-                confirmation._answered()
-        if not self._room.is_set() and len(self._waiting) <= self._max_in_flight // 2:
-            self._room.set()
-
-
-STORE_TIMEOUT_SECONDS = 5.0  # nats-py's js.publish default
 
 
 class StreamStore:
     """Stores messages on a stream and tells new ones from duplicates, like ``js.publish``,
-    but with one reply subscription for every acknowledgement: a future per message and
-    one timer per call rather than an inbox, a task and a timer per message."""
+    but with one reply subscription for every acknowledgement: a future and a timer per
+    call rather than an inbox, a task and a timer per message."""
 
     def __init__(self, nc: NATS, stream: str) -> None:
-        self._nc = nc
-        self._stream = stream
-        self._prefix = ""
-        self._sub: Subscription | None = None
-        self._waiting: dict[str, asyncio.Future[bool]] = {}
-        self._next = 0
+        # Each call times out by itself (and gives up on its messages): no sweep.
+        self._publisher = ConfirmedPublisher(nc, stream, confirm_timeout=None, tell_duplicates=True)
 
     async def start(self) -> None:
-        self._prefix = self._nc.new_inbox() + "."
-        self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_reply)
+        await self._publisher.start()
+
+    async def close(self) -> None:
+        await self._publisher.close()
 
     async def store(
         self,
@@ -295,50 +264,47 @@ class StreamStore:
     ) -> list[bool]:
         """Stores each (subject, payload, headers); whether each was a duplicate. Raises as
         ``js.publish`` does: the broker's APIError, NoStreamResponseError, TimeoutError."""
-        loop = asyncio.get_running_loop()
-        tokens: list[str] = []
-        futures: list[asyncio.Future[bool]] = []
+        call = _Stored(len(messages))
+        tokens: list[int] = []
         try:
-            for subject, payload, headers in messages:
-                token = str(self._next)
-                self._next += 1
-                future: asyncio.Future[bool] = loop.create_future()
-                self._waiting[token] = future
-                tokens.append(token)
-                futures.append(future)
-                headers[EXPECTED_STREAM] = self._stream
-                await self._nc.publish(
-                    subject, payload, reply=self._prefix + token, headers=headers
-                )
+            for index, (subject, payload, headers) in enumerate(messages):
+                then = functools.partial(call.answer, index)
+                tokens.append(await self._publisher.publish(subject, payload, headers, then))
+            call.sent()
             try:
-                return await asyncio.wait_for(asyncio.gather(*futures), timeout)
+                return await asyncio.wait_for(asyncio.shield(call.done), timeout)
             except TimeoutError:
                 raise nats.errors.TimeoutError from None
         finally:
-            for token in tokens:
-                self._waiting.pop(token, None)
-            for future in futures:
-                if not future.done():
-                    future.cancel()
-                elif not future.cancelled():
-                    future.exception()  # retrieved: no "never retrieved" warnings
+            if call.remaining:  # an error, a timeout, or not all sent: the rest is dropped
+                if not call.done.done():
+                    call.done.cancel()
+                elif not call.done.cancelled():
+                    call.done.exception()  # retrieved: no "never retrieved" warning
+                await self._publisher.give_up(tokens, nats.errors.TimeoutError())
 
-    async def _on_reply(self, msg: Msg) -> None:
-        future = self._waiting.pop(msg.subject[len(self._prefix) :], None)
-        if future is None or future.done():
+
+class _Stored:
+    """The answers to one ``store`` call: ``done`` holds the duplicates, or the first error."""
+
+    __slots__ = ("done", "duplicates", "remaining")
+
+    def __init__(self, count: int) -> None:
+        self.done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        self.duplicates = [False] * count
+        self.remaining = count + 1  # plus one while the messages are being sent
+
+    def answer(self, index: int, outcome: BaseException | None) -> None:
+        if self.done.done():
             return
-        if msg.headers and msg.headers.get(STATUS_HEADER) == NO_RESPONDERS:
-            future.set_exception(nats.js.errors.NoStreamResponseError())
+        if isinstance(outcome, Duplicate):
+            self.duplicates[index] = True
+        elif outcome is not None:
+            self.done.set_exception(outcome)
             return
-        try:
-            reply = json.loads(msg.data)
-        except ValueError as error:
-            future.set_exception(error)
-            return
-        if "error" in reply:
-            try:
-                nats.js.errors.APIError.from_error(reply["error"])  # raises the right subclass
-            except Exception as error:  # an APIError, or whatever an odd reply causes
-                future.set_exception(error)
-        else:
-            future.set_result(bool(reply.get("duplicate", False)))
+        self.sent()
+
+    def sent(self) -> None:
+        self.remaining -= 1
+        if self.remaining == 0 and not self.done.done():
+            self.done.set_result(self.duplicates)
