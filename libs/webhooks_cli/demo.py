@@ -13,24 +13,20 @@ gone with the demo.
 
 The sender refuses loopback destinations and trusts only known CAs, so the platform must
 run with ``WEBHOOKS_OUTBOUND_ALLOW=127.0.0.0/8`` and ``WEBHOOKS_CA_BUNDLE=<demo CA>``. A
-platform the demo starts gets both; one already running is probed with a test event first,
-and when it refuses the receiver the demo says how to restart it instead of failing later.
+platform the demo starts gets both (``demo_platform``); one already running is probed with a
+test event first, and when it refuses the receiver the demo says how to restart it instead of
+failing later.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
@@ -59,27 +55,17 @@ from webhooks.v1.subscriptions_pb2 import (
 )
 from webhooks_catalogue.samples import sample_event
 from webhooks_cli import failures
-from webhooks_cli.client import Client, connect, resolve_token
+from webhooks_cli.client import Client, connect
+from webhooks_cli.demo_platform import LOOPBACK, POLL_SECONDS, Platform, platform_for
 from webhooks_cli.demo_receiver import Delivery, DemoPki, DemoReceiver, ensure_pki
 from webhooks_cli.errors import CliError, UsageError
-from webhooks_cli.health import is_ready
 from webhooks_cli.output import print_table
-from webhooks_cli.services import available_services
-from webhooks_cli.up import READY_LINE
 from webhooks_client.failure_text import HISTORY_HEADERS, class_text, history_row, state_text
 from webhooks_config import Settings
 
-# A platform the demo starts may retry after 2 s (WEBHOOKS_MIN_RETRY_INTERVAL_SECONDS), so
-# the failed event is final quickly; a running one allows its default minimum, 10 s.
-STARTED_INTERVAL_SECONDS = 2
-DEFAULT_MIN_INTERVAL_SECONDS = 10
 RETRIES = 1
-UP_START_TIMEOUT_SECONDS = 90.0  # a first `up` creates its stores and streams
-UP_STOP_TIMEOUT_SECONDS = 30.0
 DELIVERY_TIMEOUT_SECONDS = 30.0
 VIEW_TIMEOUT_SECONDS = 30.0  # the failures view follows ATTEMPTS within moments
-POLL_SECONDS = 0.3
-LOOPBACK = "127.0.0.0/8"
 SOAP_NAMESPACE = "urn:example:webhooks-demo"
 T = TypeVar("T")
 
@@ -135,17 +121,6 @@ class Console:
 
 
 @dataclass
-class Platform:
-    """The platform the demo talks to, and the ``up`` it started (None: it was running)."""
-
-    settings: Settings
-    token: str
-    min_interval: int
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-
-
-@dataclass
 class Run:
     """What one run created and saw, for the steps and the summary."""
 
@@ -178,7 +153,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         pki = ensure_pki(settings.data_dir / "demo")
-        with platform_for(args, settings, pki, console) as platform:
+        console.step("The platform")
+        with platform_for(args, settings, pki, console.say) as platform:
             tenant = settings.tenant if args.tenant is None else args.tenant
             address = platform.settings.address("subscriptions")
             with connect(
@@ -198,134 +174,28 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-# ---- the platform: the running one, or an `up` of our own -------------------------------
-
-
-@contextmanager
-def platform_for(
-    args: argparse.Namespace, settings: Settings, pki: DemoPki, console: Console
-) -> Iterator[Platform]:
-    console.step("The platform")
-    services = available_services()
-    answering = [s for s in services if is_ready(s, settings.address(s))]
-    if len(answering) == len(services):
-        console.say(
-            f"using the platform running at {settings.address('subscriptions')} "
-            f"(data dir {settings.data_dir})"
-        )
-        token = resolve_token(args.token, settings)
-        interval = max(DEFAULT_MIN_INTERVAL_SECONDS, settings.min_retry_interval_seconds)
-        yield Platform(settings, token, interval)
-        return
-    if answering:
-        missing = ", ".join(f"{s} ({settings.address(s)})" for s in services if s not in answering)
-        raise CliError(
-            f"part of a platform answers, but not {missing}: is a `webhooks up` starting or "
-            "stopping? Run the demo again once it is up, or stop it"
-        )
-    platform = start_up(settings, pki, args.token, console)
-    try:
-        yield platform
-    finally:
-        assert platform.process is not None
-        if args.keep:
-            console.say(
-                f"\nThe platform keeps running (pid {platform.process.pid}, log "
-                f"{platform.log_path}); stop it with `kill -INT {platform.process.pid}`."
-            )
-        else:
-            stop_up(platform.process, console)
-
-
-def up_environment(settings: Settings, pki: DemoPki) -> dict[str, str]:
-    """The caller's environment plus what the demo needs: loopback admitted, the demo CA
-    trusted, short retry intervals allowed."""
-    env = dict(os.environ)
-    allowed = [n for n in env.get("WEBHOOKS_OUTBOUND_ALLOW", "").split(",") if n.strip()]
-    env["WEBHOOKS_OUTBOUND_ALLOW"] = ",".join([*allowed, LOOPBACK])
-    env["WEBHOOKS_CA_BUNDLE"] = str(pki.ca_file)
-    env["WEBHOOKS_MIN_RETRY_INTERVAL_SECONDS"] = str(STARTED_INTERVAL_SECONDS)
-    env["WEBHOOKS_DATA_DIR"] = str(settings.data_dir)
-    # The addresses the demo will call (--address included), whatever the environment says.
-    env.update({f"WEBHOOKS_{s.upper()}_ADDR": a for s, a in settings.addresses.items()})
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def start_up(
-    settings: Settings, pki: DemoPki, token_flag: str | None, console: Console
-) -> Platform:
-    log_path = settings.data_dir / "demo" / "up.log"
-    console.say(
-        f"no platform answers at {settings.address('subscriptions')}: starting `webhooks up` "
-        f"(data dir {settings.data_dir}, log {log_path})"
-    )
-    console.say(
-        f"  with WEBHOOKS_OUTBOUND_ALLOW={LOOPBACK} WEBHOOKS_CA_BUNDLE={pki.ca_file} "
-        f"WEBHOOKS_MIN_RETRY_INTERVAL_SECONDS={STARTED_INTERVAL_SECONDS}"
-    )
-    began = time.monotonic()
-    with log_path.open("wb") as log:
-        # Its own process group, as `up` gives its services: Ctrl-C reaches only the demo,
-        # which then stops the platform in order (or leaves it running with --keep).
-        process = subprocess.Popen(
-            [sys.executable, "-m", "webhooks_cli", "up", "--data-dir", str(settings.data_dir)],
-            env=up_environment(settings, pki),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )
-    try:
-        while READY_LINE not in log_path.read_text(errors="replace"):
-            code = process.poll()
-            if code is not None:
-                raise CliError(f"webhooks up exited with code {code}: {last_line(log_path)}")
-            if time.monotonic() - began > UP_START_TIMEOUT_SECONDS:
-                raise CliError(
-                    f"webhooks up not ready after {UP_START_TIMEOUT_SECONDS:.0f} s (log {log_path})"
-                )
-            time.sleep(POLL_SECONDS)
-    except BaseException:
-        stop_up(process, console)
-        raise
-    console.say(f"platform up in {time.monotonic() - began:.1f} s")
-    token = resolve_token(token_flag, settings)  # by default the dev token `up` wrote
-    return Platform(settings, token, STARTED_INTERVAL_SECONDS, process, log_path)
-
-
-def last_line(path: Path) -> str:
-    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-1] if lines else f"nothing logged (see {path})"
-
-
-def stop_up(process: subprocess.Popen[bytes], console: Console) -> None:
-    if process.poll() is not None:
-        return
-    console.say("stopping the platform the demo started ...")
-    process.send_signal(signal.SIGINT)  # as Ctrl-C: `up` stops its services, then NATS
-    for _ in range(2):  # a second Ctrl-C does not abandon it half-stopped
-        try:
-            process.wait(timeout=UP_STOP_TIMEOUT_SECONDS)
-            return
-        except KeyboardInterrupt:
-            console.say("still stopping the platform (it stops its services first) ...")
-        except subprocess.TimeoutExpired:
-            break
-    process.kill()
-    process.wait()
-
-
 # ---- the steps ----------------------------------------------------------------------------
 
 
 def demo_steps(
     client: Client, receiver: DemoReceiver, run: Run, pki: DemoPki, console: Console
 ) -> None:
+    show_receiver(receiver, pki, console)
+    create_subscriptions(client, receiver, run, console)
+    deliver_samples(client, receiver, run, console)
+    delivery_id = fail_an_endpoint(client, receiver, run, console)
+    fix_and_redeliver(client, receiver, run, delivery_id, console)
+
+
+def show_receiver(receiver: DemoReceiver, pki: DemoPki, console: Console) -> None:
     console.step("A local HTTPS receiver")
     console.say(f"listening on https://127.0.0.1:{receiver.port} (loopback)")
     console.say(f"certificate from the throwaway demo CA {pki.ca_file}")
 
+
+def create_subscriptions(
+    client: Client, receiver: DemoReceiver, run: Run, console: Console
+) -> None:
     console.step("Subscriptions")
     # The first one is probed with a test event before the others are made: a platform
     # that cannot reach the receiver is told at once, with nothing more to undo.
@@ -335,6 +205,8 @@ def demo_steps(
     for plan in others:
         create_subscription(client, receiver, run, plan, console)
 
+
+def deliver_samples(client: Client, receiver: DemoReceiver, run: Run, console: Console) -> None:
     console.step("Sample events of several entities")
     published = publish(client, run, SAMPLES)
     console.say(f"published {len(published)} events: " + ", ".join(f"{e} {t}" for e, t in SAMPLES))
@@ -347,6 +219,10 @@ def demo_steps(
     )
     console.say(f"all {len(published)} delivered")
 
+
+def fail_an_endpoint(client: Client, receiver: DemoReceiver, run: Run, console: Console) -> str:
+    """The failing subscription's endpoint answers 503 until its event is listed as failed;
+    the failed event's delivery id."""
     console.step("An endpoint fails")
     failing_id, failing_name = run.subscriptions[FAILING]
     receiver.set_failing(run.path(FAILING), True)
@@ -370,7 +246,12 @@ def demo_steps(
     console.say()
     with console.lock:
         failures.show(argparse.Namespace(id=delivery_id, json=False), client)
+    return delivery_id
 
+
+def fix_and_redeliver(
+    client: Client, receiver: DemoReceiver, run: Run, delivery_id: str, console: Console
+) -> None:
     console.step("Fix the endpoint and redeliver")
     receiver.set_failing(run.path(FAILING), False)
     console.say(f"the receiver answers 204 at {run.path(FAILING)} again")
