@@ -16,6 +16,7 @@ from webhooks_secrets import SecretBox, new_key
 from webhooks_subscriptions.application import Caller, Policy, Subscriptions
 from webhooks_subscriptions.certificates import parse_certificate
 from webhooks_subscriptions.domain import rules
+from webhooks_subscriptions.domain.authentication import validate_authentication
 from webhooks_subscriptions.domain.errors import InvalidField
 
 CALLER = Caller(tenant="acme", actor="acme-admin", trace={})
@@ -206,7 +207,7 @@ def test_authentication_fields_past_their_bounds(kind: str, field: str, bound: i
         },
     }[kind]
     auth = {"kind": kind, **base, field: "a" * (bound + 1)}
-    error = refusal(lambda: rules.validate_authentication(auth))
+    error = refusal(lambda: validate_authentication(auth))
     assert error.field == f"authentication.{kind}.{field}"
     assert error.message == f"must be at most {bound} characters, got {bound + 1}"
 

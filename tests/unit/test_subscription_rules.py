@@ -9,6 +9,7 @@ import pytest
 
 from webhooks_catalogue.authentication import AUTH_KINDS, SECRET_FIELDS
 from webhooks_subscriptions.domain import rules
+from webhooks_subscriptions.domain.authentication import validate_authentication
 from webhooks_subscriptions.domain.errors import InvalidField
 
 CERTIFICATE = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
@@ -314,27 +315,25 @@ TOKEN_URL = "https://auth.example/token"
 
 @pytest.mark.parametrize("auth", [None, {}, {"kind": "none"}, {"kind": ""}])
 def test_no_authentication(auth: dict[str, Any] | None) -> None:
-    assert rules.validate_authentication(auth) == {"kind": "none"}
+    assert validate_authentication(auth) == {"kind": "none"}
 
 
 def test_basic() -> None:
-    auth = rules.validate_authentication(
-        {"kind": "basic", "username": " ann ", "password": " p w "}
-    )
+    auth = validate_authentication({"kind": "basic", "username": " ann ", "password": " p w "})
     assert auth == {"kind": "basic", "username": "ann", "password": " p w "}
 
 
 def test_access_token_default_prefix() -> None:
-    auth = rules.validate_authentication({"kind": "oauth2_access_token", "access_token": "t0k"})
+    auth = validate_authentication({"kind": "oauth2_access_token", "access_token": "t0k"})
     assert auth == {"kind": "oauth2_access_token", "header_prefix": "Bearer", "access_token": "t0k"}
-    custom = rules.validate_authentication(
+    custom = validate_authentication(
         {"kind": "oauth2_access_token", "header_prefix": "Token", "access_token": "t0k"}
     )
     assert custom["header_prefix"] == "Token"
 
 
 def test_client_credentials() -> None:
-    auth = rules.validate_authentication(
+    auth = validate_authentication(
         {
             "kind": "oauth2_client_credentials",
             "token_url": TOKEN_URL,
@@ -362,7 +361,7 @@ def test_password_credentials() -> None:
         "username": "ann",
         "password": "pw",
     }
-    assert rules.validate_authentication(given) == given
+    assert validate_authentication(given) == given
 
 
 def test_http_token_url_only_to_loopback_when_allowed() -> None:
@@ -372,10 +371,10 @@ def test_http_token_url_only_to_loopback_when_allowed() -> None:
         "client_id": "id",
         "client_secret": "s",
     }
-    assert rules.validate_authentication(given, allow_http_loopback=True)["token_url"] == (
+    assert validate_authentication(given, allow_http_loopback=True)["token_url"] == (
         "http://127.0.0.1:9000/token"
     )
-    assert field_of(lambda: rules.validate_authentication(given)) == (
+    assert field_of(lambda: validate_authentication(given)) == (
         "authentication.oauth2_client_credentials.token_url"
     )
 
@@ -459,7 +458,7 @@ USER = {**CLIENT, "username": "ann", "password": "pw"}
     ],
 )
 def test_bad_authentication(auth: dict[str, Any], field: str) -> None:
-    assert field_of(lambda: rules.validate_authentication(auth)) == field
+    assert field_of(lambda: validate_authentication(auth)) == field
 
 
 def test_secret_values_never_reach_the_message() -> None:
@@ -469,19 +468,19 @@ def test_secret_values_never_reach_the_message() -> None:
         {"kind": "oauth2_client_credentials", **CLIENT, "client_secret": "hunter2\x00"},
     ):
         with pytest.raises(InvalidField) as caught:
-            rules.validate_authentication(auth)
+            validate_authentication(auth)
         assert "hunter2" not in str(caught.value)
 
 
 def test_secrets_may_be_left_empty_on_update() -> None:
-    auth = rules.validate_authentication(
+    auth = validate_authentication(
         {"kind": "basic", "username": "ann", "password": ""}, require_secrets=False
     )
     assert auth == {"kind": "basic", "username": "ann", "password": ""}
     # Only secrets: other required fields stay required.
-    assert field_of(
-        lambda: rules.validate_authentication({"kind": "basic"}, require_secrets=False)
-    ) == ("authentication.basic.username")
+    assert field_of(lambda: validate_authentication({"kind": "basic"}, require_secrets=False)) == (
+        "authentication.basic.username"
+    )
 
 
 def test_auth_constants() -> None:

@@ -22,7 +22,7 @@ from webhooks_catalogue import entity as catalogue_entity
 from webhooks_catalogue import limits
 from webhooks_catalogue.proto import catalogue_message
 from webhooks_grpc import abort, current_principal
-from webhooks_subscriptions.application import UPDATABLE_FIELDS, Caller, Subscriptions
+from webhooks_subscriptions.application import Caller, Subscriptions
 from webhooks_subscriptions.convert import (
     ORDERS,
     certificate_message,
@@ -38,6 +38,7 @@ from webhooks_subscriptions.domain.errors import (
     NotFound,
     StaleVersion,
 )
+from webhooks_subscriptions.domain.update_mask import UPDATABLE_FIELDS
 from webhooks_subscriptions.listing import ListQuery
 from webhooks_subscriptions.projector import ListingProjector
 from webhooks_subscriptions.relay import OutboxRelay

@@ -26,6 +26,7 @@ from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_secrets import SecretBox
 from webhooks_subscriptions.certificates import parse_certificate
 from webhooks_subscriptions.domain import rules
+from webhooks_subscriptions.domain.authentication import validate_authentication
 from webhooks_subscriptions.domain.certificate import ClientCertificate
 from webhooks_subscriptions.domain.errors import (
     CertificateInUse,
@@ -37,17 +38,9 @@ from webhooks_subscriptions.domain.errors import (
 )
 from webhooks_subscriptions.domain.names import SubscriptionName
 from webhooks_subscriptions.domain.subscription import Subscription, Trace
+from webhooks_subscriptions.domain.update_mask import validate_update_mask
 from webhooks_subscriptions.published import subscription_state
 
-UPDATABLE_FIELDS = (
-    "name",
-    "entity",
-    "triggers",
-    "include_complete_data",
-    "webhook",
-    "authentication",
-    "retry_policy",
-)
 # Concurrent changes without an expected version are re-applied to the newer state. A few
 # immediate retries are not enough when several writers race on one subscription: each
 # loser waits a random, growing moment (capped) so the racers spread out.
@@ -143,19 +136,7 @@ class Subscriptions(Application[UUID]):
         mask: Iterable[str],
         expected_version: int | None = None,
     ) -> Subscription:
-        paths = list(mask)
-        if len(paths) > len(UPDATABLE_FIELDS):
-            # Each updatable field once: a longer mask can only repeat or invent fields.
-            limit = len(UPDATABLE_FIELDS)
-            raise InvalidField("update_mask", f"at most {limit} paths, got {len(paths)}")
-        fields = list(dict.fromkeys(paths))
-        if not fields:
-            raise InvalidField("update_mask", "name at least one field to update")
-        for field in fields:
-            if field not in UPDATABLE_FIELDS:
-                if len(field) > limits.CATALOGUE_NAME_LENGTH:
-                    raise InvalidField("update_mask", "unknown field (longer than any field)")
-                raise InvalidField("update_mask", f"unknown field {field!r}")
+        fields = validate_update_mask(mask)
 
         def change(subscription: Subscription) -> list[Aggregate]:
             reservations = self._apply_update(caller, subscription, spec, fields)
@@ -343,7 +324,7 @@ class Subscriptions(Application[UUID]):
         """
         auth = dict(given or {"kind": "none"})
         keeping = current is not None and auth.get("kind") == current.get("kind")
-        canonical = rules.validate_authentication(
+        canonical = validate_authentication(
             auth,
             allow_http_loopback=self.policy.allow_http_loopback,
             require_secrets=not keeping,
