@@ -2,8 +2,11 @@
 
 Prepares the data directory (development token, tokens file, secret key file), starts an
 embedded NATS JetStream server unless one is configured, starts every available service
-as its own ``webhooks serve`` process, waits until each reports SERVING, and stops them
-all in order (services first, then NATS) on Ctrl-C or SIGTERM, or when one dies.
+as its own ``webhooks serve`` process, and waits until each reports SERVING (a child that
+exits before that stops everything). From then on it supervises them: a child that exits
+is started again after a growing delay, and only a crash loop stops everything (the policy
+is ``webhooks_cli.supervision``). On Ctrl-C or SIGTERM it stops them all in order
+(services first, then NATS).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -27,6 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from webhooks_cli.errors import CliError
 from webhooks_cli.health import HTTP_SERVICES, is_ready
 from webhooks_cli.services import available_services
+from webhooks_cli.supervision import RestartHistory, crash_loop_reason
 from webhooks_config import Settings, load_settings
 from webhooks_grpc.tokens import (
     PLATFORM_TENANT,
@@ -43,6 +48,7 @@ from webhooks_storage import tighten, write_private
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_GRACE_SECONDS = 10.0
+SUPERVISE_INTERVAL_SECONDS = 0.2
 READY_LINE = "webhooks is up"
 
 
@@ -117,24 +123,40 @@ def is_serving(address: str) -> bool:
     return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+@dataclass
+class Child:
+    """A process ``up`` started and restarts when it exits: how to start it again, and when
+    it was last started (to tell a crash loop from a child that ran a while)."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] | None
+    process: subprocess.Popen[bytes]
+    started_at: float
+    history: RestartHistory = field(default_factory=RestartHistory)
+    restart_at: float | None = None  # set while it is down, waiting for its restart
+
+
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stop = threading.Event()
-        self.nats: subprocess.Popen[bytes] | None = None
         # The embedded server's users (None: WEBHOOKS_NATS_URL's server, its own auth).
         self.nats_auth: nats_auth.NatsAuth | None = None
-        self.services: dict[str, subprocess.Popen[bytes]] = {}
+        self.services: dict[str, Child] = {}
+        self.nats: Child | None = None
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only this: restarts and the shutdown both happen on the main thread, which sees
+        # the flag before it starts anything again, so a restart never races a shutdown.
         self.stop.set()
 
-    def spawn(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        # A process group of its own: Ctrl-C in the terminal reaches only this supervisor,
-        # which then stops the services before NATS, so they can drain.
-        return subprocess.Popen(args, env=env, process_group=0)
+    def spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Child:
+        return Child(name, command, env, spawn(command, env), time.monotonic())
 
     def start_nats(self) -> str:
+        # The port is chosen once: a restarted server comes back on it, where the services
+        # are reconnecting, with the streams it keeps on disk in the data dir.
         port = free_port()
         store = self.settings.data_dir / "nats"
         log = self.settings.data_dir / "nats.log"  # its banner would bury the addresses
@@ -144,8 +166,8 @@ class Supervisor:
         config = str(self.nats_auth.server_config)
         args = ["-c", config, "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port)]
         args += ["-l", str(log)]
-        self.nats = self.spawn([nats_server_binary(), *args])
-        self.wait_until(lambda: accepts_connections(port), {"nats": self.nats}, "NATS")
+        self.nats = self.spawn("nats", [nats_server_binary(), *args])
+        self.wait_until(lambda: accepts_connections(port), "NATS")
         return f"nats://127.0.0.1:{port}"
 
     def start_services(self, nats_url: str) -> None:
@@ -158,10 +180,12 @@ class Supervisor:
         }
         for service in available_services():
             command = [sys.executable, "-m", "webhooks_cli", "serve", service]
-            self.services[service] = self.spawn(command, {**env, **self.nats_credential(service)})
+            self.services[service] = self.spawn(
+                service, command, {**env, **self.nats_credential(service)}
+            )
         for service in self.services:
             address = self.settings.address(service)
-            self.wait_until(partial(is_ready, service, address), self.children(), service)
+            self.wait_until(partial(is_ready, service, address), service)
 
     def nats_credential(self, service: str) -> dict[str, str]:
         """The embedded NATS's credential of ``service`` (none for the console: no NATS)."""
@@ -169,31 +193,71 @@ class Supervisor:
             return {}
         return {"WEBHOOKS_NATS_NKEY_SEED_FILE": str(self.nats_auth.seed_file(service))}
 
-    def children(self) -> dict[str, subprocess.Popen[bytes]]:
-        return {**self.services, **({"nats": self.nats} if self.nats else {})}
+    def children(self) -> list[Child]:
+        return [*self.services.values(), *([self.nats] if self.nats else [])]
 
-    def wait_until(
-        self, ready: Callable[[], bool], watched: dict[str, subprocess.Popen[bytes]], what: str
-    ) -> None:
+    def wait_until(self, ready: Callable[[], bool], what: str) -> None:
+        """Until ``ready()``, during the start. A child that exits before the platform is up
+        is not restarted: what stops it then (a port taken, a bad setting) stays, so ``up``
+        says so at once."""
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not self.stop.is_set():
-            self.check_alive(watched)
+            for child in self.children():
+                code = child.process.poll()
+                if code is not None:
+                    raise CliError(f"{child.name} exited {describe_exit(code)}")
             if ready():
                 return
             if time.monotonic() > deadline:
                 raise CliError(f"{what} not ready after {STARTUP_TIMEOUT_SECONDS:.0f} s")
             time.sleep(0.2)
 
-    def check_alive(self, watched: dict[str, subprocess.Popen[bytes]]) -> None:
-        for name, process in watched.items():
-            code = process.poll()
-            if code is not None:
-                raise CliError(f"{name} exited with code {code}")
+    def supervise(self) -> None:
+        """Until Ctrl-C or SIGTERM: each child that exits is started again after its delay;
+        a crash loop ends it with a CliError."""
+        while not self.stop.wait(SUPERVISE_INTERVAL_SECONDS):
+            for child in self.children():
+                self.tend(child, time.monotonic())
+
+    def tend(self, child: Child, now: float) -> None:
+        if child.restart_at is None:
+            code = child.process.poll()
+            if code is None:
+                return
+            delay = child.history.exited(child.started_at, now)
+            if delay is None:
+                raise CliError(crash_loop_reason(child.name, describe_exit(code)))
+            child.restart_at = now + delay
+            say(f"{child.name} exited {describe_exit(code)}; restarting it in {delay:.1f} s")
+        elif now >= child.restart_at and not self.stop.is_set():
+            child.process = spawn(child.command, child.env)
+            child.started_at, child.restart_at = now, None
+            say(f"{child.name} restarted (pid {child.process.pid})")
 
     def shutdown(self) -> None:
-        stop_processes(self.services)
+        stop_processes({name: child.process for name, child in self.services.items()})
         if self.nats is not None:
-            stop_processes({"nats": self.nats})
+            stop_processes({"nats": self.nats.process})
+
+
+def spawn(command: list[str], env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    # A process group of its own: Ctrl-C in the terminal reaches only this supervisor,
+    # which then stops the services before NATS, so they can drain.
+    return subprocess.Popen(command, env=env, process_group=0)
+
+
+def describe_exit(code: int) -> str:
+    """How a child ended, from its return code (negative: the signal that killed it)."""
+    if code < 0:
+        try:
+            return f"on {signal.Signals(-code).name}"
+        except ValueError:
+            return f"on signal {-code}"
+    return f"with code {code}"
+
+
+def say(line: str) -> None:
+    print(f"webhooks up: {line}", file=sys.stderr, flush=True)
 
 
 def stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -253,13 +317,12 @@ def run_up(settings: Settings) -> int:
         if supervisor.stop.is_set():
             return 0
         print_summary(settings, list(supervisor.services), nats_url, token, supervisor.nats_auth)
-        while not supervisor.stop.wait(0.5):
-            supervisor.check_alive(supervisor.children())
+        supervisor.supervise()
         return 0
     except CliError as err:
         # Said now, before the shutdown: afterwards it would come below the services'
         # shutdown logs, where it is easy to miss.
-        print(f"webhooks up: {err.message}; stopping everything", file=sys.stderr, flush=True)
+        say(f"{err.message}; stopping everything")
         return err.exit_code
     finally:
         supervisor.shutdown()
