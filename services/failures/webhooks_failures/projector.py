@@ -1,12 +1,13 @@
 """Follows ATTEMPTS into the failures view, in batches, from the position the view holds.
 
-An ordered push consumer (ephemeral, in memory, no acks, flow-controlled, idle
-heartbeats) starts after ``view.position()``. Its callback only queues (stream sequence,
-bytes) into a bounded inbox; the loop takes up to ``batch_size`` messages (waiting
-``linger`` seconds for a batch to fill when the stream is quiet) and decodes and applies
-them in a worker thread, so the event loop never waits on the database. While the inbox
-is full the callback waits, nats-py's pending queue grows, and the broker's flow control
-stops sending: memory stays bounded during a replay of millions of attempts.
+An ordered push consumer (``webhooks_messaging.following``: ephemeral, in memory, no acks,
+flow-controlled, idle heartbeats) starts after ``view.position()``. Its callback only
+queues (stream sequence, bytes) into a bounded inbox; the loop takes up to ``batch_size``
+messages (waiting ``linger`` seconds for a batch to fill when the stream is quiet) and
+decodes and applies them in a worker thread, so the event loop never waits on the
+database. While the inbox is full the callback waits, nats-py's pending queue grows, and
+the broker's flow control stops sending: memory stays bounded during a replay of millions
+of attempts.
 
 Each batch moves the stored position by compare-and-set: when it moved under us (another
 replica on the same PostgreSQL, or a rebuild swapped in a view further ahead), the batch
@@ -36,10 +37,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -47,16 +46,8 @@ from webhooks.v1 import messages_pb2
 from webhooks_failures.view import FailuresView
 from webhooks_messaging import ATTEMPTS
 from webhooks_messaging.checks import attempt_record_problem
-from webhooks_messaging.deadletters import (
-    FAILURES_PROJECTOR,
-    INVALID,
-    NOT_APPLIED,
-    UNDECODABLE,
-    DeadLetters,
-    Original,
-)
-from webhooks_messaging.feed import stream_sequence
-from webhooks_messaging.positions import PositionWaiters
+from webhooks_messaging.deadletters import FAILURES_PROJECTOR, NOT_APPLIED, DeadLetters
+from webhooks_messaging.following import StreamFollower
 from webhooks_messaging.waiting import sleep_unless
 from webhooks_storage import PositionMoved
 from webhooks_telemetry import extract_context
@@ -74,11 +65,6 @@ LINGER_SECONDS = 0.005
 # Messages queued ahead of the database: a few batches, so the next one is ready when a
 # write returns, and flow control holds the rest on the broker.
 INBOX_LIMIT = 4 * BATCH_SIZE
-IDLE_HEARTBEAT_SECONDS = 1.0
-# Far above the broker's flow-control window: nats-py would drop messages silently as a
-# "slow consumer" beyond these (the ordered consumer has already counted them).
-PENDING_BYTES_LIMIT = 512 * 1024 * 1024
-PENDING_MSGS_LIMIT = 4 * 1024 * 1024
 
 # (stream sequence, subject, message data, its traceparent when sampled, else None)
 Raw = tuple[int, str, bytes, str | None]
@@ -139,8 +125,8 @@ class _Inbox:
         return batch
 
 
-class Projector:
-    """Applies ATTEMPTS to ``view``; one ``run`` at a time per projector."""
+class Projector(StreamFollower[messages_pb2.AttemptRecord]):
+    """Applies ATTEMPTS to ``view`` in batches; one ``run`` at a time per projector."""
 
     def __init__(
         self,
@@ -151,8 +137,13 @@ class Projector:
         linger: float = LINGER_SECONDS,
         dead: DeadLetters | None = None,
     ) -> None:
+        super().__init__(
+            stream,
+            SUBJECTS,
+            messages_pb2.AttemptRecord,
+            dead if dead is not None else DeadLetters(FAILURES_PROJECTOR),
+        )
         self.view = view
-        self.stream = stream
         self.batch_size = batch_size
         self.linger = linger
         # The stream sequence applied (what the view's position was after our last write
@@ -160,18 +151,16 @@ class Projector:
         self._position = -1
         self.records_applied = 0  # records decoded and handed to the view by this object
         self.batches_applied = 0
-        # What is set aside (undecodable, invalid, not applied): counted, logged, kept on
-        # DEADLETTERS when the service gave a DeadLetters with a connection.
-        self.dead = dead if dead is not None else DeadLetters(FAILURES_PROJECTOR)
         # Held while a batch is written; rebuild() holds it to stop the projector between
         # two batches (a consistent point: the view and its position agree).
         self._lock = asyncio.Lock()
-        self._reached = PositionWaiters()
 
     @property
-    def skipped(self) -> dict[str, int]:
-        """Messages set aside since start, by reason."""
-        return dict(self.dead.counts)
+    def position(self) -> int:
+        return self._position
+
+    def check(self, subject: str, message: messages_pb2.AttemptRecord) -> str | None:
+        return attempt_record_problem(subject, message)
 
     @property
     def applied(self) -> int:
@@ -199,15 +188,9 @@ class Projector:
         inbox = _Inbox(self.batch_size, max(INBOX_LIMIT, 2 * self.batch_size))
 
         async def on_message(msg: Msg) -> None:
-            try:
-                seq = stream_sequence(msg.reply)
-            except (ValueError, IndexError):
-                self._skip(
-                    INVALID,
-                    "no stream sequence in the reply subject",
-                    (0, msg.subject, msg.data, None),
-                )
-                return
+            seq = self.sequence_of(msg)
+            if seq is None:
+                return  # set aside
             traceparent = msg.headers.get("traceparent") if msg.headers else None
             if traceparent is not None and traceparent[-1:] not in _SAMPLED:
                 traceparent = None
@@ -215,20 +198,7 @@ class Projector:
             if not inbox.offer(item):
                 await inbox.put(item)
 
-        start = self._position + 1
-        sub = await js.subscribe(
-            SUBJECTS,
-            stream=self.stream,
-            cb=on_message,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.ALL if start <= 1 else DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=None if start <= 1 else start,
-            ),
-            ordered_consumer=True,
-            idle_heartbeat=IDLE_HEARTBEAT_SECONDS,
-            pending_msgs_limit=PENDING_MSGS_LIMIT,
-            pending_bytes_limit=PENDING_BYTES_LIMIT,
-        )
+        sub = await self.subscribe(js, on_message)
         closer = asyncio.create_task(_close_when(stop, inbox))
         try:
             while True:
@@ -280,15 +250,9 @@ class Projector:
         raws: dict[int, Raw] = {}
         for raw in batch:
             seq, subject, data, traceparent = raw
-            try:
-                record = messages_pb2.AttemptRecord.FromString(data)
-            except DecodeError as error:
-                self._skip(UNDECODABLE, f"not an AttemptRecord: {error}", raw)
-                continue
-            problem = attempt_record_problem(subject, record)
-            if problem:
-                self._skip(INVALID, problem, raw)
-                continue
+            record = self.decoded(subject, data, seq)
+            if record is None:
+                continue  # set aside
             records.append((seq, record))
             raws[seq] = raw
             if traceparent is not None:
@@ -341,57 +305,19 @@ class Projector:
                 applied += 1
             else:
                 self.view.apply(at, [], position=seq)  # raises when the database fails
-                self._skip(NOT_APPLIED, f"{type(error).__name__}: {error}", raws[seq])
+                # Safe: a record is one attempt of one delivery; skipping it loses that
+                # row of its trial history (or, when it was the delivery's only failure,
+                # the failed event), nothing of any other delivery.
+                _, subject, data, _ = raws[seq]
+                self.set_aside(NOT_APPLIED, f"{type(error).__name__}: {error}", subject, data, seq)
             at = seq
         if position > at:
             self.view.apply(at, [], position=position)
         return applied
 
-    def _skip(self, reason: str, detail: str, raw: Raw) -> None:
-        """Sets the record aside. Safe: a record is one attempt of one delivery; skipping
-        it loses that row of the delivery's trial history (and, when it was the
-        delivery's only failure, the failed event), nothing of any other delivery."""
-        seq, subject, data, _ = raw
-        self.dead.set_aside(
-            reason,
-            detail,
-            Original(subject=subject, data=data, stream=self.stream, sequence=seq),
-        )
-
     def _set_position(self, position: int) -> None:
         self._position = position
-        self._reached.reached(position)
-
-    # ---- read-your-writes
-
-    async def stream_end(self, js: JetStreamContext) -> int:
-        """The stream's last sequence now (a round trip to the broker)."""
-        return int((await js.stream_info(self.stream)).state.last_seq)
-
-    # A timeout parameter, not asyncio.timeout around the call: a timeout is an answer
-    # (False) here, not an error.
-    async def caught_up(
-        self,
-        js: JetStreamContext,
-        timeout: float,  # noqa: ASYNC109
-        *,
-        target: int | None = None,
-    ) -> bool:
-        """Whether the view holds everything on the stream now (or up to ``target``),
-        waiting up to ``timeout`` seconds for it."""
-        if target is None:
-            target = await self.stream_end(js)
-        try:
-            await asyncio.wait_for(self.reached(target), timeout)
-            return True
-        except TimeoutError:
-            return False
-
-    async def reached(self, target: int) -> None:
-        """Returns once this projector has applied ``target``."""
-        if self._position >= target:
-            return
-        await self._reached.wait(target)
+        self.progressed()
 
     # ---- retention
 
