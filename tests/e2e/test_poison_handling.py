@@ -188,7 +188,7 @@ async def test_an_event_whose_routing_keeps_failing_is_set_aside_and_a_broker_er
             "broker": nats.errors.TimeoutError,
         }
     )
-    # As webhooks_router.service builds it.
+    # As webhooks_router.bootstrap builds it.
     table: RoutingTable = failing
     feed = SubscriptionFeed(table, dead=table_dead_letters(nc))
     dead = DeadLetters(nc)
