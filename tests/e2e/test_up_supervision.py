@@ -36,6 +36,8 @@ from webhooks_cli.up import accepts_connections
 
 DEADLINE = 120.0  # seconds for any condition: the machine is shared and busy
 BATCH = 10  # events per PublishEvents call
+# DUPLICATE: stored by an earlier call whose answer was lost (a router killed mid-call).
+STORED = (ACCEPTED, router_pb2.PUBLISH_STATUS_DUPLICATE)
 KILLED_IN_TURN = ("router", "sender", "subscriptions", "failures", "nats")
 
 
@@ -94,7 +96,7 @@ def is_back(platform: Platform, name: str) -> bool:
 
 class Publisher(threading.Thread):
     """Publishes Tag OnAdd events in batches until stopped, sending again whatever was not
-    ACCEPTED; ``accepted`` holds the ids of the events the platform took."""
+    stored; ``accepted`` holds the ids of the events the platform took."""
 
     def __init__(self, platform: Platform, tenant: str) -> None:
         super().__init__(daemon=True)
@@ -123,7 +125,7 @@ class Publisher(threading.Thread):
     def send(
         self, stub: router_pb2_grpc.RouterServiceStub, events: list[messages_pb2.PlatformEvent]
     ) -> list[messages_pb2.PlatformEvent]:
-        """The events of ``events`` not accepted."""
+        """The events of ``events`` not stored."""
         try:
             response = stub.PublishEvents(
                 router_pb2.PublishEventsRequest(events=events), metadata=self.metadata, timeout=10
@@ -132,7 +134,7 @@ class Publisher(threading.Thread):
             return events
         left = []
         for event, result in zip(events, response.results, strict=True):
-            if result.status == ACCEPTED:
+            if result.status in STORED:
                 self.accepted.add(event.event_id)
             else:
                 left.append(event)
