@@ -55,6 +55,10 @@ class Settings:
     duplicate_window_seconds: int
     stream_replicas: int  # replicas of every stream (1 on one server, 3 on a 3-node cluster)
     router_max_batch: int  # events per PublishEvents call
+    # A tenant's events within this rate (events/s) and burst take the standard lane; the
+    # rest the bulk lane (the router's lanes.py).
+    tenant_standard_rate: int
+    tenant_standard_burst: int
     min_retry_interval_seconds: int  # the shortest retry interval a subscription may ask
     # The sender and every outbound request (webhooks, OAuth token URLs, WSDL fetches).
     sender_timeout_seconds: float  # per attempt
@@ -192,6 +196,8 @@ def _services(env: Mapping[str, str]) -> dict[str, Any]:
         "tenant": env.get(PREFIX + "TENANT", "default"),
         "token": env.get(PREFIX + "TOKEN") or None,
         "router_max_batch": _int(env, "ROUTER_MAX_BATCH", 1000, 1, 100_000),
+        "tenant_standard_rate": _int(env, "TENANT_STANDARD_RATE", 200, 1, 1_000_000),
+        "tenant_standard_burst": _int(env, "TENANT_STANDARD_BURST", 2000, 1, 10_000_000),
         "min_retry_interval_seconds": _int(env, "MIN_RETRY_INTERVAL_SECONDS", 10, 1, 86400),
     }
 

@@ -102,15 +102,15 @@ def subscription_message_problem(subject: str, event: messages_pb2.SubscriptionD
 
 
 def delivery_job_problem(subject: str, job: messages_pb2.DeliveryJob) -> str:
-    """A job on ``deliveries.jobs.<tenant>.<subscription>``, of that tenant and
-    subscription, with what a delivery needs."""
+    """A job on ``deliveries.jobs.<tenant>.<subscription>`` (or the bulk lane's
+    ``deliveries.bulk.``), of that tenant and subscription, with what a delivery needs."""
     if not job.delivery_id or not job.subscription_id or not job.event_id:
         return "delivery_id, subscription_id and event_id are required"
     if not is_valid_tenant(job.tenant):
         return f"tenant: not a valid tenant id: {job.tenant[:64]!r}"
     tokens = _subject_tokens(subject, "deliveries", 4)
-    if tokens is None or tokens[1] != "jobs":
-        return f"subject: not deliveries.jobs.<tenant>.<subscription>: {subject[:200]!r}"
+    if tokens is None or tokens[1] not in ("jobs", "bulk"):
+        return f"subject: not deliveries.jobs|bulk.<tenant>.<subscription>: {subject[:200]!r}"
     if tokens[2] != job.tenant:
         return f"tenant: {job.tenant!r} on the subject of tenant {tokens[2]!r}"
     if tokens[3] != job.subscription_id:

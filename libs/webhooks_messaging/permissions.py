@@ -28,20 +28,25 @@ from webhooks_messaging.deadletters import (
 )
 from webhooks_messaging.streams import (
     ATTEMPTS,
+    BULK_EVENT_SUBJECTS,
     DEADLETTERS,
     DELIVERIES,
+    DELIVERY_BULK_SUBJECTS,
     DELIVERY_JOBS_SUBJECTS,
     DELIVERY_RETRY_SUBJECTS,
+    EVENT_SUBJECTS,
     EVENTS,
     STREAMS,
     SUBSCRIPTIONS,
 )
 
 API = "$JS.API"
-# The durable pull consumers of the routers (on EVENTS) and the senders (on DELIVERIES);
-# the services' consumer modules name them the same (a test checks they agree).
+# The durable pull consumers of the routers (on EVENTS) and the senders (on DELIVERIES),
+# one per lane; the services' consumer modules name them the same (a test checks they agree).
 ROUTER_DURABLE = "router"
+ROUTER_BULK_DURABLE = "router-bulk"
 SENDER_DURABLE = "sender"
+SENDER_BULK_DURABLE = "sender-bulk"
 
 SUBSCRIPTIONS_USER = "subscriptions"
 ROUTER_USER = "router"
@@ -142,27 +147,33 @@ def permission_table() -> dict[str, Permissions]:
         SUBSCRIPTIONS_USER: _service(
             SUBSCRIPTIONS_USER, "subscriptions.>", *_read(SUBSCRIPTIONS), *_set_aside(RELAY)
         ),
-        # Ingest onto EVENTS, route (the shared durable), replay (one-off consumers and the
-        # oldest event kept), jobs onto DELIVERIES, the routing table from SUBSCRIPTIONS.
+        # Ingest onto EVENTS (either lane), route (the shared durable of each lane), replay
+        # (one-off consumers and the oldest event kept), jobs onto DELIVERIES (either lane),
+        # the routing table from SUBSCRIPTIONS.
         ROUTER_USER: _service(
             ROUTER_USER,
-            "events.>",
+            EVENT_SUBJECTS,
+            BULK_EVENT_SUBJECTS,
             DELIVERY_JOBS_SUBJECTS,
+            DELIVERY_BULK_SUBJECTS,
             *_pull(EVENTS, ROUTER_DURABLE),
+            *_pull(EVENTS, ROUTER_BULK_DURABLE),
             *_pull(EVENTS, "*"),
             *_read(EVENTS),
             *_follow(SUBSCRIPTIONS),
             *_set_aside(ROUTER, ROUTER_TABLE),
         ),
-        # Take jobs (the shared durable), record attempts, schedule retries (a schedule on
-        # deliveries.retry.> that puts the job back on deliveries.jobs.>), the directory of
-        # subscriptions and certificates from SUBSCRIPTIONS.
+        # Take jobs (the shared durable of each lane), record attempts, schedule retries (a
+        # schedule on deliveries.retry.> that puts the job back on its lane's subject), the
+        # directory of subscriptions and certificates from SUBSCRIPTIONS.
         SENDER_USER: _service(
             SENDER_USER,
             "attempts.>",
             DELIVERY_RETRY_SUBJECTS,
             DELIVERY_JOBS_SUBJECTS,
+            DELIVERY_BULK_SUBJECTS,
             *_pull(DELIVERIES, SENDER_DURABLE),
+            *_pull(DELIVERIES, SENDER_BULK_DURABLE),
             *_follow(SUBSCRIPTIONS),
             *_set_aside(SENDER, SENDER_DIRECTORY),
         ),
@@ -177,6 +188,6 @@ def permission_table() -> dict[str, Permissions]:
             *_set_aside(FAILURES_PROJECTOR),
         ),
         # Platform services writing events straight onto EVENTS; acknowledgements only.
-        PUBLISHER_USER: Permissions(publish=("events.>",), subscribe=(f"{DEFAULT_INBOX}.>",)),
+        PUBLISHER_USER: Permissions(publish=(EVENT_SUBJECTS,), subscribe=(f"{DEFAULT_INBOX}.>",)),
         ADMIN_USER: Permissions(publish=(">",), subscribe=(">",)),
     }

@@ -17,6 +17,12 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from webhooks_config import Settings
+from webhooks_messaging.subjects import (
+    BULK_EVENTS_PREFIX,
+    BULK_JOBS_PREFIX,
+    EVENTS_PREFIX,
+    JOBS_PREFIX,
+)
 
 SUBSCRIPTIONS = "SUBSCRIPTIONS"
 EVENTS = "EVENTS"
@@ -33,7 +39,11 @@ DEADLETTERS_MAX_BYTES = 256 * 1024 * 1024
 DEADLETTERS_MAX_MSGS = 100_000
 DEADLETTER_MAX_MSG_BYTES = 128 * 1024
 
-DELIVERY_JOBS_SUBJECTS = "deliveries.jobs.>"
+# Each lane's subjects (subjects.py): the standard and the bulk lane of events and jobs.
+EVENT_SUBJECTS = f"{EVENTS_PREFIX}.>"
+BULK_EVENT_SUBJECTS = f"{BULK_EVENTS_PREFIX}.>"
+DELIVERY_JOBS_SUBJECTS = f"{JOBS_PREFIX}.>"
+DELIVERY_BULK_SUBJECTS = f"{BULK_JOBS_PREFIX}.>"
 DELIVERY_RETRY_SUBJECTS = "deliveries.retry.>"
 
 # JetStream API error code: "stream name already in use with a different configuration".
@@ -83,7 +93,7 @@ def _events(settings: Settings) -> StreamConfig:
     return StreamConfig(
         name=EVENTS,
         description="Platform events, kept for replay",
-        subjects=["events.>"],
+        subjects=[EVENT_SUBJECTS, BULK_EVENT_SUBJECTS],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,
@@ -98,7 +108,7 @@ def _deliveries(settings: Settings) -> StreamConfig:
     return StreamConfig(
         name=DELIVERIES,
         description="Delivery jobs for senders, and scheduled retries",
-        subjects=[DELIVERY_JOBS_SUBJECTS, DELIVERY_RETRY_SUBJECTS],
+        subjects=[DELIVERY_JOBS_SUBJECTS, DELIVERY_BULK_SUBJECTS, DELIVERY_RETRY_SUBJECTS],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,

@@ -2,6 +2,11 @@
 
 One place builds subjects so publishers and consumers cannot disagree on their shape,
 and so no caller-supplied token can smuggle a wildcard or a dot into a subject.
+
+Events and delivery jobs come in two lanes (see the router's lanes.py): the standard lane
+(``events.``, ``deliveries.jobs.``) and the bulk lane (``events-bulk.``,
+``deliveries.bulk.``) that a tenant's events beyond its standard rate take. Both keep the
+tenant at the same token, so the checks of a subject read either lane alike.
 """
 
 from __future__ import annotations
@@ -41,12 +46,36 @@ def certificate_subject(tenant: str, certificate_id: str) -> str:
     return f"subscriptions.{_tenant(tenant)}.certificate.{_token('certificate', certificate_id)}"
 
 
-def events_subject(tenant: str, entity: str, trigger: str) -> str:
-    return f"events.{_tenant(tenant)}.{_token('entity', entity)}.{_token('trigger', trigger)}"
+EVENTS_PREFIX = "events"
+BULK_EVENTS_PREFIX = "events-bulk"
+JOBS_PREFIX = "deliveries.jobs"
+BULK_JOBS_PREFIX = "deliveries.bulk"
 
 
-def delivery_job_subject(tenant: str, subscription_id: str) -> str:
-    return f"deliveries.jobs.{_tenant(tenant)}.{_token('subscription', subscription_id)}"
+def events_subject(tenant: str, entity: str, trigger: str, *, bulk: bool = False) -> str:
+    prefix = BULK_EVENTS_PREFIX if bulk else EVENTS_PREFIX
+    return f"{prefix}.{_tenant(tenant)}.{_token('entity', entity)}.{_token('trigger', trigger)}"
+
+
+def delivery_job_subject(tenant: str, subscription_id: str, *, bulk: bool = False) -> str:
+    prefix = BULK_JOBS_PREFIX if bulk else JOBS_PREFIX
+    return f"{prefix}.{_tenant(tenant)}.{_token('subscription', subscription_id)}"
+
+
+def events_filters(tenant: str, entity: str) -> list[str]:
+    """The tenant's events of the entity on either lane (a consumer's filter subjects)."""
+    rest = f"{_tenant(tenant)}.{_token('entity', entity)}.>"
+    return [f"{EVENTS_PREFIX}.{rest}", f"{BULK_EVENTS_PREFIX}.{rest}"]
+
+
+def is_bulk_event(subject: str) -> bool:
+    """Whether an event's subject is on the bulk lane."""
+    return subject.startswith(BULK_EVENTS_PREFIX + ".")
+
+
+def is_bulk_job(subject: str) -> bool:
+    """Whether a delivery job's subject is on the bulk lane."""
+    return subject.startswith(BULK_JOBS_PREFIX + ".")
 
 
 def delivery_retry_subject(delivery_id: str) -> str:

@@ -83,6 +83,9 @@ SENDER_TIMEOUT_MS = 3000
 PUBLISH_BATCH = 500  # events per PublishEvents call
 ROUTER_CONSUMER = "router"  # the durable on EVENTS every router shares
 SENDER_CONSUMER = "sender"  # the durable on DELIVERIES every sender shares
+# The same of the bulk lane (a tenant's events beyond its standard rate, replays).
+ROUTER_BULK_CONSUMER = "router-bulk"
+SENDER_BULK_CONSUMER = "sender-bulk"
 STORES = ("sqlite", "postgres")
 FC = messages_pb2.FailureClass
 SUCCEEDED = messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED
@@ -441,13 +444,17 @@ class Platform:
         while True:
             router = await self.consumer_backlog(EVENTS, ROUTER_CONSUMER)
             sender = await self.consumer_backlog(DELIVERIES, SENDER_CONSUMER)
+            bulk = (
+                *await self.consumer_backlog(EVENTS, ROUTER_BULK_CONSUMER),
+                *await self.consumer_backlog(DELIVERIES, SENDER_BULK_CONSUMER),
+            )
             held = (await self.js.stream_info(DELIVERIES)).state.messages if scheduled else 0
-            if router == (0, 0) and sender == (0, 0) and held == 0:
+            if router == (0, 0) and sender == (0, 0) and bulk == (0,) * 4 and held == 0:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"not idle after {within} s: router (pending, unacked) {router}, "
-                    f"sender {sender}, {held} messages on {DELIVERIES}"
+                    f"sender {sender}, bulk lanes {bulk}, {held} messages on {DELIVERIES}"
                 )
             await asyncio.sleep(0.1)
 
