@@ -27,8 +27,10 @@ from opentelemetry.trace import StatusCode
 from webhooks.v1 import messages_pb2
 from webhooks_grpc.collector import collect_less_often
 from webhooks_messaging import EVENTS, pulling
+from webhooks_messaging.consumers import durable_pull
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_messaging.handling import Retrying, describe
+from webhooks_messaging.heartbeats import ACK_WAIT_SECONDS, Heartbeats
 from webhooks_messaging.waiting import first_of
 from webhooks_router.deadletters import DeadLetters
 from webhooks_router.jobs import EventJobs, trace_fields
@@ -64,10 +66,12 @@ class Decoded:
 
 @dataclass(slots=True)
 class Sent:
-    """A batch whose jobs are sent: each event with the confirmation of its jobs."""
+    """A batch whose jobs are sent: each event with the confirmation of its jobs, and
+    every message of the batch (held until the batch is settled)."""
 
     batch: Batch
     events: list[tuple[Decoded, Confirmation]]
+    messages: list[Msg]
 
 
 class EventConsumer:
@@ -83,21 +87,28 @@ class EventConsumer:
         self._dead = dead
         self._nc = nc
         self._retrying = Retrying(dead, delay=RETRY_DELAY_SECONDS)
+        # A batch waits up to CONFIRM_TIMEOUT_SECONDS for its jobs' confirmations, around
+        # the consumer's short ack_wait: heartbeats keep its events from another router.
+        self._heartbeats = Heartbeats()
         self.routed_events = 0
         self.published_jobs = 0
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         # One durable consumer shared by every router replica: each event goes to one.
-        subscription = await js.pull_subscribe(
-            "events.>",
-            durable=DURABLE,
-            stream=EVENTS,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=20_000
+        subscription = await durable_pull(
+            js,
+            EVENTS,
+            DURABLE,
+            ConsumerConfig(
+                filter_subject="events.>",
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=ACK_WAIT_SECONDS,
+                max_ack_pending=20_000,
             ),
         )
         publisher = JobPublisher(self._nc)
         settling: set[asyncio.Task[None]] = set()
+        heartbeats = asyncio.create_task(self._heartbeats.run())
         try:
             await publisher.start()
             await first_of(self._feed.ready.wait(), stop)
@@ -123,6 +134,7 @@ class EventConsumer:
         finally:
             if settling:
                 await asyncio.wait(settling)
+            heartbeats.cancel()
             await publisher.close()
             # A restart (after an error) subscribes again: do not leave this one behind.
             with contextlib.suppress(Exception):
@@ -154,34 +166,47 @@ class EventConsumer:
         return messages, await end
 
     async def send(self, publisher: JobPublisher, messages: list[Msg]) -> Sent:
-        """Sends the jobs of every valid event; invalid ones are terminated here."""
-        sent = Sent(publisher.batch(), [])
+        """Sends the jobs of every valid event; invalid ones are terminated here. The
+        messages are held (kept alive) until ``settle`` is done with the batch."""
+        sent = Sent(publisher.batch(), [], messages)
+        for msg in messages:
+            self._heartbeats.hold(msg)
         try:
             for msg in messages:
                 item = await self._decode(msg)
                 if item is not None:
                     sent.events.append((item, await self._send(publisher, sent.batch, item)))
+        except BaseException:
+            self._release(sent)  # not settled: the broker redelivers them after ack_wait
+            raise
         finally:
             sent.batch.seal()
         return sent
 
+    def _release(self, sent: Sent) -> None:
+        for msg in sent.messages:
+            self._heartbeats.settled(msg)
+
     async def settle(self, sent: Sent) -> None:
         """Acknowledges each event whose jobs are all stored; the others come back, or
         are set aside when they keep failing for a reason not the broker's."""
-        await sent.batch.wait(CONFIRM_TIMEOUT_SECONDS)
-        for item, confirmation in sent.events:
-            if confirmation.error is not None:
-                await self._retrying.failed(
-                    item.msg,
-                    confirmation.error,
-                    transient=confirmation.transient,
-                    kind=confirmation.kind,
-                    what=f"event {item.event.event_id}",
-                )
-                continue
-            await item.msg.ack()
-            self.routed_events += 1
-            self.published_jobs += confirmation.jobs
+        try:
+            await sent.batch.wait(CONFIRM_TIMEOUT_SECONDS)
+            for item, confirmation in sent.events:
+                if confirmation.error is not None:
+                    await self._retrying.failed(
+                        item.msg,
+                        confirmation.error,
+                        transient=confirmation.transient,
+                        kind=confirmation.kind,
+                        what=f"event {item.event.event_id}",
+                    )
+                    continue
+                await item.msg.ack()
+                self.routed_events += 1
+                self.published_jobs += confirmation.jobs
+        finally:
+            self._release(sent)
 
     async def _decode(self, msg: Msg) -> Decoded | None:
         event = messages_pb2.PlatformEvent()

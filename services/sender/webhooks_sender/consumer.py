@@ -44,9 +44,11 @@ from webhooks_config import Settings
 from webhooks_grpc.collector import collect_less_often
 from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS, pulling
 from webhooks_messaging.checks import delivery_job_problem
+from webhooks_messaging.consumers import durable_pull
 from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_messaging.handling import Retrying
+from webhooks_messaging.heartbeats import ACK_WAIT_SECONDS, Heartbeats
 from webhooks_messaging.waiting import first_of
 from webhooks_sender.attempts import AttemptPublisher, attempt_record
 from webhooks_sender.delivery import AttemptResult, Deliverer, gone, unusable
@@ -99,9 +101,9 @@ class JobConsumer:
         self._capacity = settings.sender_concurrency
         self._endpoint_limit = settings.sender_endpoint_concurrency
         self._retry_after_max = settings.retry_after_max_seconds
-        # A job waits for its endpoint at most about two rounds of attempts, then runs
-        # one: the broker must not think it lost before that.
-        self._ack_wait = 3 * settings.sender_timeout_seconds + 15
+        # A job is held (waiting for a slot, sent, its record confirmed) longer than the
+        # consumer's short ack_wait: heartbeats keep it from going to another sender.
+        self._heartbeats = Heartbeats()
         self._endpoints: dict[str, EndpointSlots] = {}
         # Waiting for a slot: an endpoint's waiting jobs should all start within about one
         # sender timeout, judging by its mean request duration (seconds, by origin).
@@ -115,17 +117,19 @@ class JobConsumer:
         self._room = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        subscription = await self._js.pull_subscribe(
-            DELIVERY_JOBS_SUBJECTS,
-            durable=DURABLE,
-            stream=DELIVERIES,
-            config=ConsumerConfig(
+        subscription = await durable_pull(
+            self._js,
+            DELIVERIES,
+            DURABLE,
+            ConsumerConfig(
+                filter_subject=DELIVERY_JOBS_SUBJECTS,
                 ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=self._ack_wait,
+                ack_wait=ACK_WAIT_SECONDS,
                 max_ack_pending=max(1000, 2 * self._capacity),
             ),
         )
         sweeper = asyncio.create_task(self._expire_waiters())
+        heartbeats = asyncio.create_task(self._heartbeats.run())
         try:
             await first_of(self._feed.ready.wait(), stop)
             collect_less_often()
@@ -147,6 +151,7 @@ class JobConsumer:
         finally:
             sweeper.cancel()
             await self._drain()
+            heartbeats.cancel()  # what is still held goes to another sender after ack_wait
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
@@ -185,8 +190,9 @@ class JobConsumer:
         if not task.cancelled() and task.exception() is not None:
             log.error("job handling failed", exc_info=task.exception())
 
-    def _settled(self) -> None:
+    def _settled(self, msg: Msg) -> None:
         """One job held less: acknowledged, nakked, terminated or handed back."""
+        self._heartbeats.settled(msg)
         self._held -= 1
         self._room.set()
 
@@ -210,6 +216,7 @@ class JobConsumer:
 
     async def _handle(self, msg: Msg) -> None:
         published = False  # the record is out: the publisher's answer settles the job
+        self._heartbeats.hold(msg)
         try:
             try:
                 job = messages_pb2.DeliveryJob.FromString(msg.data)
@@ -230,7 +237,7 @@ class JobConsumer:
                 await self._settlement.settle(msg, handling_failed(error, job))
         finally:
             if not published:
-                self._settled()
+                self._settled(msg)
 
     async def _deliver(self, msg: Msg, job: messages_pb2.DeliveryJob) -> bool:
         """Attempts the job, or settles it without an attempt; True when its record was
@@ -266,8 +273,8 @@ class JobConsumer:
         try:
             try:
                 # Twice the budget: a waiting job starts within one by the estimate, so
-                # only a wrong one (the endpoint turned slow) parks it; waiting at most
-                # 2 timeouts and sending for 1 stays within the consumer's ack_wait.
+                # only a wrong one (the endpoint turned slow) parks it. Heartbeats keep
+                # the job from the broker's ack_wait while it waits and is sent.
                 await slots.acquire(job.subscription_id, 2 * self._wait_budget)
             except WaitedTooLong:
                 await self._settlement.settle(msg, parked(job))
@@ -351,7 +358,7 @@ class JobConsumer:
                 return
             await self._settlement.settle(msg, DELIVERED if succeeded else FAILED)
         finally:
-            self._settled()
+            self._settled(msg)
 
     async def _schedule_then_ack(
         self,
@@ -372,4 +379,4 @@ class JobConsumer:
         except Exception as error:
             await self._settlement.settle(msg, handling_failed(error, job))
         finally:
-            self._settled()
+            self._settled(msg)
