@@ -64,6 +64,8 @@ class Settings:
     sender_timeout_seconds: float  # per attempt
     sender_concurrency: int  # requests in flight per sender process
     sender_endpoint_concurrency: int  # of which to one endpoint (scheme, host, port)
+    # The part (0-1] of an endpoint's slots and waiting room one subscription may hold.
+    sender_subscription_share: float
     retry_after_max_seconds: int  # a Retry-After beyond this is cut to it
     outbound_allow: tuple[str, ...]  # networks (CIDR) the outbound guard admits anyway
     dns_servers: tuple[str, ...]  # "host" or "host:port"; empty: the system resolver
@@ -224,6 +226,7 @@ def _sender(env: Mapping[str, str]) -> dict[str, Any]:
         "sender_timeout_seconds": _int(env, "SENDER_TIMEOUT_MS", 15_000, 100, 300_000) / 1000,
         "sender_concurrency": _int(env, "SENDER_CONCURRENCY", 1024, 1, 100_000),
         "sender_endpoint_concurrency": _int(env, "SENDER_ENDPOINT_CONCURRENCY", 64, 1, 10_000),
+        "sender_subscription_share": _int(env, "SENDER_SUBSCRIPTION_SHARE", 75, 1, 100) / 100,
         "retry_after_max_seconds": _int(env, "RETRY_AFTER_MAX_SECONDS", 3600, 1, 86400),
         "outbound_allow": _list(env, "OUTBOUND_ALLOW"),
         "dns_servers": _list(env, "DNS_SERVERS"),

@@ -21,6 +21,7 @@ def consumer(limit: int = 8, capacity: int = 1024, timeout: float = 15.0) -> Job
     settings = SimpleNamespace(
         sender_concurrency=capacity,
         sender_endpoint_concurrency=limit,
+        sender_subscription_share=0.75,
         sender_timeout_seconds=timeout,
         retry_after_max_seconds=3600,
     )

@@ -100,6 +100,7 @@ class JobConsumer:
         self.stats = self._settlement.stats
         self._capacity = settings.sender_concurrency
         self._endpoint_limit = settings.sender_endpoint_concurrency
+        self._share = settings.sender_subscription_share  # of an endpoint, per subscription
         self._retry_after_max = settings.retry_after_max_seconds
         # A job is held (waiting for a slot, sent, its record confirmed) longer than the
         # consumer's short ack_wait: heartbeats keep it from going to another sender.
@@ -264,7 +265,7 @@ class JobConsumer:
         slots = self._endpoints.get(origin)
         if slots is None:
             slots = self._endpoints[origin] = EndpointSlots(
-                self._endpoint_limit, self._waiting_limit(origin)
+                self._endpoint_limit, self._waiting_limit(origin), share=self._share
             )
         if slots.full(job.subscription_id):
             await self._settlement.settle(msg, parked(job))
