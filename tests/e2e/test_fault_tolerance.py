@@ -22,9 +22,9 @@ What is asserted comes from outside the services:
 - the consumers of EVENTS and DELIVERIES empty, DELIVERIES holding nothing, every process
   alive and none of its background loops failing over and over.
 
-Jobs and events a killed process had taken come back after the consumers' ack_wait (router
-30 s, sender 3 x WEBHOOKS_SENDER_TIMEOUT_MS + 15 s = 21 s here), which is what the waits
-are sized for.
+Jobs and events a killed process had taken come back after the consumers' ack_wait
+(webhooks_messaging.heartbeats.ACK_WAIT_SECONDS, for the router and the sender), which is
+what the waits are sized for.
 """
 
 from __future__ import annotations
@@ -61,13 +61,14 @@ from tests.support.platform_stack import (
 from tests.support.receivers import HttpsReceiver, Reply
 from webhooks.v1 import common_pb2, failures_pb2, messages_pb2, router_pb2, subscriptions_pb2
 from webhooks_messaging import ATTEMPTS, DELIVERIES, EVENTS, STREAMS
+from webhooks_messaging.heartbeats import ACK_WAIT_SECONDS
 
 pytestmark = pytest.mark.fault
 
 TIMEOUT_MS = 2000
-SENDER_ACK_WAIT = 3 * TIMEOUT_MS / 1000 + 15
-ROUTER_ACK_WAIT = 30
-# A killed router's events come back after 30 s, and the jobs they make may go to a sender
+SENDER_ACK_WAIT = ACK_WAIT_SECONDS
+ROUTER_ACK_WAIT = ACK_WAIT_SECONDS
+# A killed router's events come back after its ack_wait, and the jobs they make may go to a sender
 # that is killed in turn: both waits, and a margin for a busy machine.
 SETTLE_SECONDS = ROUTER_ACK_WAIT + SENDER_ACK_WAIT + 60
 ENV = {"WEBHOOKS_SENDER_TIMEOUT_MS": str(TIMEOUT_MS)}

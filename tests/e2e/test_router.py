@@ -4,7 +4,8 @@ to ``serve subscriptions`` (also a process), both on a nats-server of this modul
 Subscriptions are made through the subscriptions API; events go in over gRPC
 (PublishEvents) or straight onto EVENTS; what comes out is read from DELIVERIES with a pull
 consumer per test tenant (DELIVERIES is a work queue: consumers must not overlap, so each
-one filters ``deliveries.jobs.<tenant>.>`` and is deleted afterwards). The expected jobs are
+one filters ``deliveries.jobs.<tenant>.>`` and the bulk lane's ``deliveries.bulk.<tenant>.>``
+and is deleted afterwards). The expected jobs are
 computed here, from the subscriptions created and the events sent, not by the router's code.
 """
 
@@ -49,7 +50,7 @@ ALPHA, BETA = "tenancy-alpha", "tenancy-beta"
 TENANT_TOKENS = {ALPHA: "alpha-" + uuid.uuid4().hex, BETA: "beta-" + uuid.uuid4().hex}
 EVENTS_MAX_AGE_SECONDS = 3600
 RPC_TIMEOUT = 20.0
-ROUTE_TIMEOUT = 45.0  # an event fetched by a killed router comes back after ack_wait (30 s)
+ROUTE_TIMEOUT = 45.0  # an event fetched by a killed router comes back after ack_wait (10 s)
 SETTLE_SECONDS = 0.7  # after the expected jobs arrived: time for extra (wrong) ones to show
 CHANGE_DEADLINE = 1.0  # a subscription change must affect routing within this
 ACCEPTED = router_pb2.PUBLISH_STATUS_ACCEPTED
@@ -346,11 +347,14 @@ class Jobs:
         self._sub: Any = None
 
     async def __aenter__(self) -> Jobs:
+        lanes = [f"deliveries.{lane}.{self.tenant}.>" for lane in ("jobs", "bulk")]
         self._sub = await self.js.pull_subscribe(
-            f"deliveries.jobs.{self.tenant}.>",
+            "",
             durable=self.durable,
             stream="DELIVERIES",
-            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, max_ack_pending=-1),
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT, max_ack_pending=-1, filter_subjects=lanes
+            ),
         )
         return self
 
@@ -662,6 +666,8 @@ async def test_replay_publishes_exactly_the_window_with_new_delivery_ids(stack: 
             replayed = await jobs.collect(len(wanted))
             assert sorted(j.job.event_id for j in replayed) == sorted(wanted)
             assert all(j.job.replay and j.job.subscription_id == subscription_id for j in replayed)
+            # A replay is a burst: its jobs take the bulk lane.
+            assert all(j.subject.startswith(f"deliveries.bulk.{tenant}.") for j in replayed)
             delivery_ids = {j.job.delivery_id for j in replayed}
             assert len(delivery_ids) == len(replayed)
             assert not delivery_ids & original_ids

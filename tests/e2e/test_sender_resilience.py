@@ -25,12 +25,14 @@ from tests.support.receivers import HttpsReceiver, Received, Reply
 from tests.support.sender_stack import SUCCEEDED, AttemptLog, Stack, new_tenant, rest, running_stack
 from webhooks.v1 import messages_pb2, subscriptions_pb2
 from webhooks_messaging import DELIVERIES
+from webhooks_messaging.heartbeats import ACK_WAIT_SECONDS
+from webhooks_sender.endpoint_slots import DEFAULT_SHARE
 
 CONSUMER = "sender"  # the durable every sender process shares
 # The at-least-once stack: jobs a killed sender had taken come back after the consumer's
-# ack_wait, 3 x timeout + 15 s = 21 s.
+# ack_wait (kept alive by in-progress heartbeats only while a live sender holds them).
 TIMEOUT_MS = 2000
-REDELIVERY_SECONDS = 3 * TIMEOUT_MS / 1000 + 15
+REDELIVERY_SECONDS = ACK_WAIT_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +124,11 @@ async def create_rest(
 async def test_a_slow_endpoint_does_not_delay_a_healthy_one(tmp_path: Path) -> None:
     """An endpoint that takes 10 s per request, 100 jobs for it first, then 200 for a
     healthy endpoint at 50/s: the healthy one's p99 latency (receiver arrival minus publish)
-    stays under 100 ms. Per-endpoint limit 8: 8 slow requests in flight, 8 jobs waiting for
-    them, the rest parked on the broker, not held on the consumer."""
+    stays under 100 ms. Per-endpoint limit 8, of which one subscription holds its share (6):
+    6 slow requests in flight, 6 jobs waiting for them, the rest parked on the broker, not
+    held on the consumer."""
     limit, slow_seconds = 8, 10.0
+    share = math.ceil(limit * DEFAULT_SHARE)
     slow_count, healthy_count, rate = 100, 200, 50.0
     release = asyncio.Event()  # lets the slow handlers go at the end of the test
     in_flight = 0
@@ -162,7 +166,7 @@ async def test_a_slow_endpoint_does_not_delay_a_healthy_one(tmp_path: Path) -> N
             slow_jobs = [stack.job(slow_subscription) for _ in range(slow_count)]
             slow_ids = {job.delivery_id for job in slow_jobs}
             await publish_all(stack, slow_jobs)
-            await wait_until(lambda: in_flight >= limit, 20, "the slow endpoint saturated")
+            await wait_until(lambda: in_flight >= share, 20, "the slow subscription saturated")
 
             # One delivery first, not measured: the connection to the healthy endpoint is
             # made (a TLS handshake is not what head-of-line blocking is about).
@@ -202,24 +206,24 @@ async def test_a_slow_endpoint_does_not_delay_a_healthy_one(tmp_path: Path) -> N
             assert len(latencies) == healthy_count
             assert p99 < 0.100, f"p99 {p99 * 1000:.1f} ms; worst: {worst}"
 
-            # The slow endpoint's jobs beyond its limit are parked, not held on the consumer:
-            # 8 in flight and 8 waiting are unacknowledged, and for a moment a parked job
+            # The slow subscription's jobs beyond its share are parked, not held on the
+            # consumer: 6 in flight and 6 waiting are unacknowledged, and for a moment a parked job
             # that came back and is being parked again (the least of a few looks).
             held = []
             for _ in range(10):
                 info = await stack.js.consumer_info(DELIVERIES, CONSUMER)
                 held.append(info.num_ack_pending)
                 await asyncio.sleep(0.1)
-            assert min(held) == 2 * limit, held
-            assert most_in_flight == limit
+            assert min(held) == 2 * share, held
+            assert most_in_flight == share
 
-            # The slow jobs are served 8 at a time: two rounds (in flight, then waiting).
+            # The slow jobs are served 6 at a time: two rounds (in flight, then waiting).
             await wait_for_success(attempts, set(published_at), timeout=20)
 
             def slow_done() -> list[messages_pb2.AttemptRecord]:
                 return [r for r in attempts.records if r.delivery_id in slow_ids]
 
-            await attempts.wait(lambda: len(slow_done()) >= 2 * limit, timeout=3 * slow_seconds)
+            await attempts.wait(lambda: len(slow_done()) >= 2 * share, timeout=3 * slow_seconds)
             for record in slow_done():
                 assert record.outcome == SUCCEEDED and record.attempt == 1, record
                 assert record.duration_ms >= (slow_seconds - 0.5) * 1000

@@ -8,7 +8,7 @@ port taken by another program) crash-loops, and ``up`` stops with the reason.
 The publisher is a real one: it sends batches through PublishEvents with the development
 token and sends again what was not ACCEPTED (UNAVAILABLE while the router or NATS is
 down). Events and jobs a killed process had taken come back after their consumer's
-ack_wait (router 30 s, sender 3 x WEBHOOKS_SENDER_TIMEOUT_MS + 15 s = 21 s here)."""
+ack_wait (webhooks_messaging.heartbeats.ACK_WAIT_SECONDS)."""
 
 from __future__ import annotations
 
