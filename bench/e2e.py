@@ -380,8 +380,10 @@ async def latency(
     async def on_job(msg: Msg) -> None:
         jobs_sent[(msg.headers or {}).get("Nats-Msg-Id", "")] = time.time()
 
+    # Either lane's jobs (deliveries.jobs. or deliveries.bulk.): beyond its standard rate
+    # the tenant's events take the bulk lane (the router's lanes.py).
     tap = await stack.nc.subscribe(
-        f"deliveries.jobs.{case.tenant}.>", cb=on_job, pending_msgs_limit=1 << 20
+        f"deliveries.*.{case.tenant}.>", cb=on_job, pending_msgs_limit=1 << 20
     )
 
     async def send(i: int) -> None:
@@ -413,7 +415,9 @@ async def latency(
         raise RuntimeError("latency: nothing received")
     # Where the time goes: when each event was stored on EVENTS (the broker's clock, the
     # same host's) and when its attempt started (the sender's record on ATTEMPTS).
-    stored = await stream_times(stack, f"events.{case.tenant}.>", len(event_of), msg_id)
+    stored = await stream_times(
+        stack, f"*.{case.tenant}.>", len(event_of), msg_id, stream="EVENTS"
+    )  # either lane
     started = await stream_times(stack, f"attempts.{case.tenant}.>", len(event_of), attempt_start)
     stages: dict[str, list[float]] = {"ingest": [], "route": [], "sender": [], "https": []}
     for delivery, published in measured.items():
@@ -455,7 +459,11 @@ async def latency(
 
 
 async def stream_times(
-    stack: Platform, subject: str, count: int, key: Callable[[Msg], str | tuple[str, float]]
+    stack: Platform,
+    subject: str,
+    count: int,
+    key: Callable[[Msg], str | tuple[str, float]],
+    stream: str | None = None,
 ) -> dict[str, float]:
     """Every message on ``subject`` read once: key -> time (the message's stored time, or
     the time ``key`` returns with it); at most 60 s for ``count`` of them."""
@@ -473,6 +481,7 @@ async def stream_times(
 
     sub = await stack.js.subscribe(
         subject,
+        stream=stream,
         cb=on_msg,
         ordered_consumer=True,
         pending_msgs_limit=1 << 20,

@@ -20,7 +20,9 @@ from webhooks_messaging.connection import credential_options, tls_context
 from webhooks_messaging.permissions import (
     ADMIN_USER,
     PUBLISHER_USER,
+    ROUTER_BULK_DURABLE,
     ROUTER_DURABLE,
+    SENDER_BULK_DURABLE,
     SENDER_DURABLE,
     SERVICE_USERS,
     USERS,
@@ -28,7 +30,9 @@ from webhooks_messaging.permissions import (
     permission_table,
     user_of_connection,
 )
+from webhooks_router.consumer import BULK_DURABLE as ROUTER_BULK_CONSUMER
 from webhooks_router.consumer import DURABLE as ROUTER_CONSUMER
+from webhooks_sender.consumer import BULK_DURABLE as SENDER_BULK_CONSUMER
 from webhooks_sender.consumer import DURABLE as SENDER_CONSUMER
 
 TABLE = permission_table()
@@ -67,6 +71,8 @@ def test_no_service_may_delete_purge_or_use_wildcards_beyond_its_own() -> None:
 def test_the_durable_consumers_are_named_as_the_services_name_them() -> None:
     assert ROUTER_DURABLE == ROUTER_CONSUMER
     assert SENDER_DURABLE == SENDER_CONSUMER
+    assert ROUTER_BULK_DURABLE == ROUTER_BULK_CONSUMER
+    assert SENDER_BULK_DURABLE == SENDER_BULK_CONSUMER
 
 
 def test_connections_belong_to_their_service_user() -> None:

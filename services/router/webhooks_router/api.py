@@ -15,6 +15,7 @@ from webhooks_config import Settings
 from webhooks_grpc import abort, current_principal, to_datetime
 from webhooks_grpc.boundary import BROKER_ERRORS
 from webhooks_router.ingest import ingest
+from webhooks_router.lanes import TenantLanes
 from webhooks_router.publishing import StreamStore
 from webhooks_router.replay import (
     EventsExpired,
@@ -44,6 +45,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         self._table = table
         self._settings = settings
         self._store = store  # of EVENTS, started
+        self._lanes = TenantLanes(settings.tenant_standard_rate, settings.tenant_standard_burst)
 
     async def PublishEvents(
         self, request: router_pb2.PublishEventsRequest, context: Context
@@ -59,7 +61,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
                 "events",
             )
         try:
-            results = await ingest(self._store, request.events, current_principal())
+            results = await ingest(self._store, request.events, current_principal(), self._lanes)
         except BROKER_ERRORS as error:
             # Some events of the call may be stored and others not: the whole call is safe
             # to repeat, since the broker drops an event id it already holds (DUPLICATE).

@@ -26,13 +26,14 @@ from opentelemetry.trace import StatusCode
 
 from webhooks.v1 import messages_pb2
 from webhooks_grpc.collector import collect_less_often
-from webhooks_messaging import EVENTS, pulling
+from webhooks_messaging import BULK_EVENT_SUBJECTS, EVENT_SUBJECTS, EVENTS, is_bulk_event, pulling
 from webhooks_messaging.consumers import durable_pull
 from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_messaging.handling import Retrying, describe
 from webhooks_messaging.heartbeats import ACK_WAIT_SECONDS, Heartbeats
 from webhooks_messaging.waiting import first_of
 from webhooks_router.deadletters import DeadLetters
+from webhooks_router.intake import Intake
 from webhooks_router.jobs import EventJobs, trace_fields
 from webhooks_router.publishing import (
     CONFIRM_TIMEOUT_SECONDS,
@@ -51,6 +52,7 @@ tracer = trace.get_tracer("webhooks.router")
 # The headers the configured propagators read (by default traceparent, tracestate, baggage).
 _TRACE_FIELDS = frozenset(propagate.get_global_textmap().fields)
 DURABLE = "router"
+BULK_DURABLE = "router-bulk"
 FETCH_BATCH = 256
 MAX_SETTLING_BATCHES = 4  # batches sent whose acknowledgements are still awaited
 CATCH_UP_TIMEOUT_SECONDS = 5.0
@@ -74,6 +76,23 @@ class Sent:
     messages: list[Msg]
 
 
+def _consumer_config(subjects: str) -> ConsumerConfig:
+    """The durable consumer of one lane of EVENTS (made or updated at every start)."""
+    return ConsumerConfig(
+        filter_subject=subjects,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ACK_WAIT_SECONDS,
+        max_ack_pending=20_000,
+    )
+
+
+async def _hand_back(batches: list[tuple[list[Msg], int]]) -> None:
+    """Batches fetched and not routed (the router stops): back to the broker now."""
+    for messages, _ in batches:
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(m.nak() for m in messages))
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -94,17 +113,12 @@ class EventConsumer:
         self.published_jobs = 0
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
-        # One durable consumer shared by every router replica: each event goes to one.
-        subscription = await durable_pull(
-            js,
-            EVENTS,
-            DURABLE,
-            ConsumerConfig(
-                filter_subject="events.>",
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=ACK_WAIT_SECONDS,
-                max_ack_pending=20_000,
-            ),
+        # One durable consumer per lane, each shared by every router replica: each event
+        # goes to one. The standard lane is routed first (intake.py).
+        standard = await durable_pull(js, EVENTS, DURABLE, _consumer_config(EVENT_SUBJECTS))
+        bulk = await durable_pull(js, EVENTS, BULK_DURABLE, _consumer_config(BULK_EVENT_SUBJECTS))
+        intake: Intake[tuple[list[Msg], int]] = Intake(
+            lambda: self._next_batch(js, standard), lambda: self._next_batch(js, bulk)
         )
         publisher = JobPublisher(self._nc)
         settling: set[asyncio.Task[None]] = set()
@@ -114,11 +128,9 @@ class EventConsumer:
             await first_of(self._feed.ready.wait(), stop)
             # The routing table is built: from here on the start-up is not traversed.
             collect_less_often()
-            while not stop.is_set():
-                try:
-                    messages, end = await self._next_batch(js, subscription)
-                except TimeoutError:  # nats-py raises asyncio's (= builtin) or its subclass
-                    continue
+            intake.start()
+            while (taken := await intake.next(stop)) is not None:
+                (messages, end), _ = taken
                 if not await self._feed.caught_up(js, CATCH_UP_TIMEOUT_SECONDS, target=end):
                     log.warning("routing table behind SUBSCRIPTIONS; retrying the batch later")
                     await asyncio.gather(*(m.nak(delay=RETRY_DELAY_SECONDS) for m in messages))
@@ -132,13 +144,15 @@ class EventConsumer:
                 if len(settling) >= MAX_SETTLING_BATCHES:
                     await asyncio.wait(settling, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            await _hand_back(await intake.stop())
             if settling:
                 await asyncio.wait(settling)
             heartbeats.cancel()
             await publisher.close()
-            # A restart (after an error) subscribes again: do not leave this one behind.
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            # A restart (after an error) subscribes again: do not leave these behind.
+            for subscription in (standard, bulk):
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
             # What this replica did since it started: how routing spread over replicas.
             log.info(
                 "routing consumer stopped: %d events routed, %d jobs published since start",
@@ -249,7 +263,7 @@ class EventConsumer:
             span.set_attribute("webhooks.jobs", len(entries))
             if entries:
                 context = trace.set_span_in_context(span, parent)
-                jobs = EventJobs(event, item.data)
+                jobs = EventJobs(event, item.data, bulk=is_bulk_event(item.msg.subject))
                 if span.is_recording():
                     for entry in entries:
                         await send_traced(publisher, confirmation, jobs.job(entry), context)

@@ -3,7 +3,8 @@
 Each valid event is stored with ``Nats-Msg-Id`` = its event id, so the broker itself says
 whether it is new (accepted) or seen within the duplicate window (duplicate). The events
 of one call are published together and their acknowledgements awaited together. An invalid
-event is rejected with the field and the reason, and nothing of it is stored.
+event is rejected with the field and the reason, and nothing of it is stored. Each valid
+event takes its tenant's lane (lanes.py): standard within the tenant's rate, else bulk.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Sequence
 
 from webhooks.v1 import messages_pb2, router_pb2
 from webhooks_grpc import Principal
+from webhooks_messaging import events_subject
+from webhooks_router.lanes import TenantLanes
 from webhooks_router.publishing import StreamStore
-from webhooks_router.validation import InvalidEvent, event_subject, validate_event
+from webhooks_router.validation import InvalidEvent, validate_event
 from webhooks_telemetry import inject_headers
 
 ACCEPTED = router_pb2.PUBLISH_STATUS_ACCEPTED
@@ -37,6 +40,7 @@ async def ingest(
     store: StreamStore,
     events: Sequence[messages_pb2.PlatformEvent],
     principal: Principal,
+    lanes: TenantLanes,
 ) -> list[router_pb2.PublishResult]:
     results: list[router_pb2.PublishResult | None] = [None] * len(events)
     pending: list[tuple[int, messages_pb2.PlatformEvent]] = []
@@ -55,7 +59,9 @@ async def ingest(
     duplicates = await store.store(
         [
             (
-                event_subject(event),
+                events_subject(
+                    event.tenant, event.entity, event.trigger, bulk=lanes.bulk(event.tenant)
+                ),
                 event.SerializeToString(),
                 {"Nats-Msg-Id": event.event_id, **trace_headers},
             )

@@ -40,6 +40,7 @@ def build_job(
     shaper: EventShaper,
     *,
     replay_id: str = "",
+    bulk: bool = False,
 ) -> OutgoingJob:
     if replay_id:
         job_id = replay_job_id(replay_id, event.event_id, entry.subscription_id)
@@ -67,7 +68,8 @@ def build_job(
         ),
         replay=bool(replay_id),
     )
-    return OutgoingJob(subject=delivery_job_subject(event.tenant, entry.subscription_id), job=job)
+    subject = delivery_job_subject(event.tenant, entry.subscription_id, bulk=bulk)
+    return OutgoingJob(subject=subject, job=job)
 
 
 def job_fields(entry: RouteEntry) -> bytes:
@@ -129,12 +131,16 @@ def trace_fields(trace_context: dict[str, str]) -> bytes:
 
 
 class EventJobs:
-    """Builds the jobs of one routed (not replayed) event, one per matching subscription."""
+    """Builds the jobs of one routed (not replayed) event, one per matching subscription,
+    on the event's lane (``bulk``)."""
 
-    __slots__ = ("_event", "_head", "_shaper")
+    __slots__ = ("_bulk", "_event", "_head", "_shaper")
 
-    def __init__(self, event: messages_pb2.PlatformEvent, data: dict[str, Any]) -> None:
+    def __init__(
+        self, event: messages_pb2.PlatformEvent, data: dict[str, Any], *, bulk: bool = False
+    ) -> None:
         self._event = event
+        self._bulk = bulk
         self._shaper = shaper_for(event, data)
         head = messages_pb2.DeliveryJob(
             event_id=event.event_id,
@@ -153,7 +159,9 @@ class EventJobs:
         job_id = routed_job_id(self._event.event_id, entry.subscription_id)
         delivery_id = delivery_id_for(job_id)
         return RoutedJob(
-            subject=delivery_job_subject(self._event.tenant, entry.subscription_id),
+            subject=delivery_job_subject(
+                self._event.tenant, entry.subscription_id, bulk=self._bulk
+            ),
             job_id=job_id,
             delivery_id=delivery_id,
             subscription_id=entry.subscription_id,

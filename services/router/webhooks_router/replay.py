@@ -5,6 +5,8 @@ to the end of the stream when the replay began), kept when
 their occurred-at is inside the window and they match the subscription's current
 triggers, and published as new deliveries marked as replays: fresh delivery ids, and job
 ids naming the replay, so the broker does not drop them as duplicates of the originals.
+The events are read from both lanes, and the jobs go on the bulk lane (a replay is a
+burst by nature: it must not sit in front of other tenants' events).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from webhooks.v1 import messages_pb2, router_pb2
 from webhooks_messaging import EVENTS
+from webhooks_messaging.subjects import events_filters
 from webhooks_router.jobs import OutgoingJob, build_job, shaper_for
 from webhooks_router.publishing import publish_jobs
 from webhooks_router.routes import RouteEntry, RoutingTable, subscription_matches
@@ -133,9 +136,10 @@ async def _subscribe_from(
     js: JetStreamContext, tenant: str, entity: str, since: datetime
 ) -> JetStreamContext.PullSubscription:
     return await js.pull_subscribe(
-        f"events.{tenant}.{entity}.>",
+        "",
         stream=EVENTS,
         config=ConsumerConfig(
+            filter_subjects=events_filters(tenant, entity),
             deliver_policy=DeliverPolicy.BY_START_TIME,
             # Stored at or after it occurred, give or take the publisher's clock (validation
             # accepts an occurred-at up to MAX_FUTURE_SECONDS ahead): start that much early.
@@ -199,7 +203,7 @@ def _select(
         progress.matched_events += 1
         if not dry_run:
             shaper = shaper_for(event, data)
-            jobs.append(build_job(entry, event, shaper, replay_id=progress.replay_id))
+            jobs.append(build_job(entry, event, shaper, replay_id=progress.replay_id, bulk=True))
     return jobs
 
 

@@ -42,7 +42,9 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from webhooks.v1 import messages_pb2
 from webhooks_config import Settings
 from webhooks_grpc.collector import collect_less_often
-from webhooks_messaging import DELIVERIES, DELIVERY_JOBS_SUBJECTS, pulling
+from webhooks_messaging import DELIVERIES, is_bulk_job
+from webhooks_messaging import DELIVERY_BULK_SUBJECTS as BULK_JOBS
+from webhooks_messaging import DELIVERY_JOBS_SUBJECTS as JOBS
 from webhooks_messaging.checks import delivery_job_problem
 from webhooks_messaging.consumers import durable_pull
 from webhooks_messaging.deadletters import DeadLetters
@@ -54,6 +56,7 @@ from webhooks_sender.attempts import AttemptPublisher, attempt_record
 from webhooks_sender.delivery import AttemptResult, Deliverer, gone, unusable
 from webhooks_sender.directory import Directory, EndpointUnusable
 from webhooks_sender.endpoint_slots import EndpointSlots, WaitedTooLong
+from webhooks_sender.intake import all_lanes, bulk_free, take_lane
 from webhooks_sender.job_tracing import parent_context, previous_attempt, unsampled_headers
 from webhooks_sender.nats_schedules import schedule_retry
 from webhooks_sender.retries import RetryPolicy
@@ -70,7 +73,7 @@ from webhooks_sender.settlement import (
 log = logging.getLogger(__name__)
 
 DURABLE = "sender"
-FETCH_BATCH = 256
+BULK_DURABLE = "sender-bulk"
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 # In-flight jobs get this long at shutdown (the service gives background tasks 10 s).
 DRAIN_SECONDS = 8.0
@@ -115,46 +118,54 @@ class JobConsumer:
         # Jobs taken and not settled yet: handled by a task, or their record published and
         # its confirmation awaited (the publisher then settles them, see _stored).
         self._held = 0
+        self._held_bulk = 0  # of which from the bulk lane
         self._room = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        subscription = await durable_pull(
-            self._js,
-            DELIVERIES,
-            DURABLE,
-            ConsumerConfig(
-                filter_subject=DELIVERY_JOBS_SUBJECTS,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=ACK_WAIT_SECONDS,
-                max_ack_pending=max(1000, 2 * self._capacity),
-            ),
-        )
+        # A durable consumer per lane (intake.py): the bulk lane's jobs hold at most a share.
+        standard = await durable_pull(self._js, DELIVERIES, DURABLE, self._config(JOBS))
+        bulk = await durable_pull(self._js, DELIVERIES, BULK_DURABLE, self._config(BULK_JOBS))
         sweeper = asyncio.create_task(self._expire_waiters())
         heartbeats = asyncio.create_task(self._heartbeats.run())
         try:
             await first_of(self._feed.ready.wait(), stop)
             collect_less_often()
-            while not stop.is_set():
-                free = self._capacity - self._held
-                if free <= 0:
-                    self._room.clear()
-                    await first_of(self._room.wait(), stop)
-                    continue
-                try:
-                    messages = await pulling.next_batch(subscription, min(free, FETCH_BATCH))
-                except TimeoutError:
-                    continue
-                self._held += len(messages)
-                for msg in messages:
-                    task = asyncio.create_task(self._handle(msg))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._finished)
+            await all_lanes(
+                take_lane(standard, stop, self._room, self._free, self._take),
+                take_lane(bulk, stop, self._room, self._bulk_free, self._take_bulk),
+            )
         finally:
             sweeper.cancel()
             await self._drain()
             heartbeats.cancel()  # what is still held goes to another sender after ack_wait
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            for subscription in (standard, bulk):
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+
+    def _config(self, subjects: str) -> ConsumerConfig:
+        return ConsumerConfig(
+            filter_subject=subjects,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_SECONDS,
+            max_ack_pending=max(1000, 2 * self._capacity),
+        )
+
+    def _free(self) -> int:
+        return self._capacity - self._held
+
+    def _bulk_free(self) -> int:
+        return bulk_free(self._capacity, self._held, self._held_bulk)
+
+    def _take_bulk(self, messages: list[Msg]) -> None:
+        self._held_bulk += len(messages)
+        self._take(messages)
+
+    def _take(self, messages: list[Msg]) -> None:
+        self._held += len(messages)
+        for msg in messages:
+            task = asyncio.create_task(self._handle(msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
 
     async def _expire_waiters(self) -> None:
         """Parks the jobs that waited for their endpoint longer than they may (the waiting
@@ -195,6 +206,8 @@ class JobConsumer:
         """One job held less: acknowledged, nakked, terminated or handed back."""
         self._heartbeats.settled(msg)
         self._held -= 1
+        if is_bulk_job(msg.subject):
+            self._held_bulk -= 1
         self._room.set()
 
     async def _drain(self) -> None:
@@ -372,7 +385,8 @@ class JobConsumer:
         it; if the schedule is not stored, the job comes back (its record, a duplicate
         then, is dropped by the broker) and the attempt is made and scheduled again."""
         try:
-            await schedule_retry(self._js, job, at, previous_attempt)
+            bulk = is_bulk_job(msg.subject)
+            await schedule_retry(self._js, job, at, previous_attempt, bulk=bulk)
             await self._settlement.settle(msg, FAILED)
         except asyncio.CancelledError:
             await self._settlement.settle(msg, HANDED_BACK)

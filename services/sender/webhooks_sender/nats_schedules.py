@@ -1,6 +1,8 @@
 """Scheduling the next attempt, or a parked job's return, durably: a NATS message schedule
 on ``deliveries.retry.<delivery>:<series>`` that the broker fires onto the job's own subject
-at the due time (when is ``retries.py``'s to say)."""
+at the due time (when is ``retries.py``'s to say). A job comes back on its own lane
+(``bulk``: the bulk lane's subject), so a burst's retries and parked jobs stay in the bulk
+lane."""
 
 from __future__ import annotations
 
@@ -23,10 +25,11 @@ async def schedule(
     *,
     msg_id: str,
     headers: dict[str, str],
+    bulk: bool = False,
 ) -> None:
     """Publish ``job`` to be delivered to its subject at ``at``; stored when this returns."""
     subject = delivery_retry_subject(f"{job.delivery_id}:{job.series}")
-    target = delivery_job_subject(job.tenant, job.subscription_id)
+    target = delivery_job_subject(job.tenant, job.subscription_id, bulk=bulk)
     await js.publish(
         subject,
         job.SerializeToString(),
@@ -45,6 +48,8 @@ async def schedule_retry(
     job: messages_pb2.DeliveryJob,
     at: datetime,
     previous_attempt: dict[str, str],
+    *,
+    bulk: bool = False,
 ) -> None:
     """The next attempt of ``job``, due at ``at``; its span will link to ``previous_attempt``."""
     following = messages_pb2.DeliveryJob()
@@ -59,11 +64,16 @@ async def schedule_retry(
         at,
         msg_id=f"{job.delivery_id}:{job.series}:{following.attempt}:retry",
         headers=headers,
+        bulk=bulk,
     )
 
 
 async def park(
-    js: JetStreamContext, job: messages_pb2.DeliveryJob, headers: dict[str, str]
+    js: JetStreamContext,
+    job: messages_pb2.DeliveryJob,
+    headers: dict[str, str],
+    *,
+    bulk: bool = False,
 ) -> None:
     """Put ``job`` back for a few seconds, unchanged (not an attempt).
 
@@ -81,4 +91,5 @@ async def park(
         at,
         msg_id=f"{job.delivery_id}:{job.series}:{job.attempt}:parked:{stamp}",
         headers=headers,
+        bulk=bulk,
     )

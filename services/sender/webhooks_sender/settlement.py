@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from webhooks.v1 import messages_pb2
+from webhooks_messaging import is_bulk_job
 from webhooks_messaging.deadletters import DeadLetters
 from webhooks_messaging.handling import Retrying
 from webhooks_sender.nats_schedules import park
@@ -96,7 +97,8 @@ class Settlement:
                 self.stats.failed += 1
         elif ending is PARK:
             assert verdict.job is not None
-            await park(self._js, verdict.job, dict(msg.headers or {}))
+            bulk = is_bulk_job(msg.subject)  # it comes back on its own lane
+            await park(self._js, verdict.job, dict(msg.headers or {}), bulk=bulk)
             await msg.ack()
             self.stats.parked += 1
         elif ending is TERM:
