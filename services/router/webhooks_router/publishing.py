@@ -127,7 +127,9 @@ class Confirmation:
         """One job answered: stored (None), or the broker's reason it is not."""
         if outcome is not None:
             self.fail(_reason(outcome))
-        self._answered()
+        self.remaining -= 1  # _answered, inlined: once per job
+        if self.remaining == 0:
+            self._batch._answered()
 
     def _answered(self) -> None:
         self.remaining -= 1
