@@ -1,4 +1,5 @@
-"""Routing: the durable consumer of EVENTS that turns each event into delivery jobs.
+"""Routing: the durable consumers of EVENTS, one per lane (intake.py: the standard lane
+first), that turn each event into delivery jobs on its lane.
 
 Every message ends in exactly one of: ack (all its jobs are stored on DELIVERIES), nak
 (routing it failed: it comes back), term (malformed: see deadletters; or routing it

@@ -1,4 +1,5 @@
-"""Delivering: the durable pull consumer of DELIVERIES that every sender process shares.
+"""Delivering: the durable pull consumers of DELIVERIES that every sender process shares,
+one per lane (intake.py: the bulk lane's jobs hold at most half the process).
 
 Every job ends in exactly one of these, decided in one place (``settlement.py``):
 - ack, after its attempt is recorded on ATTEMPTS and, when it failed with attempts left,
