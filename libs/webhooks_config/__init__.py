@@ -23,6 +23,15 @@ DEFAULT_ADDRESSES = {
     "console": "127.0.0.1:8080",  # HTTP, not gRPC: the admin console in the browser
 }
 SERVICES = tuple(DEFAULT_ADDRESSES)
+# The Prometheus endpoints ``webhooks up`` turns on unless WEBHOOKS_<SERVICE>_METRICS_ADDR
+# is set (``webhooks serve`` alone has none: see Settings.metrics_addresses).
+UP_METRICS_ADDRESSES = {
+    "subscriptions": "127.0.0.1:9451",
+    "router": "127.0.0.1:9452",
+    "sender": "127.0.0.1:9453",
+    "failures": "127.0.0.1:9454",
+    "console": "127.0.0.1:9455",
+}
 
 
 class ConfigError(ValueError):
@@ -45,6 +54,11 @@ class Settings:
     signing_secret_overlap_seconds: int
     relay_poll_seconds: float
     otlp_endpoint: str | None
+    # Prometheus endpoints (host:port) of the services that have one (issue 14): unset or
+    # empty = none, so parallel test stacks never collide; ``webhooks up`` sets them.
+    metrics_addresses: Mapping[str, str]
+    metrics_host: str  # the host of a metrics address given as a port alone
+    metrics_tenant_label: bool  # a webhooks.tenant attribute on the delivery instruments
     service_name_suffix: str
     log_level: str
     tenant: str  # the CLI's tenant when its token is a platform token
@@ -193,6 +207,13 @@ def _services(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "relay_poll_seconds": _int(env, "RELAY_POLL_MS", 1000, 10, 60_000) / 1000,
         "otlp_endpoint": env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        "metrics_addresses": {
+            service: address
+            for service in SERVICES
+            if (address := env.get(f"{PREFIX}{service.upper()}_METRICS_ADDR", "").strip())
+        },
+        "metrics_host": env.get(PREFIX + "METRICS_HOST", "").strip() or "127.0.0.1",
+        "metrics_tenant_label": _bool(env, "METRICS_TENANT_LABEL", False),
         "service_name_suffix": env.get(PREFIX + "INSTANCE", ""),
         "log_level": env.get(PREFIX + "LOG_LEVEL", "INFO").upper(),
         "tenant": env.get(PREFIX + "TENANT", "default"),

@@ -2,7 +2,7 @@
 
 Shutdown order matters: report NOT_SERVING so balancers stop sending, stop accepting and let
 in-flight RPCs finish, then stop the background consumers, then close their connections
-(``on_shutdown``), then flush the spans of all of it.
+(``on_shutdown``), then close the metrics endpoint and flush the spans of all of it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from webhooks_grpc.auth import AuthInterceptor
 from webhooks_grpc.boundary import BoundaryInterceptor
 from webhooks_grpc.signals import unwatch_signals, watch_signals
 from webhooks_telemetry import flush_tracing, setup_logging, setup_tracing
+from webhooks_telemetry.metrics import setup_metrics
 
 SHUTDOWN_GRACE_SECONDS = 5.0  # in-flight RPCs get this long to finish
 BACKGROUND_GRACE_SECONDS = 10.0  # background tasks get this long after the stop event
@@ -104,6 +105,9 @@ async def run_service(
     if port == 0:
         raise RuntimeError(f"{name}: cannot listen on {address}")
     tasks: list[asyncio.Task[None]] = []
+    # Before the first RPC, so nothing the service counts is lost (its instruments record
+    # into the provider made here).
+    metrics = setup_metrics(name, settings)
     watch_signals(stop)
     stopped = False
     try:
@@ -129,6 +133,8 @@ async def run_service(
             await server.stop(grace=None)
             for task in tasks:
                 task.cancel()
+        if metrics is not None:
+            metrics.stop()
         flush_tracing()
         log.info("%s stopped", name)
 
