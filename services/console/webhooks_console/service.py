@@ -23,6 +23,7 @@ from webhooks_console.app import create_app
 from webhooks_console.gateway import Gateway
 from webhooks_grpc.signals import unwatch_signals, watch_signals
 from webhooks_telemetry import setup_logging
+from webhooks_telemetry.metrics import setup_metrics
 
 log = logging.getLogger(__name__)
 THREADS = 8
@@ -36,6 +37,7 @@ async def run(
     stop: asyncio.Event | None = None,
 ) -> None:
     setup_logging(settings)
+    metrics = setup_metrics("console", settings)
     host, _, port = settings.address("console").rpartition(":")
     gateway = Gateway(settings)
     app = create_app(settings, gateway)
@@ -68,4 +70,6 @@ async def run(
         wasyncore.close_all(server._map)  # idle keep-alive connections: the loop ends
         await asyncio.to_thread(serving.join, STOP_GRACE_SECONDS)
         gateway.close()
+        if metrics is not None:
+            metrics.stop()
         log.info("console stopped")
