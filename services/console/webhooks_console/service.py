@@ -10,7 +10,6 @@ closes the server, which ends its loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from typing import Any
@@ -22,6 +21,7 @@ from webhooks_config import Settings
 from webhooks_console.app import create_app
 from webhooks_console.gateway import Gateway
 from webhooks_grpc.signals import unwatch_signals, watch_signals
+from webhooks_messaging.waiting import sleep_unless
 from webhooks_telemetry import setup_logging
 from webhooks_telemetry.metrics import setup_metrics
 
@@ -60,9 +60,8 @@ async def run(
     if ready is not None:
         ready.set()
     try:
-        while not stop.is_set() and serving.is_alive():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+        while serving.is_alive() and not await sleep_unless(stop, 0.5):
+            pass
     finally:
         unwatch_signals(stop)
         server.close()  # the listening socket: no new connections
