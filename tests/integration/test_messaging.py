@@ -63,11 +63,11 @@ async def test_declare_streams_twice_gives_the_declared_configs(js: JetStreamCon
     assert subs.retention == RetentionPolicy.LIMITS
     assert (subs.max_age, subs.max_msgs, subs.max_bytes) == (0, -1, -1)
     events = (await js.stream_info(EVENTS)).config
-    assert events.subjects == ["events.>"]
+    assert events.subjects == ["events.>", "events-bulk.>"]
     assert events.max_age == settings.events_max_age_seconds
     assert events.max_bytes == settings.events_max_bytes
     deliveries = (await js.stream_info(DELIVERIES)).config
-    assert deliveries.subjects == ["deliveries.jobs.>", "deliveries.retry.>"]
+    assert deliveries.subjects == ["deliveries.jobs.>", "deliveries.bulk.>", "deliveries.retry.>"]
     assert deliveries.retention == RetentionPolicy.WORK_QUEUE
     assert deliveries.allow_msg_schedules is True
     attempts = (await js.stream_info(ATTEMPTS)).config
