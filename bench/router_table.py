@@ -36,12 +36,11 @@ from tests.support import NatsServer  # noqa: E402
 from webhooks.v1 import common_pb2, messages_pb2  # noqa: E402
 from webhooks_config import load_settings  # noqa: E402
 from webhooks_messaging import SUBSCRIPTIONS, connect, declare_streams, subscription_subject  # noqa: E402
-from webhooks_messaging.feed import (  # noqa: E402
+from webhooks_messaging.feed import SUBJECTS, SubscriptionFeed  # noqa: E402
+from webhooks_messaging.following import (  # noqa: E402
     IDLE_HEARTBEAT_SECONDS,
     PENDING_BYTES_LIMIT,
     PENDING_MSGS_LIMIT,
-    SUBJECTS,
-    SubscriptionFeed,
 )
 from webhooks_router.routes import RoutingTable  # noqa: E402
 
