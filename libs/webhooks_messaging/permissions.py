@@ -126,6 +126,13 @@ def _read(stream: str) -> list[str]:
     ]
 
 
+def _watch(stream: str) -> list[str]:
+    """The backlog of a stream (webhooks_messaging.backlog): its consumers listed, and the
+    oldest unacknowledged message of each read for its stored time (the read sees the
+    message's content too: JetStream has no timestamp-only request)."""
+    return [f"{API}.CONSUMER.LIST.{stream}", f"{API}.STREAM.MSG.GET.{stream}"]
+
+
 def _set_aside(*components: str) -> list[str]:
     """Letters on DEADLETTERS (``deadletters.<component>.<reason>.<origin>``), each service
     under its own components only: none can pass for another or bury another's letters
@@ -178,13 +185,14 @@ def permission_table() -> dict[str, Permissions]:
             *_set_aside(SENDER, SENDER_DIRECTORY),
         ),
         # The failed-events view from ATTEMPTS, redelivery (its marker on ATTEMPTS, then
-        # the job on DELIVERIES), dead letters.
+        # the job on DELIVERIES), dead letters, the backlog of every stream (its gauges).
         FAILURES_USER: _service(
             FAILURES_USER,
             "attempts.>",
             DELIVERY_JOBS_SUBJECTS,
             *_follow(ATTEMPTS),
             *_read(DEADLETTERS),
+            *(subject for stream in STREAMS for subject in _watch(stream)),
             *_set_aside(FAILURES_PROJECTOR),
         ),
         # Platform services writing events straight onto EVENTS; acknowledgements only.

@@ -12,6 +12,7 @@ from webhooks_config import Settings
 from webhooks_failures.projector import Projector
 from webhooks_failures.view import FailuresView, PostgresFailuresView, SQLiteFailuresView
 from webhooks_messaging import connect, declare_streams
+from webhooks_messaging.backlog import BacklogWatch
 from webhooks_messaging.deadletters import FAILURES_PROJECTOR, DeadLetters
 
 
@@ -21,6 +22,7 @@ class Components:
     js: JetStreamContext
     view: FailuresView
     projector: Projector
+    backlog: BacklogWatch  # every stream's and durable's backlog, for the gauges
 
     async def close(self) -> None:
         await self.projector.dead.close()  # letters still queued, stored (briefly)
@@ -43,4 +45,4 @@ async def build(settings: Settings) -> Components:
     await declare_streams(js, settings)
     view = await asyncio.to_thread(open_view, settings)
     projector = Projector(view, dead=DeadLetters(FAILURES_PROJECTOR, nc))
-    return Components(nc, js, view, projector)
+    return Components(nc, js, view, projector, BacklogWatch(js))

@@ -12,6 +12,7 @@ from webhooks_config import Settings
 from webhooks_failures.api import FailuresServicer
 from webhooks_failures.bootstrap import build
 from webhooks_grpc import keep_running, run_service
+from webhooks_messaging.backlog import export_gauges
 
 SERVICE_NAME = failures_pb2.DESCRIPTOR.services_by_name["FailuresService"].full_name
 
@@ -40,11 +41,21 @@ async def run(
             stop,
         )
 
+    async def watch_backlog(stop: asyncio.Event) -> None:
+        await keep_running("backlog watch", lambda: components.backlog.run(stop), stop)
+
+    # The stream and consumer gauges come from this one process, and only when something
+    # reads them (a Prometheus endpoint or OTLP): otherwise the watch would cost NATS
+    # requests every few seconds for nobody.
+    background = [project, retain]
+    if settings.metrics_addresses.get("failures") or settings.otlp_endpoint:
+        export_gauges(components.backlog)
+        background.append(watch_backlog)
     await run_service(
         "failures",
         settings,
         register,
-        background=[project, retain],
+        background=background,
         on_shutdown=components.close,
         ready=ready,
         stop=stop,
