@@ -2,7 +2,9 @@
 
 Prepares the data directory (development token, tokens file, secret key file), starts an
 embedded NATS JetStream server unless one is configured, starts every available service
-as its own ``webhooks serve`` process, and waits until each reports SERVING (a child that
+as its own ``webhooks serve`` process (each with its Prometheus endpoint on loopback,
+``UP_METRICS_ADDRESSES``, unless the environment sets its address), and waits until each
+reports SERVING (a child that
 exits before that stops everything). From then on it supervises them: a child that exits
 is started again after a growing delay, and only a crash loop stops everything (the policy
 is ``webhooks_cli.supervision``). On Ctrl-C or SIGTERM it stops them all in order
@@ -19,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -32,7 +34,7 @@ from webhooks_cli.errors import CliError
 from webhooks_cli.health import HTTP_SERVICES, is_ready
 from webhooks_cli.services import available_services
 from webhooks_cli.supervision import RestartHistory, crash_loop_reason
-from webhooks_config import Settings, load_settings
+from webhooks_config import UP_METRICS_ADDRESSES, Settings, load_settings
 from webhooks_grpc.tokens import (
     PLATFORM_TENANT,
     TokenEntry,
@@ -174,6 +176,7 @@ class Supervisor:
         # The environment is passed on whole (only config reads it); the two values set
         # here make every service use this data directory and this NATS.
         env = {
+            **metrics_defaults(os.environ),
             **os.environ,
             "WEBHOOKS_DATA_DIR": str(self.settings.data_dir),
             "WEBHOOKS_NATS_URL": nats_url,
@@ -238,6 +241,16 @@ class Supervisor:
         stop_processes({name: child.process for name, child in self.services.items()})
         if self.nats is not None:
             stop_processes({"nats": self.nats.process})
+
+
+def metrics_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    """Every service's Prometheus endpoint on loopback (``UP_METRICS_ADDRESSES``), but
+    where the environment says otherwise (set empty: none)."""
+    defaults = {
+        f"WEBHOOKS_{service.upper()}_METRICS_ADDR": address
+        for service, address in UP_METRICS_ADDRESSES.items()
+    }
+    return {name: value for name, value in defaults.items() if name not in environ}
 
 
 def spawn(command: list[str], env: dict[str, str] | None) -> subprocess.Popen[bytes]:

@@ -12,7 +12,9 @@ failures projector), and the stream moves on:
   subject, so setting the same original aside again (a projection re-read at every start)
   never adds a letter. The stream is bounded (streams.py): the worst publisher can push
   old letters out, not fill the disk. The failures service lists them (ListDeadLetters);
-- a counter per (component, reason) is kept in the process (``counts``);
+- a counter per (component, reason) is kept in the process (``counts``), and the metric
+  ``webhooks.deadletters`` {consumer: the component, reason} counts it for the SRE (this is
+  the one place every process counts a record set aside);
 - one log line per (component, reason) and minute at most, with how many were set aside
   since the last line.
 
@@ -42,6 +44,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from webhooks.v1 import messages_pb2
 from webhooks_messaging.streams import DEADLETTERS
+from webhooks_telemetry import metrics
 from webhooks_telemetry.logs import LogEvery
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,18 @@ LOG_EVERY_SECONDS = 60.0
 QUEUE_LIMIT = 1000  # letters waiting to be published; beyond it they are counted only
 PUBLISH_TIMEOUT_SECONDS = 5.0
 RETRY_SECONDS = 2.0
+
+SET_ASIDE = metrics.counter(metrics.DEADLETTERS)
+# Made once per (component, reason): both sets are bounded, so the cache is too.
+_ATTRIBUTES: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def _attributes(component: str, reason: str) -> dict[str, str]:
+    key = (component, reason)
+    attributes = _ATTRIBUTES.get(key)
+    if attributes is None:
+        attributes = _ATTRIBUTES.setdefault(key, {"consumer": component, "reason": reason})
+    return attributes
 
 
 def letter_subject(component: str, reason: str, origin: str) -> str:
@@ -175,6 +190,7 @@ class DeadLetters:
                 self._queue.append((subject, msg_id, letter))
             else:
                 self.dropped += 1
+        SET_ASIDE.add(1, _attributes(self.component, reason))
         held = self._log_every.due(reason)
         if held is not None:
             log.warning(

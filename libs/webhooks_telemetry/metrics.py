@@ -12,7 +12,7 @@ recording once it has run, and record nothing in a process that never runs it)::
 
     ATTEMPTS = metrics.counter(metrics.DELIVERY_ATTEMPTS)      # an OTel Counter
     LATENCY = metrics.histogram(metrics.DELIVERY_LATENCY)      # an OTel Histogram
-    metrics.observable_gauge(metrics.RELAY_LAG, lambda: [(lag, {})])
+    remove = metrics.observable_gauge(metrics.RELAY_LAG, lambda: [(lag, {})])
 
 ``counter``/``histogram`` return the same instrument for the same entry (make them once, at
 import). ``observable_gauge(entry, callback)``: ``callback()`` returns an iterable of
@@ -34,6 +34,7 @@ offering them costs the hot path a few microseconds per measurement.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -269,22 +270,43 @@ def histogram(entry: Instrument) -> Histogram:
     return made  # type: ignore[no-any-return]
 
 
-def observable_gauge(entry: Instrument, callback: GaugeCallback) -> None:
-    """Observe ``entry`` with ``callback`` (see the module's docstring). Each call adds a
-    callback: a gauge observed in two places reports both sets of points."""
+def observable_gauge(entry: Instrument, callback: GaugeCallback) -> Callable[[], None]:
+    """Observe ``entry`` with ``callback`` (see the module's docstring); returns what
+    removes the callback again. A gauge observed in several places (callbacks) reports
+    the points of each: one OTel instrument per entry, whatever the number of callbacks."""
     if entry.kind != "gauge":
         raise ValueError(f"{entry.name} is a {entry.kind}")
+    with _lock:
+        callbacks = _gauge_callbacks.get(entry.name)
+        if callbacks is None:
+            callbacks = _gauge_callbacks[entry.name] = []
 
-    def observe(options: CallbackOptions) -> Iterable[Observation]:
+            def observe(options: CallbackOptions) -> Iterable[Observation]:
+                return _observe(entry, list(callbacks))
+
+            meter().create_observable_gauge(entry.name, [observe], entry.unit, entry.description)
+        callbacks.append(callback)
+
+    def remove() -> None:
+        with _lock, contextlib.suppress(ValueError):
+            callbacks.remove(callback)
+
+    return remove
+
+
+_gauge_callbacks: dict[str, list[GaugeCallback]] = {}
+
+
+def _observe(entry: Instrument, callbacks: list[GaugeCallback]) -> list[Observation]:
+    observations = []
+    for callback in callbacks:
         try:
             points = list(callback())
-        except Exception:
+        except Exception:  # one broken callback must not hide the others' points
             log.exception("metrics: observing %s failed", entry.name)
-            return []
-        return [Observation(value, dict(attributes)) for value, attributes in points]
-
-    with _lock:
-        meter().create_observable_gauge(entry.name, [observe], entry.unit, entry.description)
+            continue
+        observations += [Observation(value, dict(attrs)) for value, attrs in points]
+    return observations
 
 
 def _version() -> str:

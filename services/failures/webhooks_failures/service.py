@@ -11,6 +11,7 @@ from webhooks.v1 import failures_pb2, failures_pb2_grpc
 from webhooks_config import Settings
 from webhooks_failures.api import FailuresServicer
 from webhooks_failures.bootstrap import build
+from webhooks_failures.lag import ProjectionLag
 from webhooks_grpc import keep_running, run_service
 from webhooks_messaging.backlog import export_gauges
 
@@ -51,6 +52,9 @@ async def run(
     if settings.metrics_addresses.get("failures") or settings.otlp_endpoint:
         export_gauges(components.backlog)
         background.append(watch_backlog)
+        lag = ProjectionLag(components.js, projector)  # the failures view's, likewise
+        lag.export()
+        background.append(lag.run)
     await run_service(
         "failures",
         settings,

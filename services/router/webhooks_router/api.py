@@ -14,7 +14,7 @@ from webhooks_catalogue import limits
 from webhooks_config import Settings
 from webhooks_grpc import abort, current_principal, to_datetime
 from webhooks_grpc.boundary import BROKER_ERRORS
-from webhooks_router.ingest import ingest
+from webhooks_router.ingest import EVENTS_REJECTED, REASONS, ingest
 from webhooks_router.lanes import TenantLanes
 from webhooks_router.publishing import StreamStore
 from webhooks_router.replay import (
@@ -54,6 +54,7 @@ class RouterServicer(router_pb2_grpc.RouterServiceServicer):
         if not request.events:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, "at least one event", "events")
         if len(request.events) > limit:
+            EVENTS_REJECTED.add(len(request.events), REASONS["too_large"])
             await abort(
                 context,
                 grpc.StatusCode.INVALID_ARGUMENT,

@@ -45,7 +45,7 @@ from webhooks_router.publishing import (
 )
 from webhooks_router.routes import RoutingTable
 from webhooks_router.validation import InvalidEvent, validate_event
-from webhooks_telemetry import extract_context, inject_headers
+from webhooks_telemetry import extract_context, inject_headers, metrics
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("webhooks.router")
@@ -54,6 +54,8 @@ tracer = trace.get_tracer("webhooks.router")
 _TRACE_FIELDS = frozenset(propagate.get_global_textmap().fields)
 DURABLE = "router"
 BULK_DURABLE = "router-bulk"
+JOBS_ROUTED = metrics.counter(metrics.JOBS_ROUTED)
+LANES = {False: {"lane": "standard"}, True: {"lane": "bulk"}}  # is bulk -> attributes
 FETCH_BATCH = 256
 MAX_SETTLING_BATCHES = 4  # batches sent whose acknowledgements are still awaited
 CATCH_UP_TIMEOUT_SECONDS = 5.0
@@ -205,6 +207,7 @@ class EventConsumer:
     async def settle(self, sent: Sent) -> None:
         """Acknowledges each event whose jobs are all stored; the others come back, or
         are set aside when they keep failing for a reason not the broker's."""
+        jobs = 0
         try:
             await sent.batch.wait(CONFIRM_TIMEOUT_SECONDS)
             for item, confirmation in sent.events:
@@ -219,9 +222,12 @@ class EventConsumer:
                     continue
                 await item.msg.ack()
                 self.routed_events += 1
-                self.published_jobs += confirmation.jobs
+                jobs += confirmation.jobs
         finally:
             self._release(sent)
+            self.published_jobs += jobs
+            if jobs:  # one batch is one lane's (intake.py): counted once per batch
+                JOBS_ROUTED.add(jobs, LANES[is_bulk_event(sent.events[0][0].msg.subject)])
 
     async def _decode(self, msg: Msg) -> Decoded | None:
         event = messages_pb2.PlatformEvent()

@@ -9,15 +9,16 @@ event takes its tenant's lane (lanes.py): standard within the tenant's rate, els
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from webhooks.v1 import messages_pb2, router_pb2
 from webhooks_grpc import Principal
-from webhooks_messaging import events_subject
+from webhooks_messaging import events_subject, is_valid_tenant
 from webhooks_router.lanes import TenantLanes
 from webhooks_router.publishing import StreamStore
-from webhooks_router.validation import InvalidEvent, validate_event
-from webhooks_telemetry import inject_headers
+from webhooks_router.validation import MAX_DATA_BYTES, InvalidEvent, validate_event
+from webhooks_telemetry import inject_headers, metrics
 
 ACCEPTED = router_pb2.PUBLISH_STATUS_ACCEPTED
 DUPLICATE = router_pb2.PUBLISH_STATUS_DUPLICATE
@@ -43,7 +44,8 @@ async def ingest(
     lanes: TenantLanes,
 ) -> list[router_pb2.PublishResult]:
     results: list[router_pb2.PublishResult | None] = [None] * len(events)
-    pending: list[tuple[int, messages_pb2.PlatformEvent]] = []
+    pending: list[tuple[int, messages_pb2.PlatformEvent, bool]] = []
+    refused: Counter[str] = Counter()
     for index, original in enumerate(events):
         event = messages_pb2.PlatformEvent()
         event.CopyFrom(original)
@@ -52,23 +54,63 @@ async def ingest(
             validate_event(event)
         except InvalidEvent as error:
             results[index] = _rejected(event.event_id, error.field, error.reason)
+            refused[_refusal(event, error)] += 1
             continue
-        pending.append((index, event))
+        pending.append((index, event, lanes.bulk(event.tenant)))
     # One call, one trace context: injected once, not per event (the same headers).
     trace_headers = inject_headers({})
-    duplicates = await store.store(
-        [
-            (
-                events_subject(
-                    event.tenant, event.entity, event.trigger, bulk=lanes.bulk(event.tenant)
-                ),
-                event.SerializeToString(),
-                {"Nats-Msg-Id": event.event_id, **trace_headers},
-            )
-            for _, event in pending
-        ]
-    )
-    for (index, event), duplicate in zip(pending, duplicates, strict=True):
+    try:
+        duplicates = await store.store(
+            [
+                (
+                    events_subject(event.tenant, event.entity, event.trigger, bulk=bulk),
+                    event.SerializeToString(),
+                    {"Nats-Msg-Id": event.event_id, **trace_headers},
+                )
+                for _, event, bulk in pending
+            ]
+        )
+    except Exception:
+        refused["unavailable"] += len(pending)  # the call fails: none of them accepted
+        raise
+    finally:
+        count_refused(refused)
+    accepted = [0, 0]  # standard, bulk
+    for (index, event, bulk), duplicate in zip(pending, duplicates, strict=True):
         status = DUPLICATE if duplicate else ACCEPTED
         results[index] = router_pb2.PublishResult(event_id=event.event_id, status=status)
+        accepted[bulk] += not duplicate
+    count_accepted(accepted, len(pending) - sum(accepted))
     return [result for result in results if result is not None]
+
+
+# Counted once per call and reason or lane, not per event; attribute dicts made once.
+EVENTS_INGESTED = metrics.counter(metrics.EVENTS_INGESTED)
+EVENTS_REJECTED = metrics.counter(metrics.EVENTS_REJECTED)
+LANES = ({"lane": "standard"}, {"lane": "bulk"})
+REASONS = {
+    reason: {"reason": reason}
+    for reason in ("invalid", "unauthorized", "too_large", "duplicate", "unavailable")
+}
+
+
+def _refusal(event: messages_pb2.PlatformEvent, error: InvalidEvent) -> str:
+    """The bounded reason label of a refused event."""
+    if error.field == "tenant" and event.tenant and is_valid_tenant(event.tenant):
+        return "unauthorized"  # a valid tenant, not the token's
+    if error.field == "data_json" and len(event.data_json) > MAX_DATA_BYTES:
+        return "too_large"
+    return "invalid"
+
+
+def count_refused(refused: Counter[str]) -> None:
+    for reason, count in refused.items():
+        EVENTS_REJECTED.add(count, REASONS[reason])
+
+
+def count_accepted(accepted: list[int], duplicates: int) -> None:
+    for bulk, count in enumerate(accepted):
+        if count:
+            EVENTS_INGESTED.add(count, LANES[bulk])
+    if duplicates:
+        EVENTS_REJECTED.add(duplicates, REASONS["duplicate"])

@@ -53,6 +53,7 @@ from webhooks_messaging.feed import SubscriptionFeed
 from webhooks_messaging.handling import Retrying
 from webhooks_messaging.heartbeats import ACK_WAIT_SECONDS, Heartbeats
 from webhooks_messaging.waiting import first_of
+from webhooks_sender import delivery_metrics
 from webhooks_sender.attempts import AttemptPublisher, attempt_record
 from webhooks_sender.delivery import AttemptResult, Deliverer, gone, unusable
 from webhooks_sender.directory import Directory, EndpointUnusable
@@ -336,9 +337,9 @@ class JobConsumer:
         record = attempt_record(
             job, result, max_attempts=policy.max_attempts, next_attempt_at=next_at
         )
+        delivery_metrics.attempted(job, state, result)
         succeeded = result.succeeded
         retry = None if next_at is None else (next_at, dict(result.span_context))
-
         # A partial, not a closure over a coroutine: the publisher's call is _stored's own.
         stored = functools.partial(self._stored, msg, job, succeeded, retry=retry)
         await self._attempts.publish(record, result.span_context or job.trace_context, stored)

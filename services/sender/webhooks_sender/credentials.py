@@ -27,6 +27,7 @@ from authlib.oauth2.client import DEFAULT_HEADERS
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from webhooks.v1 import common_pb2
+from webhooks_sender.delivery_metrics import token_requested
 from webhooks_sender.guard import BlockedDestination, DnsFailure
 
 __all__ = [
@@ -238,6 +239,7 @@ class Credentials:
         try:
             token = await self._fetch(grant)
         except TokenFailure as failure:
+            token_requested(ok=False)
             entry.token = None
             entry.failure = failure
             entry.failed_until = time.monotonic() + self.failure_backoff_seconds
@@ -245,6 +247,7 @@ class Credentials:
             raise
         finally:
             entry.flight = None
+        token_requested(ok=True)
         entry.token = token
         entry.failure = None
         log.info("subscription %s: token from %s", subscription_id, grant.host)

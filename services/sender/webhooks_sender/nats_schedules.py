@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 
 from webhooks.v1 import messages_pb2
 from webhooks_messaging import DELIVERIES, delivery_job_subject, delivery_retry_subject
+from webhooks_sender.delivery_metrics import retry_scheduled
 from webhooks_sender.retries import PREVIOUS_ATTEMPT_HEADER, parked_until, schedule_time
 
 __all__ = ["park", "schedule", "schedule_retry"]
@@ -66,6 +67,7 @@ async def schedule_retry(
         headers=headers,
         bulk=bulk,
     )
+    retry_scheduled()
 
 
 async def park(

@@ -10,6 +10,7 @@ import grpc.aio
 from webhooks.v1 import sender_pb2, sender_pb2_grpc
 from webhooks_config import Settings
 from webhooks_grpc import keep_running, run_service
+from webhooks_sender import delivery_metrics
 from webhooks_sender.api import SenderServicer
 from webhooks_sender.bootstrap import build
 
@@ -22,6 +23,7 @@ async def run(
     ready: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
+    delivery_metrics.configure(settings)
     parts = await build(settings)
     servicer = SenderServicer(parts.js, parts.directory, parts.feed, parts.deliverer)
 

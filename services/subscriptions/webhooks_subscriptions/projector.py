@@ -85,6 +85,11 @@ class ListingProjector:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    @property
+    def applied(self) -> int:
+        """The last notification id this projector applied or read (0: none yet)."""
+        return self._position or 0
+
     def fresh(self) -> ListingRecorder:
         """The listing with every change stored so far applied: read-your-writes."""
         self.catch_up()

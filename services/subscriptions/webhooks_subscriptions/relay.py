@@ -132,6 +132,11 @@ class OutboxRelay:
             return False
         return True
 
+    @property
+    def scanned(self) -> int:
+        """The last notification id read (published, set aside or not to be published)."""
+        return self._scanned
+
     def _advanced(self, scanned: int) -> None:
         self._scanned = scanned
         self._published.reached(scanned)

@@ -12,6 +12,7 @@ from webhooks_config import Settings
 from webhooks_grpc import run_service
 from webhooks_subscriptions.api import SubscriptionsServicer
 from webhooks_subscriptions.bootstrap import build
+from webhooks_subscriptions.lag import Lags
 
 SERVICE_NAME = subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"].full_name
 
@@ -42,11 +43,17 @@ async def run(
     async def close() -> None:
         await asyncio.to_thread(components.close)
 
+    background = [components.relay.run, project]
+    if settings.metrics_addresses.get("subscriptions") or settings.otlp_endpoint:
+        # The lag gauges' query every few seconds only when something reads them.
+        lags = Lags(components.app, components.relay, components.projector)
+        lags.export()
+        background.append(lags.run)
     await run_service(
         "subscriptions",
         settings,
         register,
-        background=[components.relay.run, project],
+        background=background,
         on_shutdown=close,
         ready=ready,
         stop=stop,
