@@ -23,6 +23,7 @@ from webhooks_cli import (
     events,
     failures,
     replay,
+    status,
     subscriptions,
     tokens,
 )
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_parser.add_argument("service", metavar="SERVICE", help=", ".join(SERVICES))
     add_health_parser(commands)
+    status.add_parser(commands)
     subscriptions.add_parser(commands, common)
     certificates.add_parser(commands, common)
     catalogue.add_parser(commands, common)
@@ -144,6 +146,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return tokens.run_tokens(args, settings)
     if args.command == "health":
         return run_health(args, settings)
+    if args.command == "status":
+        return status.run_status(args, settings)
     if args.command == "nats-auth":
         return run_nats_auth(args, settings)
     if args.command == "secret-key":
