@@ -35,6 +35,8 @@ One run:
    here), sender (to the attempt's started_at on ATTEMPTS) and https (to the receipt).
 
 Prints a table, writes ``bench/results/e2e-<UTC>.json``.
+Every service runs with its Prometheus endpoint (``--no-metrics``: none), as ``webhooks up``
+runs them; nothing scrapes them during the run.
 Usage: .venv/bin/python bench/e2e.py [--quick] [--routers 1] [--senders 2]
 Targets (issue 6): >= 3,000 deliveries/s sustained at fan-out 1; p99 <= 50 ms at 1,000
 events/s.
@@ -84,6 +86,12 @@ from webhooks_messaging.jobs import delivery_id_for, routed_job_id  # noqa: E402
 RESULTS = REPO / "bench" / "results"
 POLL_SECONDS = 0.05  # how often the receiver's log is read
 SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"}
+# Every service with its Prometheus endpoint, as `webhooks up` and compose run them (port 0:
+# replicas each bind their own); --no-metrics for the figures without.
+METRICS = {
+    f"WEBHOOKS_{service.upper()}_METRICS_ADDR": "127.0.0.1:0"
+    for service in ("subscriptions", "router", "sender", "failures", "console")
+}
 ACCEPTED = router_pb2.PUBLISH_STATUS_ACCEPTED
 TARGET_DELIVERIES = 3000
 TARGET_P99_MS = 50.0
@@ -506,7 +514,7 @@ def attempt_start(msg: Msg) -> tuple[str, float]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    sampler = {} if args.traced else SAMPLED
+    sampler = ({} if args.traced else SAMPLED) | ({} if args.no_metrics else METRICS)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         root = Path(args.keep) if args.keep else Path(tmp)
@@ -593,7 +601,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_after": [round(v, 2) for v in os.getloadavg()],
             "routers": args.routers,
             "senders": args.senders,
-            "traces_sampler": sampler or "SDK default (parentbased_always_on)",
+            "traces_sampler": {k: v for k, v in sampler.items() if k.startswith("OTEL_")}
+            or "SDK default (parentbased_always_on)",
+            "metrics": not args.no_metrics,
             "endpoints": args.endpoints,
             "batch": args.batch,
             "calls_in_flight": args.calls,
@@ -721,6 +731,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raw-seconds", type=float, default=4.0)
     parser.add_argument("--wrk-seconds", type=float, default=2.0)
     parser.add_argument("--traced", action="store_true", help="SDK default sampler (all)")
+    parser.add_argument("--no-metrics", action="store_true", help="no metrics endpoints")
     parser.add_argument("--keep", metavar="DIR", help="work in (and keep) DIR: logs")
     parser.add_argument("--profile", metavar="DIR", help="py-spy routers/senders into DIR")
     parser.add_argument("--results", metavar="DIR", default=str(RESULTS), help="JSON goes here")
