@@ -52,6 +52,11 @@ class Platform:
         data_dir = root / "data"
         env = clean_environment()
         env.update({f"WEBHOOKS_{s.upper()}_ADDR": a for s, a in addresses.items()})
+        # Their own metrics ports too: ``up``'s defaults (9451-9455) would collide between
+        # stacks running at once.
+        env.update(
+            {f"WEBHOOKS_{s.upper()}_METRICS_ADDR": f"127.0.0.1:{free_port()}" for s in SERVICES}
+        )
         env["WEBHOOKS_DATA_DIR"] = str(data_dir)
         env["PYTHONUNBUFFERED"] = "1"
         # Receivers of these tests run on loopback under a test CA: admitted and trusted
