@@ -352,7 +352,13 @@ def setup_metrics(service: str, settings: Settings) -> MetricsEndpoint | None:
     host, port = split_address(address, settings.metrics_host)
     from prometheus_client import REGISTRY, start_http_server
 
-    server, _thread = start_http_server(port, host, REGISTRY)
+    try:
+        server, _thread = start_http_server(port, host, REGISTRY)
+    except OSError as error:  # the port taken: say which setting, not a bare traceback
+        raise RuntimeError(
+            f"{service}: cannot serve metrics on {host}:{port} "
+            f"(WEBHOOKS_{service.upper()}_METRICS_ADDR): {error}"
+        ) from error
     bound = server.server_address[1]
     log.info("%s: metrics on http://%s:%d/metrics", service, host, bound)
     return MetricsEndpoint(host, bound, server)
