@@ -1,4 +1,5 @@
-"""compose.yaml's containers as processes on this machine: each platform container's own
+"""compose.yaml's containers as processes on this machine (the router's and the sender's
+replicas each a process of its own): each platform container's own
 command (``webhooks <command>``, the image's entry point) with its own environment,
 translated only where a name means a container (NATS, PostgreSQL, Jaeger, the image's data
 directory and published ports); each waited for with the health check compose would run;
@@ -245,9 +246,10 @@ def stack(
                 value = addresses[key]  # another container's address (the console's clients)
             elif re.fullmatch(r"WEBHOOKS_[A-Z]+_ADDR", key):
                 host, port = value.rsplit(":", 1)
-                assert [str(p) for p in spec["ports"]] == [f"{port}:{port}"]
                 value = f"{host}:{free_port()}"  # the published port is taken here
-                addresses[key] = value.replace("0.0.0.0:", "127.0.0.1:")
+                if "ports" in spec:  # a further replica publishes none: reached in compose
+                    assert [str(p) for p in spec["ports"]] == [f"{port}:{port}"]
+                    addresses[key] = value.replace("0.0.0.0:", "127.0.0.1:")
             env[key] = value
         env["WEBHOOKS_DATA_DIR"] = str(data_dir / name)  # each container its own
         containers.append(

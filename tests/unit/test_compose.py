@@ -38,6 +38,8 @@ STORE_SERVICES = {"subscriptions", "failures"}
 CLIENT_SERVICES = {"console": {"subscriptions", "sender", "failures"}}
 # One-shot containers of the image, run to completion before what needs them.
 ONE_SHOT = {"nats-auth"}
+# The services compose runs more than once: `<service>`, `<service>-2` …
+REPLICATED = ("router", "sender")
 OTEL_VARIABLES = {
     value
     for module in (opentelemetry.environment_variables, opentelemetry.sdk.environment_variables)
@@ -70,6 +72,13 @@ def platform_services() -> dict[str, dict[str, Any]]:
         name: spec
         for name, spec in compose()["services"].items()
         if "build" in spec and name not in ONE_SHOT
+    }
+
+
+def replica_names(service: str) -> set[str]:
+    """The container names a replica of ``service`` may have."""
+    return {service} | {
+        name for name in compose()["services"] if re.fullmatch(rf"{service}-[2-9]", name)
     }
 
 
@@ -149,9 +158,31 @@ def test_the_schema_check_catches_mistakes() -> None:
 def test_every_platform_container_runs_an_existing_service() -> None:
     containers = platform_services()
     services = [served(spec) for spec in containers.values()]
-    assert sorted(services) == sorted(available_services()), "each service exactly once"
+    assert set(services) == set(available_services()), "each service at least once"
     for name, spec in containers.items():
-        assert served(spec) == name, "the container is named after its service"
+        service = served(spec)
+        if service in REPLICATED:
+            assert name in replica_names(service), f"{name}: not {service} or {service}-<n>"
+        else:
+            assert name == service, "the container is named after its service"
+
+
+def test_the_router_and_the_sender_run_as_replicas_differing_in_instance_only() -> None:
+    """docs/scaling.md: the replicas share the durable consumers; each its own
+    WEBHOOKS_INSTANCE (its traces' service.instance.id); the first publishes the port."""
+    containers = platform_services()
+    for service in REPLICATED:
+        replicas = {n: s for n, s in containers.items() if n in replica_names(service)}
+        assert len(replicas) >= 2, f"{service}: one replica"
+        instances = {environment(s).get("WEBHOOKS_INSTANCE") for s in replicas.values()}
+        assert instances == {f"{service}-{i}" for i in range(1, len(replicas) + 1)}, instances
+        first = containers[service]
+        for name, spec in replicas.items():
+            assert not spec.get("ports") or name == service, f"{name}: publishes a port"
+            differs = {k for k in first.keys() | spec.keys() if first.get(k) != spec.get(k)}
+            assert differs <= {"environment", "ports"}, f"{name}: {differs}"
+            alike = environment(first) | {"WEBHOOKS_INSTANCE": ""}
+            assert environment(spec) | {"WEBHOOKS_INSTANCE": ""} == alike, name
 
 
 def test_the_image_runs_the_webhooks_command() -> None:
@@ -277,6 +308,9 @@ def test_service_environment_is_configuration_the_services_read() -> None:
         assert address.startswith("0.0.0.0:"), "must listen beyond the container's loopback"
         port = address.rsplit(":", 1)[1]
         assert port == DEFAULT_ADDRESSES[service].rsplit(":", 1)[1], "the documented port"
+        if name != service:  # a further replica: reached inside the network only
+            assert "ports" not in spec, name
+            continue
         assert [str(mapping) for mapping in spec["ports"]] == [f"{port}:{port}"], name
 
 
@@ -364,10 +398,11 @@ def test_each_service_connects_to_nats_as_its_own_user() -> None:
         if name in CLIENT_SERVICES:
             assert mount is None and "WEBHOOKS_NATS_NKEY_SEED_FILE" not in env, name
             continue
-        assert name in SERVICE_USERS
+        service = served(spec)  # a replica connects as its service's user
+        assert service in SERVICE_USERS
         assert mount is not None and mount["read_only"] is True, name
-        assert mount["volume"]["subpath"] == name, f"{name}: mounts only its own seed"
+        assert mount["volume"]["subpath"] == service, f"{name}: mounts only its own seed"
         seed = load_settings(env).nats_nkey_seed_file
         auth = nats_auth.NatsAuth(Path("/volume"))
-        relative = auth.seed_file(name).relative_to(auth.directory / name)
+        relative = auth.seed_file(service).relative_to(auth.directory / service)
         assert seed == Path(mount["target"]) / relative, name
