@@ -7,7 +7,8 @@ port):
   scrape and in ``webhooks status --json``, which names the stopped sender and exits 1;
 - a record set aside (a poison attempt record) shows as a dead letter in both;
 - with the sender back, the backlog drains and ``webhooks status`` names every service
-  SERVING and exits 0; ``--watch`` redraws in place and stops on Ctrl-C with exit 0.
+  SERVING and exits 0; ``--watch`` redraws in place and stops on Ctrl-C with exit 0;
+- under ``webhooks up``, ``webhooks status`` finds everything from the same settings.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.conftest import Platform as UpPlatform
 from tests.support.console_stack import ConsoleProcess, console_process
 from tests.support.platform_stack import (
     Platform,
@@ -38,7 +40,7 @@ from tests.support.platform_stack import (
 )
 from tests.support.ports import free_port
 from tests.support.receivers import HttpsReceiver
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, wait_until
 from webhooks.v1 import messages_pb2
 from webhooks_config import SERVICES
 from webhooks_messaging import ATTEMPTS, DEADLETTERS, DELIVERIES, attempts_subject
@@ -264,3 +266,19 @@ async def watch_until_interrupted(env: dict[str, str]) -> None:
     assert process.returncode == 0, errors
     assert b"Traceback" not in errors
     assert b"SERVICE" in seen and b"every service is SERVING" in seen
+
+
+def test_status_under_webhooks_up_names_every_service_and_exits_0(platform: UpPlatform) -> None:
+    def asked() -> subprocess.CompletedProcess[str]:
+        return platform.run_cli("status", "--json")
+
+    def complete(done: subprocess.CompletedProcess[str]) -> bool:
+        return done.returncode == 0 and json.loads(done.stdout)["unavailable"] == {}
+
+    done = wait_until(asked, complete, "every service SERVING, nothing unavailable", WAIT)
+    report = json.loads(done.stdout)
+    assert [s["service"] for s in report["services"]] == list(SERVICES)
+    assert {s["health"] for s in report["services"]} == {"SERVING"}
+    consumers = {(c["stream"], c["consumer"]) for c in report["consumers"]}
+    assert {(DELIVERIES, "sender"), (DELIVERIES, "sender-bulk")} <= consumers
+    assert {("EVENTS", "router"), ("EVENTS", "router-bulk")} <= consumers
