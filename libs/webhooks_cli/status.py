@@ -54,7 +54,10 @@ def health_of(service: str, address: str, timeout: float) -> str:
 
 def scrape(address: str, settings: Settings, timeout: float) -> tuple[str | None, str]:
     """The text of ``http://address/metrics``, or None and why not."""
-    host, port = split_address(address, settings.metrics_host)
+    try:
+        host, port = split_address(address, settings.metrics_host)
+    except ValueError:
+        return None, f"{address!r}: expected HOST:PORT"
     host = WILDCARD_HOSTS.get(host, host)
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
