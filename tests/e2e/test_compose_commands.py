@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -242,6 +243,9 @@ def stack(
             elif key == "OTEL_EXPORTER_OTLP_ENDPOINT":
                 assert value == "http://jaeger:4317"
                 value = nowhere
+            elif re.fullmatch(r"WEBHOOKS_[A-Z]+_METRICS_ADDR", key):
+                assert value.startswith("0.0.0.0:"), "Prometheus scrapes it in the network"
+                value = f"127.0.0.1:{free_port()}"  # each process its own, none of 945x here
             elif re.fullmatch(r"WEBHOOKS_[A-Z]+_ADDR", key) and value.split(":")[0] in services:
                 value = addresses[key]  # another container's address (the console's clients)
             elif re.fullmatch(r"WEBHOOKS_[A-Z]+_ADDR", key):
@@ -312,6 +316,11 @@ def test_compose_commands_start_healthy_deliver_and_stop_cleanly(stack: Stack) -
     )
     assert failed["event_id"] == event_id
     assert failed["error_code"] == "blocked_destination"
+    # Each container serves its metrics where compose's Prometheus scrapes it.
+    for container in stack.containers:
+        (address,) = [v for k, v in container.env.items() if k.endswith("_METRICS_ADDR")]
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+            assert b"webhooks_service_info{" in response.read(), container.name
 
     for container in stack.containers:
         container.terminate()
