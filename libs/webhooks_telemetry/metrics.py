@@ -10,15 +10,22 @@ recording once it has run, and record nothing in a process that never runs it)::
 
     from webhooks_telemetry import metrics
 
-    ATTEMPTS = metrics.counter(metrics.DELIVERY_ATTEMPTS)      # an OTel Counter
+    INGESTED = metrics.counter(metrics.EVENTS_INGESTED)        # an OTel Counter
     LATENCY = metrics.histogram(metrics.DELIVERY_LATENCY)      # an OTel Histogram
+    DUE = metrics.bound_counter(metrics.RETRIES_DUE, {})       # DUE.add(1)
     remove = metrics.observable_gauge(metrics.RELAY_LAG, lambda: [(lag, {})])
 
 ``counter``/``histogram`` return the same instrument for the same entry (make them once, at
-import). ``observable_gauge(entry, callback)``: ``callback()`` returns an iterable of
-``(value, attributes)`` pairs read at each collection (a scrape, an OTLP export); it must
-be quick and must not block (read a cached snapshot). On the hot path pass attribute dicts
-built once (module constants, or dicts cached per key), never a new dict per call.
+import). ``bound_counter(entry, attributes)`` is a counter's hot-path form: one attribute
+set counted by an integer addition, exported as the same counter (see ``BoundCounter``).
+The SDK cleans and hashes a measurement's attributes at every call: pass ``None`` rather
+than an empty dict, and prefer few attributes on what is recorded per delivery; pass
+attribute dicts built once (module constants, or dicts cached per key), never a new dict
+per call.
+
+``observable_gauge(entry, callback)``: ``callback()`` returns an iterable of ``(value,
+attributes)`` pairs read at each collection (a scrape, an OTLP export); it must be quick
+and must not block (read a cached snapshot).
 
 ``setup_metrics(service, settings)`` (``webhooks_grpc.run_service`` and the console call it)
 makes the process's MeterProvider the first time a Prometheus address
@@ -249,9 +256,54 @@ def counter(entry: Instrument) -> Counter:
     with _lock:
         made = _instruments.get(entry.name)
         if made is None:
+            if entry.name in _bound:
+                raise ValueError(f"{entry.name} is counted with bound_counter()")
             made = meter().create_counter(entry.name, entry.unit, entry.description)
             _instruments[entry.name] = made
     return made  # type: ignore[no-any-return]
+
+
+class BoundCounter:
+    """One attribute set of a counter, counted in the process: ``add`` is an integer
+    addition, where the SDK's ``Counter.add`` cleans and hashes the attributes at every
+    call. The entry's observable counter reports every bound set's total at each
+    collection (the same counter in the scrape and over OTLP). For the hot path of one
+    event loop: ``add`` takes no lock, so one thread adds to a given bound counter."""
+
+    __slots__ = ("attributes", "value")
+
+    def __init__(self, attributes: Attributes) -> None:
+        self.attributes = dict(attributes)
+        self.value = 0
+
+    def add(self, amount: int = 1) -> None:
+        self.value += amount
+
+
+def bound_counter(entry: Instrument, attributes: Attributes) -> BoundCounter:
+    """The bound counter of ``entry`` and ``attributes`` (the same object for the same
+    set). An entry is counted either this way or with ``counter``, not both."""
+    if entry.kind != "counter":
+        raise ValueError(f"{entry.name} is a {entry.kind}")
+    key = tuple(sorted(attributes.items()))
+    with _lock:
+        cells = _bound.get(entry.name)
+        if cells is None:
+            if entry.name in _instruments:
+                raise ValueError(f"{entry.name} is counted with counter()")
+            cells = _bound[entry.name] = {}
+
+            def observe(options: CallbackOptions) -> Iterable[Observation]:
+                return [Observation(c.value, c.attributes) for c in list(cells.values())]
+
+            meter().create_observable_counter(entry.name, [observe], entry.unit, entry.description)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = BoundCounter(attributes)
+    return cell
+
+
+_bound: dict[str, dict[tuple[Any, ...], BoundCounter]] = {}
 
 
 def histogram(entry: Instrument) -> Histogram:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
@@ -68,3 +69,17 @@ def test_metrics_addresses_are_per_service() -> None:
     assert settings.metrics_addresses == {"sender": ":9453"}
     assert metrics.split_address(":9453", settings.metrics_host) == ("127.0.0.1", 9453)
     assert metrics.split_address("0.0.0.0:9452", "127.0.0.1") == ("0.0.0.0", 9452)
+
+
+def test_a_bound_counter_is_one_per_attribute_set_and_one_way_per_entry() -> None:
+    entry = metrics.Instrument("webhooks.test.bound", "counter", "{x}", "test", ("k",))
+    first = metrics.bound_counter(entry, {"k": "a"})
+    assert metrics.bound_counter(entry, {"k": "a"}) is first
+    assert metrics.bound_counter(entry, {"k": "b"}) is not first
+    first.add()
+    first.add(2)
+    assert first.value == 3
+    with pytest.raises(ValueError, match="bound_counter"):
+        metrics.counter(entry)
+    with pytest.raises(ValueError, match="histogram"):
+        metrics.bound_counter(metrics.DELIVERY_LATENCY, {})

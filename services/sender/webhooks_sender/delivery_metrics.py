@@ -2,11 +2,14 @@
 outcome, failure class and protocol, end-to-end latency, HTTP request duration, retries
 scheduled and due, OAuth token requests.
 
-On the hot path: a few ``add``/``record`` calls per attempt, each with an attribute dict
-made once per combination (outcome, class, protocol; status code and class) and kept, never
-one per call. The latency is occurred → delivered of first deliveries and their retries;
-replays and manual redeliveries are left out (their events may be days old: they would
-swamp the distribution an SRE watches). ``retries.due`` counts retry attempts made (a job
+On the hot path, per attempt: one integer addition (the attempts counter bound to its
+outcome, class and protocol: ``metrics.BoundCounter``) and two histogram records (latency
+without attributes; the HTTP duration with an attribute dict made once per status code and
+class and kept), never a dict made per call.
+
+The latency is occurred → delivered of first deliveries and their retries; replays and
+manual redeliveries are left out (their events may be days old: they would swamp the
+distribution an SRE watches). ``retries.due`` counts retry attempts made (a job
 with attempt > 1 or series > 1), so ``scheduled - due`` is the retries still waiting.
 
 ``configure(settings)`` (at the sender's start) turns the ``webhooks.tenant`` attribute on
@@ -25,11 +28,11 @@ from webhooks_catalogue.failure_classes import failure_name
 from webhooks_config import Settings
 from webhooks_telemetry import metrics
 
-ATTEMPTS = metrics.counter(metrics.DELIVERY_ATTEMPTS)
 LATENCY = metrics.histogram(metrics.DELIVERY_LATENCY)
 HTTP_DURATION = metrics.histogram(metrics.HTTP_CLIENT_DURATION)
-RETRIES_SCHEDULED = metrics.counter(metrics.RETRIES_SCHEDULED)
-RETRIES_DUE = metrics.counter(metrics.RETRIES_DUE)
+# Per attempt or per retry, counted by integer additions (metrics.BoundCounter).
+RETRIES_SCHEDULED = metrics.bound_counter(metrics.RETRIES_SCHEDULED, {})
+RETRIES_DUE = metrics.bound_counter(metrics.RETRIES_DUE, {})
 TOKEN_REQUESTS = metrics.counter(metrics.OAUTH_TOKEN_REQUESTS)
 
 FC = messages_pb2.FailureClass
@@ -40,13 +43,12 @@ SOAP = common_pb2.WEBHOOK_TYPE_SOAP
 _REQUEST_FAILURES = frozenset(
     {FC.FAILURE_CLASS_TIMEOUT, FC.FAILURE_CLASS_DNS, FC.FAILURE_CLASS_CONNECT, FC.FAILURE_CLASS_TLS}
 )
-_NONE: dict[str, Any] = {}
 _TOKEN = {True: {"outcome": "ok"}, False: {"outcome": "failed"}}
 _MOST_KEPT = 10_000  # attribute dicts kept at most (tenants x classes with the tenant label)
 
 _tenant_label = False
-_attempt_attributes: dict[tuple[int, bool, str], dict[str, Any]] = {}
-_latency_attributes: dict[str, dict[str, Any]] = {"": _NONE}
+_attempts: dict[tuple[int, bool, str], metrics.BoundCounter] = {}
+_latency_attributes: dict[str, dict[str, Any]] = {}
 _http_attributes: dict[tuple[int, int], dict[str, Any]] = {}
 
 
@@ -78,10 +80,12 @@ def attempted(
     tenant = job.tenant if _tenant_label else ""
     soap = state is not None and state.webhook.type == SOAP
     key = (failure, soap, tenant)
-    attributes = _attempt_attributes.get(key)
-    if attributes is None:
-        attributes = _kept(_attempt_attributes, key, _attempt_attrs(failure, soap, tenant))
-    ATTEMPTS.add(1, attributes)
+    attempts = _attempts.get(key)
+    if attempts is None:
+        attempts = _attempts[key] = metrics.bound_counter(
+            metrics.DELIVERY_ATTEMPTS, _attempt_attrs(failure, soap, tenant)
+        )
+    attempts.add()
     if failure == NO_FAILURE and not (job.replay or job.manual) and job.HasField("occurred_at"):
         _delivered(job.occurred_at, tenant)
     if result.status_code or failure in _REQUEST_FAILURES:
@@ -91,19 +95,22 @@ def attempted(
             http = _kept(_http_attributes, http_key, _http_attrs(result.status_code, failure))
         HTTP_DURATION.record(result.duration_ms / 1000, http)
     if job.attempt > 1 or job.series > 1:
-        RETRIES_DUE.add(1, _NONE)
+        RETRIES_DUE.add()
 
 
 def _delivered(occurred: Timestamp, tenant: str) -> None:
-    latency = time.time() - occurred.seconds - occurred.nanos / 1e9
+    latency = max(time.time() - occurred.seconds - occurred.nanos / 1e9, 0.0)
+    if not tenant:
+        LATENCY.record(latency)  # None, not {}: the SDK skips cleaning absent attributes
+        return
     attributes = _latency_attributes.get(tenant)
     if attributes is None:
         attributes = _kept(_latency_attributes, tenant, {metrics.TENANT_ATTRIBUTE: tenant})
-    LATENCY.record(max(latency, 0.0), attributes)
+    LATENCY.record(latency, attributes)
 
 
 def retry_scheduled() -> None:
-    RETRIES_SCHEDULED.add(1, _NONE)
+    RETRIES_SCHEDULED.add()
 
 
 def token_requested(ok: bool) -> None:
