@@ -92,14 +92,7 @@ async def run_service(
     setup_logging(settings)
     stop = stop if stop is not None else asyncio.Event()
     server = build_server(name, settings)
-    services = list(register(server))
-    health_servicer = health_aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for service in ("", *services):
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-    )
+    health_servicer = await _serving(server, list(register(server)))
     address = settings.address(name)
     port = server.add_insecure_port(address)
     if port == 0:
@@ -137,6 +130,19 @@ async def run_service(
             metrics.stop()
         flush_tracing()
         log.info("%s stopped", name)
+
+
+async def _serving(server: grpc.aio.Server, services: list[str]) -> Any:
+    """Health (every service SERVING) and reflection beside ``services``; the health
+    servicer, which the shutdown turns NOT_SERVING."""
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for service in ("", *services):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    return health_servicer
 
 
 async def _run_background(job: Background, stop: asyncio.Event) -> None:
