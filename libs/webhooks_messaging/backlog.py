@@ -24,7 +24,6 @@ it then).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -35,6 +34,7 @@ from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
 from webhooks_messaging.streams import DEADLETTERS, DELIVERIES, STREAMS
+from webhooks_messaging.waiting import sleep_unless
 from webhooks_telemetry import metrics
 
 Point = tuple[float, dict[str, str]]  # a gauge's value and its attributes
@@ -53,6 +53,7 @@ class StreamBacklog:
     stream: str
     messages: int
     bytes: int
+    last_seq: int = 0  # the stream's last sequence: how far a projection of it has to go
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ async def _read(
     for name in names:
         try:
             info = await js.stream_info(name)
-            streams.append(StreamBacklog(name, info.state.messages, info.state.bytes))
+            state = info.state
+            streams.append(StreamBacklog(name, state.messages, state.bytes, state.last_seq))
             consumers.extend(await _consumers(js, name))
         except NotFoundError:
             problems.append(f"{name}: no such stream")
@@ -220,8 +222,8 @@ class BacklogWatch:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self.refresh()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._interval)
+            if await sleep_unless(stop, self._interval):
+                return
 
 
 def stream_points(snapshot: Snapshot, now: float, value: str) -> list[Point]:

@@ -52,9 +52,7 @@ async def run(
     if settings.metrics_addresses.get("failures") or settings.otlp_endpoint:
         export_gauges(components.backlog)
         background.append(watch_backlog)
-        lag = ProjectionLag(components.js, projector)  # the failures view's, likewise
-        lag.export()
-        background.append(lag.run)
+        ProjectionLag(components.backlog, projector).export()  # from the same snapshots
     await run_service(
         "failures",
         settings,
