@@ -247,6 +247,9 @@ def _sender(env: Mapping[str, str]) -> dict[str, Any]:
         "sender_timeout_seconds": _int(env, "SENDER_TIMEOUT_MS", 15_000, 100, 300_000) / 1000,
         "sender_concurrency": _int(env, "SENDER_CONCURRENCY", 1024, 1, 100_000),
         "sender_endpoint_concurrency": _int(env, "SENDER_ENDPOINT_CONCURRENCY", 64, 1, 10_000),
+        # The part of an origin's slots and waiting room one subscription may hold: below
+        # 100 so that a subscription that turned slow leaves room for the others; high
+        # enough that one alone on its origin keeps most of the origin's concurrency.
         "sender_subscription_share": _int(env, "SENDER_SUBSCRIPTION_SHARE", 75, 1, 100) / 100,
         "retry_after_max_seconds": _int(env, "RETRY_AFTER_MAX_SECONDS", 3600, 1, 86400),
         "outbound_allow": _list(env, "OUTBOUND_ALLOW"),

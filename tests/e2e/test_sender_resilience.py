@@ -24,9 +24,9 @@ from tests.support.platform_stack import PeerRecordingReceiver, tcp_ports_of
 from tests.support.receivers import HttpsReceiver, Received, Reply
 from tests.support.sender_stack import SUCCEEDED, AttemptLog, Stack, new_tenant, rest, running_stack
 from webhooks.v1 import messages_pb2, subscriptions_pb2
+from webhooks_config import load_settings
 from webhooks_messaging import DELIVERIES
 from webhooks_messaging.heartbeats import ACK_WAIT_SECONDS
-from webhooks_sender.endpoint_slots import DEFAULT_SHARE
 
 CONSUMER = "sender"  # the durable every sender process shares
 # The at-least-once stack: jobs a killed sender had taken come back after the consumer's
@@ -128,7 +128,7 @@ async def test_a_slow_endpoint_does_not_delay_a_healthy_one(tmp_path: Path) -> N
     6 slow requests in flight, 6 jobs waiting for them, the rest parked on the broker, not
     held on the consumer."""
     limit, slow_seconds = 8, 10.0
-    share = math.ceil(limit * DEFAULT_SHARE)
+    share = math.ceil(limit * load_settings({}).sender_subscription_share)  # the default
     slow_count, healthy_count, rate = 100, 200, 50.0
     release = asyncio.Event()  # lets the slow handlers go at the end of the test
     in_flight = 0

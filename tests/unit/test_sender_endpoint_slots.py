@@ -10,18 +10,20 @@ from typing import Any
 
 import pytest
 
+from webhooks_config import load_settings
 from webhooks_sender.consumer import JobConsumer
 from webhooks_sender.endpoint_slots import EndpointSlots, WaitedTooLong
 
 ORIGIN = "https://hooks.example:443"
 SUB = "subscription-a"
+SHARE = load_settings({}).sender_subscription_share  # the default
 
 
 def consumer(limit: int = 8, capacity: int = 1024, timeout: float = 15.0) -> JobConsumer:
     settings = SimpleNamespace(
         sender_concurrency=capacity,
         sender_endpoint_concurrency=limit,
-        sender_subscription_share=0.75,
+        sender_subscription_share=SHARE,
         sender_timeout_seconds=timeout,
         retry_after_max_seconds=3600,
     )
@@ -30,7 +32,7 @@ def consumer(limit: int = 8, capacity: int = 1024, timeout: float = 15.0) -> Job
 
 
 async def test_slots_are_handed_over_in_order() -> None:
-    slots = EndpointSlots(limit=1, waiting_limit=2)
+    slots = EndpointSlots(limit=1, waiting_limit=2, share=SHARE)
     await slots.acquire(SUB, 10)
     order: list[int] = []
 
@@ -52,7 +54,7 @@ async def test_slots_are_handed_over_in_order() -> None:
 
 
 async def test_a_waiter_past_its_deadline_is_told_to_park() -> None:
-    slots = EndpointSlots(limit=1, waiting_limit=4)
+    slots = EndpointSlots(limit=1, waiting_limit=4, share=SHARE)
     await slots.acquire(SUB, 10)
     loop = asyncio.get_running_loop()
     early = asyncio.create_task(slots.acquire(SUB, 0.01))
@@ -68,7 +70,7 @@ async def test_a_waiter_past_its_deadline_is_told_to_park() -> None:
 
 
 async def test_a_cancelled_waiter_gives_back_what_it_was_handed() -> None:
-    slots = EndpointSlots(limit=1, waiting_limit=4)
+    slots = EndpointSlots(limit=1, waiting_limit=4, share=SHARE)
     await slots.acquire(SUB, 10)
     handed = asyncio.create_task(slots.acquire(SUB, 10))
     never = asyncio.create_task(slots.acquire(SUB, 10))
@@ -81,7 +83,7 @@ async def test_a_cancelled_waiter_gives_back_what_it_was_handed() -> None:
 
 
 async def test_an_expired_then_cancelled_waiter_releases_nothing() -> None:
-    slots = EndpointSlots(limit=1, waiting_limit=4)
+    slots = EndpointSlots(limit=1, waiting_limit=4, share=SHARE)
     await slots.acquire(SUB, 10)
     waiter = asyncio.create_task(slots.acquire(SUB, 0))
     await asyncio.sleep(0)
@@ -97,7 +99,7 @@ def test_an_untimed_endpoint_may_have_its_limit_waiting() -> None:
 
 def test_a_fast_endpoint_may_have_more_waiting_up_to_half_the_jobs() -> None:
     taken = consumer(limit=64, capacity=1024, timeout=15.0)
-    slots = EndpointSlots(64, taken._waiting_limit(ORIGIN))
+    slots = EndpointSlots(64, taken._waiting_limit(ORIGIN), SHARE)
     taken._timed(ORIGIN, slots, 0.005)  # 64 x 15 s / 5 ms: far more than half of 1024
     assert slots.waiting_limit == 512
     taken = consumer(limit=8, capacity=1024, timeout=15.0)
@@ -107,7 +109,7 @@ def test_a_fast_endpoint_may_have_more_waiting_up_to_half_the_jobs() -> None:
 
 def test_a_slow_endpoint_keeps_its_limit() -> None:
     taken = consumer(limit=8, timeout=15.0)
-    slots = EndpointSlots(8, 8)
+    slots = EndpointSlots(8, 8, SHARE)
     taken._timed(ORIGIN, slots, 10.0)  # 8 x 15 / 10 = 12: one timeout's worth
     assert slots.waiting_limit == 12
     for _ in range(20):
@@ -117,7 +119,7 @@ def test_a_slow_endpoint_keeps_its_limit() -> None:
 
 def test_the_mean_follows_the_latest_durations() -> None:
     taken = consumer(limit=10, capacity=10_000, timeout=10.0)
-    slots = EndpointSlots(10, 10)
+    slots = EndpointSlots(10, 10, SHARE)
     taken._timed(ORIGIN, slots, 0.1)
     assert slots.waiting_limit == 1000
     for _ in range(40):  # the endpoint turned slow

@@ -22,12 +22,7 @@ import asyncio
 import math
 from collections import deque
 
-__all__ = ["DEFAULT_SHARE", "EndpointSlots", "WaitedTooLong"]
-
-# The part of an origin's slots and waiting room one subscription may hold: below 1 so
-# that a subscription that turned slow always leaves room for the others; high enough
-# that a subscription alone on its origin keeps most of the origin's concurrency.
-DEFAULT_SHARE = 0.75
+__all__ = ["EndpointSlots", "WaitedTooLong"]
 
 
 class WaitedTooLong(Exception):
@@ -60,7 +55,7 @@ class EndpointSlots:
         "waiting",
     )
 
-    def __init__(self, limit: int, waiting_limit: int, share: float = DEFAULT_SHARE) -> None:
+    def __init__(self, limit: int, waiting_limit: int, share: float) -> None:
         self.limit = limit
         self._share = share
         self.share_limit = max(1, math.ceil(limit * share))
