@@ -27,9 +27,14 @@ async def schedule(
     msg_id: str,
     headers: dict[str, str],
     bulk: bool = False,
+    key: str = "",
 ) -> None:
-    """Publish ``job`` to be delivered to its subject at ``at``; stored when this returns."""
-    subject = delivery_retry_subject(f"{job.delivery_id}:{job.series}")
+    """Publish ``job`` to be delivered to its subject at ``at``; stored when this returns.
+
+    A schedule replaces the one pending on the same subject (the broker keeps one per
+    subject): the subject is the delivery and series, plus ``key`` for a schedule that must
+    not replace the next attempt's (a parking)."""
+    subject = delivery_retry_subject(f"{job.delivery_id}:{job.series}{key}")
     target = delivery_job_subject(job.tenant, job.subscription_id, bulk=bulk)
     await js.publish(
         subject,
@@ -94,4 +99,7 @@ async def park(
         msg_id=f"{job.delivery_id}:{job.series}:{job.attempt}:parked:{stamp}",
         headers=headers,
         bulk=bulk,
+        # Its own subject: parking a copy of an attempt already made (redelivered after an
+        # acknowledgement that was lost) must not replace the next attempt's schedule.
+        key=f":{job.attempt}:parked",
     )
