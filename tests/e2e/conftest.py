@@ -47,15 +47,19 @@ class Platform:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, root: Path) -> Platform:
+    def create(cls, root: Path, *, metrics: bool = False) -> Platform:
         addresses = {service: f"127.0.0.1:{free_port()}" for service in SERVICES}
         data_dir = root / "data"
         env = clean_environment()
         env.update({f"WEBHOOKS_{s.upper()}_ADDR": a for s, a in addresses.items()})
-        # Their own metrics ports too: ``up``'s defaults (9451-9455) would collide between
-        # stacks running at once.
+        # Metrics endpoints only when asked (else empty: off): ``up``'s defaults (9451-9455)
+        # would collide between stacks running at once, and every picked port is one more
+        # race with other processes' ephemeral ports.
         env.update(
-            {f"WEBHOOKS_{s.upper()}_METRICS_ADDR": f"127.0.0.1:{free_port()}" for s in SERVICES}
+            {
+                f"WEBHOOKS_{s.upper()}_METRICS_ADDR": f"127.0.0.1:{free_port()}" if metrics else ""
+                for s in SERVICES
+            }
         )
         env["WEBHOOKS_DATA_DIR"] = str(data_dir)
         env["PYTHONUNBUFFERED"] = "1"
@@ -128,9 +132,14 @@ class Platform:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    yield from running_up(tmp_path_factory, metrics=False)
+
+
+def running_up(tmp_path_factory: pytest.TempPathFactory, *, metrics: bool) -> Iterator[Platform]:
+    """``webhooks up`` for a module's tests, stopped (cleanly) after them."""
     if importlib.util.find_spec("webhooks_subscriptions.service") is None:
         pytest.skip("the subscriptions service is not written yet")
-    platform = Platform.create(tmp_path_factory.mktemp("platform"))
+    platform = Platform.create(tmp_path_factory.mktemp("platform"), metrics=metrics)
     platform.start()
     try:
         yield platform

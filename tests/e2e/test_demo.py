@@ -52,9 +52,9 @@ def test_the_demo_starts_a_platform_and_shows_deliveries_a_failure_and_its_recov
     addresses = {service: f"127.0.0.1:{free_port()}" for service in SERVICES}
     env = clean_environment()
     env.update({f"WEBHOOKS_{s.upper()}_ADDR": a for s, a in addresses.items()})
-    # Their own metrics ports too: ``up``'s defaults (9451-9455) would collide between
+    # No metrics endpoints (empty: off): ``up``'s defaults (9451-9455) would collide between
     # stacks running at once.
-    env.update({f"WEBHOOKS_{s.upper()}_METRICS_ADDR": f"127.0.0.1:{free_port()}" for s in SERVICES})
+    env.update({f"WEBHOOKS_{s.upper()}_METRICS_ADDR": "" for s in SERVICES})
     env["WEBHOOKS_DATA_DIR"] = str(tmp_path / "data")
     env["PYTHONUNBUFFERED"] = "1"
 

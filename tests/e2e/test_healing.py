@@ -169,7 +169,9 @@ async def test_a_killed_routers_events_are_routed_within_seconds_of_its_restart(
         router.kill()
         info = await p.js.consumer_info(EVENTS, "router")
         held = info.num_ack_pending or 0
-        assert held > 0 and info.num_pending, "killed after the last event was taken"
+        # Held, not acknowledged: what must come back within ack_wait. (The router fetches
+        # ahead, so under load it may have taken every event already: that still tests it.)
+        assert held > 0, "killed after the last event was acknowledged"
 
         await router.start()
         restarted = time.monotonic()

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Platform as UpPlatform
+from tests.e2e.conftest import running_up
 from tests.support.console_stack import ConsoleProcess, console_process
 from tests.support.platform_stack import (
     Platform,
@@ -274,6 +275,12 @@ DURABLES = {
     (DELIVERIES, "sender"),
     (DELIVERIES, "sender-bulk"),
 }
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpPlatform]:
+    """``webhooks up`` with its metrics endpoints on: status reads them."""
+    yield from running_up(tmp_path_factory, metrics=True)
 
 
 def test_status_under_webhooks_up_names_every_service_and_exits_0(platform: UpPlatform) -> None:
