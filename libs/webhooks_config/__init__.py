@@ -81,6 +81,20 @@ class Settings:
     # The part (0-1] of an endpoint's slots and waiting room one subscription may hold.
     sender_subscription_share: float
     retry_after_max_seconds: int  # a Retry-After beyond this is cut to it
+    # Endpoint health (docs/operations.md, "Endpoint health"; libs/webhooks_health).
+    health_breaker_failure_percent: int  # the circuit opens at this share of failures
+    health_breaker_min_requests: int  # over at least this many attempts
+    health_breaker_window_seconds: int  # made in this window (per sender replica)
+    health_breaker_cooldown_seconds: int  # then deliveries wait this long for one probe
+    health_breaker_cooldown_max_seconds: int  # the cool-down doubles per failed probe to this
+    health_failing_after: int  # consecutive failed attempts that make an endpoint failing
+    health_disable_after_seconds: int  # failing this long (and min attempts) disables it
+    health_disable_min_attempts: int  # attempts in the streak before it may be disabled
+    health_throttle_min_seconds: int  # a throttle without Retry-After waits this, doubling
+    health_throttle_max_seconds: int  # to at most this
+    health_exhausted_notice_seconds: int  # at most one OnRetriesExhausted per this, per webhook
+    health_certificate_warning_days: int  # OnCertificateExpiring this long before expiry
+    health_certificate_check_seconds: int  # how often certificates are looked at
     outbound_allow: tuple[str, ...]  # networks (CIDR) the outbound guard admits anyway
     dns_servers: tuple[str, ...]  # "host" or "host:port"; empty: the system resolver
     ca_bundle: Path | None  # PEM CA certificates trusted instead of the system's
@@ -166,6 +180,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         **_services(env),
         **_retention(env),
         **_sender(env),
+        **_health(env),
         **_console(env),
         **_nats(env),
     )
@@ -255,6 +270,39 @@ def _sender(env: Mapping[str, str]) -> dict[str, Any]:
         "outbound_allow": _list(env, "OUTBOUND_ALLOW"),
         "dns_servers": _list(env, "DNS_SERVERS"),
         "ca_bundle": Path(env[PREFIX + "CA_BUNDLE"]) if env.get(PREFIX + "CA_BUNDLE") else None,
+    }
+
+
+def _health(env: Mapping[str, str]) -> dict[str, Any]:
+    """Endpoint health: the circuit breaker, auto-disable, throttling, operator events.
+
+    The breaker's default is the anchor's rule (at least 70 % of at least 10 attempts in
+    5 minutes fail: deliveries wait 30 s, then one probe decides); an endpoint failing
+    without a success for 5 days (and at least 10 attempts) is disabled, as one anchor does.
+    """
+    day = 86400
+    return {
+        "health_breaker_failure_percent": _int(env, "HEALTH_BREAKER_FAILURE_PERCENT", 70, 1, 100),
+        "health_breaker_min_requests": _int(env, "HEALTH_BREAKER_MIN_REQUESTS", 10, 1, 100_000),
+        "health_breaker_window_seconds": _int(env, "HEALTH_BREAKER_WINDOW_SECONDS", 300, 1, day),
+        "health_breaker_cooldown_seconds": _int(env, "HEALTH_BREAKER_COOLDOWN_SECONDS", 30, 1, day),
+        "health_breaker_cooldown_max_seconds": _int(
+            env, "HEALTH_BREAKER_COOLDOWN_MAX_SECONDS", 600, 1, day
+        ),
+        "health_failing_after": _int(env, "HEALTH_FAILING_AFTER", 5, 1, 10_000),
+        "health_disable_after_seconds": _int(
+            env, "HEALTH_DISABLE_AFTER_SECONDS", 5 * day, 1, 365 * day
+        ),
+        "health_disable_min_attempts": _int(env, "HEALTH_DISABLE_MIN_ATTEMPTS", 10, 1, 1_000_000),
+        "health_throttle_min_seconds": _int(env, "HEALTH_THROTTLE_MIN_SECONDS", 1, 1, 3600),
+        "health_throttle_max_seconds": _int(env, "HEALTH_THROTTLE_MAX_SECONDS", 60, 1, day),
+        "health_exhausted_notice_seconds": _int(
+            env, "HEALTH_EXHAUSTED_NOTICE_SECONDS", 3600, 1, day
+        ),
+        "health_certificate_warning_days": _int(env, "HEALTH_CERTIFICATE_WARNING_DAYS", 30, 1, 365),
+        "health_certificate_check_seconds": _int(
+            env, "HEALTH_CERTIFICATE_CHECK_SECONDS", 3600, 1, day
+        ),
     }
 
 

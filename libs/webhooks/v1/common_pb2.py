@@ -22,49 +22,54 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18webhooks/v1/common.proto\x12\x0bwebhooks.v1\"6\n\x0cStatusChange\x12\x13\n\x0b\x66rom_status\x18\x01 \x01(\x05\x12\x11\n\tto_status\x18\x02 \x01(\x05\"\xb1\x01\n\x0bTriggerSpec\x12\x0f\n\x07trigger\x18\x01 \x01(\t\x12\x10\n\x08\x63hannels\x18\x02 \x03(\x05\x12\x16\n\x0e\x61\x63tivity_types\x18\x03 \x03(\x05\x12\x31\n\x0estatus_changes\x18\x04 \x03(\x0b\x32\x19.webhooks.v1.StatusChange\x12\x19\n\x11whatsapp_channels\x18\x05 \x03(\t\x12\x19\n\x11whatsapp_statuses\x18\x06 \x03(\t\",\n\rSoapParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xcd\x01\n\x0cSoapSettings\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x13\n\x0bsoap_action\x18\x03 \x01(\t\x12)\n\x07version\x18\x04 \x01(\x0e\x32\x18.webhooks.v1.SoapVersion\x12.\n\nparameters\x18\x05 \x03(\x0b\x32\x1a.webhooks.v1.SoapParameter\x12\x10\n\x08wsdl_url\x18\x06 \x01(\t\x12\x15\n\rwsdl_document\x18\x07 \x01(\t\"\xbc\x01\n\x07Webhook\x12&\n\x04type\x18\x01 \x01(\x0e\x32\x18.webhooks.v1.WebhookType\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\'\n\x04soap\x18\x03 \x01(\x0b\x32\x19.webhooks.v1.SoapSettings\x12\x1d\n\x15\x63lient_certificate_id\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\n \x01(\t\x12\x0e\n\x06\x66ormat\x18\x0b \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x0c \x01(\t\"E\n\tBasicAuth\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0cpassword_set\x18\x03 \x01(\x08\"Z\n\x11OAuth2AccessToken\x12\x15\n\rheader_prefix\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x02 \x01(\t\x12\x18\n\x10\x61\x63\x63\x65ss_token_set\x18\x03 \x01(\x08\"\x80\x01\n\x17OAuth2ClientCredentials\x12\x11\n\ttoken_url\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x15\n\rclient_secret\x18\x04 \x01(\t\x12\x19\n\x11\x63lient_secret_set\x18\x05 \x01(\x08\"\xbc\x01\n\x19OAuth2PasswordCredentials\x12\x11\n\ttoken_url\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x15\n\rclient_secret\x18\x04 \x01(\t\x12\x19\n\x11\x63lient_secret_set\x18\x05 \x01(\x08\x12\x10\n\x08username\x18\x06 \x01(\t\x12\x10\n\x08password\x18\x07 \x01(\t\x12\x14\n\x0cpassword_set\x18\x08 \x01(\x08\"\x12\n\x10NoAuthentication\"\xbd\x02\n\x0e\x41uthentication\x12-\n\x04none\x18\x01 \x01(\x0b\x32\x1d.webhooks.v1.NoAuthenticationH\x00\x12\'\n\x05\x62\x61sic\x18\x02 \x01(\x0b\x32\x16.webhooks.v1.BasicAuthH\x00\x12=\n\x13oauth2_access_token\x18\x03 \x01(\x0b\x32\x1e.webhooks.v1.OAuth2AccessTokenH\x00\x12I\n\x19oauth2_client_credentials\x18\x04 \x01(\x0b\x32$.webhooks.v1.OAuth2ClientCredentialsH\x00\x12\x41\n\x0foauth2_password\x18\x05 \x01(\x0b\x32&.webhooks.v1.OAuth2PasswordCredentialsH\x00\x42\x06\n\x04kind\"c\n\x0bRetryPolicy\x12\x14\n\x07retries\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x10interval_seconds\x18\x02 \x01(\x05H\x01\x88\x01\x01\x42\n\n\x08_retriesB\x13\n\x11_interval_seconds\"*\n\x0e\x43\x61talogueValue\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\"H\n\x10\x43\x61talogueTrigger\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nfires_when\x18\x02 \x01(\t\x12\x12\n\ncomponents\x18\x03 \x03(\t\"e\n\x0f\x43\x61talogueEntity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x08triggers\x18\x03 \x03(\x0b\x32\x1d.webhooks.v1.CatalogueTrigger\"\xa0\x02\n\tCatalogue\x12.\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x1c.webhooks.v1.CatalogueEntity\x12-\n\x08\x63hannels\x18\x02 \x03(\x0b\x32\x1b.webhooks.v1.CatalogueValue\x12\x33\n\x0e\x61\x63tivity_types\x18\x03 \x03(\x0b\x32\x1b.webhooks.v1.CatalogueValue\x12\x34\n\x0fobject_statuses\x18\x04 \x03(\x0b\x32\x1b.webhooks.v1.CatalogueValue\x12.\n\ttag_types\x18\x05 \x03(\x0b\x32\x1b.webhooks.v1.CatalogueValue\x12\x19\n\x11whatsapp_statuses\x18\x06 \x03(\t*Y\n\x0bWebhookType\x12\x1c\n\x18WEBHOOK_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11WEBHOOK_TYPE_REST\x10\x01\x12\x15\n\x11WEBHOOK_TYPE_SOAP\x10\x02*W\n\x0bSoapVersion\x12\x1c\n\x18SOAP_VERSION_UNSPECIFIED\x10\x00\x12\x14\n\x10SOAP_VERSION_1_1\x10\x01\x12\x14\n\x10SOAP_VERSION_1_2\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18webhooks/v1/common.proto\x12\x0bwebhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n\x0cStatusChange\x12\x13\n\x0b\x66rom_status\x18\x01 \x01(\x05\x12\x11\n\tto_status\x18\x02 \x01(\x05\"\xb1\x01\n\x0bTriggerSpec\x12\x0f\n\x07trigger\x18\x01 \x01(\t\x12\x10\n\x08\x63hannels\x18\x02 \x03(\x05\x12\x16\n\x0e\x61\x63tivity_types\x18\x03 \x03(\x05\x12\x31\n\x0estatus_changes\x18\x04 \x03(\x0b\x32\x19.webhooks.v1.StatusChange\x12\x19\n\x11whatsapp_channels\x18\x05 \x03(\t\x12\x19\n\x11whatsapp_statuses\x18\x06 \x03(\t\",\n\rSoapParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xcd\x01\n\x0cSoapSettings\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x13\n\x0bsoap_action\x18\x03 \x01(\t\x12)\n\x07version\x18\x04 \x01(\x0e\x32\x18.webhooks.v1.SoapVersion\x12.\n\nparameters\x18\x05 \x03(\x0b\x32\x1a.webhooks.v1.SoapParameter\x12\x10\n\x08wsdl_url\x18\x06 \x01(\t\x12\x15\n\rwsdl_document\x18\x07 \x01(\t\"\xdb\x01\n\x07Webhook\x12&\n\x04type\x18\x01 \x01(\x0e\x32\x18.webhooks.v1.WebhookType\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\'\n\x04soap\x18\x03 \x01(\x0b\x32\x19.webhooks.v1.SoapSettings\x12\x1d\n\x15\x63lient_certificate_id\x18\x04 \x01(\t\x12\x1d\n\x15rate_limit_per_second\x18\x05 \x01(\x05\x12\x0e\n\x06method\x18\n \x01(\t\x12\x0e\n\x06\x66ormat\x18\x0b \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x0c \x01(\t\"E\n\tBasicAuth\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x14\n\x0cpassword_set\x18\x03 \x01(\x08\"Z\n\x11OAuth2AccessToken\x12\x15\n\rheader_prefix\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x02 \x01(\t\x12\x18\n\x10\x61\x63\x63\x65ss_token_set\x18\x03 \x01(\x08\"\x80\x01\n\x17OAuth2ClientCredentials\x12\x11\n\ttoken_url\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x15\n\rclient_secret\x18\x04 \x01(\t\x12\x19\n\x11\x63lient_secret_set\x18\x05 \x01(\x08\"\xbc\x01\n\x19OAuth2PasswordCredentials\x12\x11\n\ttoken_url\x18\x01 \x01(\t\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x15\n\rclient_secret\x18\x04 \x01(\t\x12\x19\n\x11\x63lient_secret_set\x18\x05 \x01(\x08\x12\x10\n\x08username\x18\x06 \x01(\t\x12\x10\n\x08password\x18\x07 \x01(\t\x12\x14\n\x0cpassword_set\x18\x08 \x01(\x08\"\x12\n\x10NoAuthentication\"\xbd\x02\n\x0e\x41uthentication\x12-\n\x04none\x18\x01 \x01(\x0b\x32\x1d.webhooks.v1.NoAuthenticationH\x00\x12\'\n\x05\x62\x61sic\x18\x02 \x01(\x0b\x32\x16.webhooks.v1.BasicAuthH\x00\x12=\n\x13oauth2_access_token\x18\x03 \x01(\x0b\x32\x1e.webhooks.v1.OAuth2AccessTokenH\x00\x12I\n\x19oauth2_client_credentials\x18\x04 \x01(\x0b\x32$.webhooks.v1.OAuth2ClientCredentialsH\x00\x12\x41\n\x0foauth2_password\x18\x05 \x01(\x0b\x32&.webhooks.v1.OAuth2PasswordCredentialsH\x00\x42\x06\n\x04kind\"c\n\x0bRetryPolicy\x12\x14\n\x07retries\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x10interval_seconds\x18\x02 \x01(\x05H\x01\x88\x01\x01\x42\n\n\x08_retriesB\x13\n\x11_interval_seconds\"*\n\x0e\x43\x61talogueValue\x12\n\n\x02id\x18\x01 \x01(\x05\x12\x0c\n\x04name\x18\x02 \x01(\t\"H\n\x10\x43\x61talogueTrigger\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nfires_when\x18\x02 \x01(\t\x12\x12\n\ncomponents\x18\x03 \x03(\t\"e\n\x0f\x43\x61talogueEntity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x08triggers\x18\x03 \x03(\x0b\x32\x1d.webhooks.v1.CatalogueTrigger\"\xa0\x02\n\tCatalogue\x12.\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x1c.webhooks.v1.CatalogueEntity\x12-\n\x08\x63hannels\x18\x02 \x03(\x0b\x32\x1b.webhooks.v1.CatalogueValue\x12\x33\n\x0e\x61\x63tivity_types\x18\x03 \x03(\x0b\x32\x1b.webhooks.v1.CatalogueValue\x12\x34\n\x0fobject_statuses\x18\x04 \x03(\x0b\x32\x1b.webhooks.v1.CatalogueValue\x12.\n\ttag_types\x18\x05 \x03(\x0b\x32\x1b.webhooks.v1.CatalogueValue\x12\x19\n\x11whatsapp_statuses\x18\x06 \x03(\t\"\xbb\x02\n\x06Health\x12\'\n\x05state\x18\x01 \x01(\x0e\x32\x18.webhooks.v1.HealthState\x12\x1c\n\x14\x63onsecutive_failures\x18\x02 \x01(\x05\x12\x31\n\rfailing_since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_failure_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x33\n\x0flast_success_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x08 \x01(\t*Y\n\x0bWebhookType\x12\x1c\n\x18WEBHOOK_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11WEBHOOK_TYPE_REST\x10\x01\x12\x15\n\x11WEBHOOK_TYPE_SOAP\x10\x02*W\n\x0bSoapVersion\x12\x1c\n\x18SOAP_VERSION_UNSPECIFIED\x10\x00\x12\x14\n\x10SOAP_VERSION_1_1\x10\x01\x12\x14\n\x10SOAP_VERSION_1_2\x10\x02*\xb5\x01\n\x0bHealthState\x12\x1c\n\x18HEALTH_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14HEALTH_STATE_HEALTHY\x10\x01\x12\x18\n\x14HEALTH_STATE_FAILING\x10\x02\x12\x1d\n\x19HEALTH_STATE_CIRCUIT_OPEN\x10\x03\x12\x1a\n\x16HEALTH_STATE_THROTTLED\x10\x04\x12\x19\n\x15HEALTH_STATE_DISABLED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'webhooks.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WEBHOOKTYPE']._serialized_start=2160
-  _globals['_WEBHOOKTYPE']._serialized_end=2249
-  _globals['_SOAPVERSION']._serialized_start=2251
-  _globals['_SOAPVERSION']._serialized_end=2338
-  _globals['_STATUSCHANGE']._serialized_start=41
-  _globals['_STATUSCHANGE']._serialized_end=95
-  _globals['_TRIGGERSPEC']._serialized_start=98
-  _globals['_TRIGGERSPEC']._serialized_end=275
-  _globals['_SOAPPARAMETER']._serialized_start=277
-  _globals['_SOAPPARAMETER']._serialized_end=321
-  _globals['_SOAPSETTINGS']._serialized_start=324
-  _globals['_SOAPSETTINGS']._serialized_end=529
-  _globals['_WEBHOOK']._serialized_start=532
-  _globals['_WEBHOOK']._serialized_end=720
-  _globals['_BASICAUTH']._serialized_start=722
-  _globals['_BASICAUTH']._serialized_end=791
-  _globals['_OAUTH2ACCESSTOKEN']._serialized_start=793
-  _globals['_OAUTH2ACCESSTOKEN']._serialized_end=883
-  _globals['_OAUTH2CLIENTCREDENTIALS']._serialized_start=886
-  _globals['_OAUTH2CLIENTCREDENTIALS']._serialized_end=1014
-  _globals['_OAUTH2PASSWORDCREDENTIALS']._serialized_start=1017
-  _globals['_OAUTH2PASSWORDCREDENTIALS']._serialized_end=1205
-  _globals['_NOAUTHENTICATION']._serialized_start=1207
-  _globals['_NOAUTHENTICATION']._serialized_end=1225
-  _globals['_AUTHENTICATION']._serialized_start=1228
-  _globals['_AUTHENTICATION']._serialized_end=1545
-  _globals['_RETRYPOLICY']._serialized_start=1547
-  _globals['_RETRYPOLICY']._serialized_end=1646
-  _globals['_CATALOGUEVALUE']._serialized_start=1648
-  _globals['_CATALOGUEVALUE']._serialized_end=1690
-  _globals['_CATALOGUETRIGGER']._serialized_start=1692
-  _globals['_CATALOGUETRIGGER']._serialized_end=1764
-  _globals['_CATALOGUEENTITY']._serialized_start=1766
-  _globals['_CATALOGUEENTITY']._serialized_end=1867
-  _globals['_CATALOGUE']._serialized_start=1870
-  _globals['_CATALOGUE']._serialized_end=2158
+  _globals['_WEBHOOKTYPE']._serialized_start=2542
+  _globals['_WEBHOOKTYPE']._serialized_end=2631
+  _globals['_SOAPVERSION']._serialized_start=2633
+  _globals['_SOAPVERSION']._serialized_end=2720
+  _globals['_HEALTHSTATE']._serialized_start=2723
+  _globals['_HEALTHSTATE']._serialized_end=2904
+  _globals['_STATUSCHANGE']._serialized_start=74
+  _globals['_STATUSCHANGE']._serialized_end=128
+  _globals['_TRIGGERSPEC']._serialized_start=131
+  _globals['_TRIGGERSPEC']._serialized_end=308
+  _globals['_SOAPPARAMETER']._serialized_start=310
+  _globals['_SOAPPARAMETER']._serialized_end=354
+  _globals['_SOAPSETTINGS']._serialized_start=357
+  _globals['_SOAPSETTINGS']._serialized_end=562
+  _globals['_WEBHOOK']._serialized_start=565
+  _globals['_WEBHOOK']._serialized_end=784
+  _globals['_BASICAUTH']._serialized_start=786
+  _globals['_BASICAUTH']._serialized_end=855
+  _globals['_OAUTH2ACCESSTOKEN']._serialized_start=857
+  _globals['_OAUTH2ACCESSTOKEN']._serialized_end=947
+  _globals['_OAUTH2CLIENTCREDENTIALS']._serialized_start=950
+  _globals['_OAUTH2CLIENTCREDENTIALS']._serialized_end=1078
+  _globals['_OAUTH2PASSWORDCREDENTIALS']._serialized_start=1081
+  _globals['_OAUTH2PASSWORDCREDENTIALS']._serialized_end=1269
+  _globals['_NOAUTHENTICATION']._serialized_start=1271
+  _globals['_NOAUTHENTICATION']._serialized_end=1289
+  _globals['_AUTHENTICATION']._serialized_start=1292
+  _globals['_AUTHENTICATION']._serialized_end=1609
+  _globals['_RETRYPOLICY']._serialized_start=1611
+  _globals['_RETRYPOLICY']._serialized_end=1710
+  _globals['_CATALOGUEVALUE']._serialized_start=1712
+  _globals['_CATALOGUEVALUE']._serialized_end=1754
+  _globals['_CATALOGUETRIGGER']._serialized_start=1756
+  _globals['_CATALOGUETRIGGER']._serialized_end=1828
+  _globals['_CATALOGUEENTITY']._serialized_start=1830
+  _globals['_CATALOGUEENTITY']._serialized_end=1931
+  _globals['_CATALOGUE']._serialized_start=1934
+  _globals['_CATALOGUE']._serialized_end=2222
+  _globals['_HEALTH']._serialized_start=2225
+  _globals['_HEALTH']._serialized_end=2540
 # @@protoc_insertion_point(module_scope)

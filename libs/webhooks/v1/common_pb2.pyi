@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -18,12 +21,27 @@ class SoapVersion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SOAP_VERSION_UNSPECIFIED: _ClassVar[SoapVersion]
     SOAP_VERSION_1_1: _ClassVar[SoapVersion]
     SOAP_VERSION_1_2: _ClassVar[SoapVersion]
+
+class HealthState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HEALTH_STATE_UNSPECIFIED: _ClassVar[HealthState]
+    HEALTH_STATE_HEALTHY: _ClassVar[HealthState]
+    HEALTH_STATE_FAILING: _ClassVar[HealthState]
+    HEALTH_STATE_CIRCUIT_OPEN: _ClassVar[HealthState]
+    HEALTH_STATE_THROTTLED: _ClassVar[HealthState]
+    HEALTH_STATE_DISABLED: _ClassVar[HealthState]
 WEBHOOK_TYPE_UNSPECIFIED: WebhookType
 WEBHOOK_TYPE_REST: WebhookType
 WEBHOOK_TYPE_SOAP: WebhookType
 SOAP_VERSION_UNSPECIFIED: SoapVersion
 SOAP_VERSION_1_1: SoapVersion
 SOAP_VERSION_1_2: SoapVersion
+HEALTH_STATE_UNSPECIFIED: HealthState
+HEALTH_STATE_HEALTHY: HealthState
+HEALTH_STATE_FAILING: HealthState
+HEALTH_STATE_CIRCUIT_OPEN: HealthState
+HEALTH_STATE_THROTTLED: HealthState
+HEALTH_STATE_DISABLED: HealthState
 
 class StatusChange(_message.Message):
     __slots__ = ("from_status", "to_status")
@@ -76,11 +94,12 @@ class SoapSettings(_message.Message):
     def __init__(self, operation: _Optional[str] = ..., namespace: _Optional[str] = ..., soap_action: _Optional[str] = ..., version: _Optional[_Union[SoapVersion, str]] = ..., parameters: _Optional[_Iterable[_Union[SoapParameter, _Mapping]]] = ..., wsdl_url: _Optional[str] = ..., wsdl_document: _Optional[str] = ...) -> None: ...
 
 class Webhook(_message.Message):
-    __slots__ = ("type", "url", "soap", "client_certificate_id", "method", "format", "content_type")
+    __slots__ = ("type", "url", "soap", "client_certificate_id", "rate_limit_per_second", "method", "format", "content_type")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     SOAP_FIELD_NUMBER: _ClassVar[int]
     CLIENT_CERTIFICATE_ID_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -88,10 +107,11 @@ class Webhook(_message.Message):
     url: str
     soap: SoapSettings
     client_certificate_id: str
+    rate_limit_per_second: int
     method: str
     format: str
     content_type: str
-    def __init__(self, type: _Optional[_Union[WebhookType, str]] = ..., url: _Optional[str] = ..., soap: _Optional[_Union[SoapSettings, _Mapping]] = ..., client_certificate_id: _Optional[str] = ..., method: _Optional[str] = ..., format: _Optional[str] = ..., content_type: _Optional[str] = ...) -> None: ...
+    def __init__(self, type: _Optional[_Union[WebhookType, str]] = ..., url: _Optional[str] = ..., soap: _Optional[_Union[SoapSettings, _Mapping]] = ..., client_certificate_id: _Optional[str] = ..., rate_limit_per_second: _Optional[int] = ..., method: _Optional[str] = ..., format: _Optional[str] = ..., content_type: _Optional[str] = ...) -> None: ...
 
 class BasicAuth(_message.Message):
     __slots__ = ("username", "password", "password_set")
@@ -216,3 +236,23 @@ class Catalogue(_message.Message):
     tag_types: _containers.RepeatedCompositeFieldContainer[CatalogueValue]
     whatsapp_statuses: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, entities: _Optional[_Iterable[_Union[CatalogueEntity, _Mapping]]] = ..., channels: _Optional[_Iterable[_Union[CatalogueValue, _Mapping]]] = ..., activity_types: _Optional[_Iterable[_Union[CatalogueValue, _Mapping]]] = ..., object_statuses: _Optional[_Iterable[_Union[CatalogueValue, _Mapping]]] = ..., tag_types: _Optional[_Iterable[_Union[CatalogueValue, _Mapping]]] = ..., whatsapp_statuses: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Health(_message.Message):
+    __slots__ = ("state", "consecutive_failures", "failing_since", "last_failure_at", "last_error", "last_success_at", "until", "reason")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    FAILING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_SUCCESS_AT_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    state: HealthState
+    consecutive_failures: int
+    failing_since: _timestamp_pb2.Timestamp
+    last_failure_at: _timestamp_pb2.Timestamp
+    last_error: str
+    last_success_at: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    reason: str
+    def __init__(self, state: _Optional[_Union[HealthState, str]] = ..., consecutive_failures: _Optional[int] = ..., failing_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_failure_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., last_success_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...

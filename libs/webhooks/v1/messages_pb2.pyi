@@ -260,6 +260,36 @@ class AttemptRecord(_message.Message):
     requested_by: str
     def __init__(self, delivery_id: _Optional[str] = ..., series: _Optional[int] = ..., attempt: _Optional[int] = ..., tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., subscription_name: _Optional[str] = ..., event_id: _Optional[str] = ..., entity: _Optional[str] = ..., trigger: _Optional[str] = ..., channel: _Optional[int] = ..., subchannel: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[int] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., failure_class: _Optional[_Union[FailureClass, str]] = ..., status_code: _Optional[int] = ..., error_message: _Optional[str] = ..., response_snippet: _Optional[bytes] = ..., request_body: _Optional[bytes] = ..., request_content_type: _Optional[str] = ..., will_retry: _Optional[bool] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_attempts: _Optional[int] = ..., manual: _Optional[bool] = ..., replay: _Optional[bool] = ..., url: _Optional[str] = ..., payload_json: _Optional[bytes] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subscription_version: _Optional[int] = ..., requested_by: _Optional[str] = ...) -> None: ...
 
+class EndpointHealth(_message.Message):
+    __slots__ = ("tenant", "subscription_id", "health", "streak_attempts", "circuit_opened_at", "cooldown_seconds", "probe_started_at", "throttle_seconds", "failing_announced", "circuit_announced", "exhausted_announced_at", "disabled_at", "subscription_version")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    STREAK_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CIRCUIT_OPENED_AT_FIELD_NUMBER: _ClassVar[int]
+    COOLDOWN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PROBE_STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    THROTTLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FAILING_ANNOUNCED_FIELD_NUMBER: _ClassVar[int]
+    CIRCUIT_ANNOUNCED_FIELD_NUMBER: _ClassVar[int]
+    EXHAUSTED_ANNOUNCED_AT_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_AT_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_VERSION_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    subscription_id: str
+    health: _common_pb2.Health
+    streak_attempts: int
+    circuit_opened_at: _timestamp_pb2.Timestamp
+    cooldown_seconds: int
+    probe_started_at: _timestamp_pb2.Timestamp
+    throttle_seconds: int
+    failing_announced: bool
+    circuit_announced: bool
+    exhausted_announced_at: _timestamp_pb2.Timestamp
+    disabled_at: _timestamp_pb2.Timestamp
+    subscription_version: int
+    def __init__(self, tenant: _Optional[str] = ..., subscription_id: _Optional[str] = ..., health: _Optional[_Union[_common_pb2.Health, _Mapping]] = ..., streak_attempts: _Optional[int] = ..., circuit_opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cooldown_seconds: _Optional[int] = ..., probe_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., throttle_seconds: _Optional[int] = ..., failing_announced: _Optional[bool] = ..., circuit_announced: _Optional[bool] = ..., exhausted_announced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disabled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., subscription_version: _Optional[int] = ...) -> None: ...
+
 class DeadLetter(_message.Message):
     __slots__ = ("subject", "data", "headers", "reason", "terminated_at", "component", "detail", "stream", "stream_sequence", "notification_id", "data_size")
     class HeadersEntry(_message.Message):

@@ -55,7 +55,7 @@ class SigningSecretInfo(_message.Message):
     def __init__(self, set: _Optional[bool] = ..., rotated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Subscription(_message.Message):
-    __slots__ = ("id", "tenant", "name", "entity", "triggers", "include_complete_data", "webhook", "authentication", "retry_policy", "active", "created_at", "updated_at", "version", "signing_secret")
+    __slots__ = ("id", "tenant", "name", "entity", "triggers", "include_complete_data", "webhook", "authentication", "retry_policy", "active", "created_at", "updated_at", "version", "signing_secret", "health")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,7 @@ class Subscription(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant: str
     name: str
@@ -84,7 +85,8 @@ class Subscription(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     version: int
     signing_secret: SigningSecretInfo
-    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., name: _Optional[str] = ..., entity: _Optional[str] = ..., triggers: _Optional[_Iterable[_Union[_common_pb2.TriggerSpec, _Mapping]]] = ..., include_complete_data: _Optional[bool] = ..., webhook: _Optional[_Union[_common_pb2.Webhook, _Mapping]] = ..., authentication: _Optional[_Union[_common_pb2.Authentication, _Mapping]] = ..., retry_policy: _Optional[_Union[_common_pb2.RetryPolicy, _Mapping]] = ..., active: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., signing_secret: _Optional[_Union[SigningSecretInfo, _Mapping]] = ...) -> None: ...
+    health: _common_pb2.Health
+    def __init__(self, id: _Optional[str] = ..., tenant: _Optional[str] = ..., name: _Optional[str] = ..., entity: _Optional[str] = ..., triggers: _Optional[_Iterable[_Union[_common_pb2.TriggerSpec, _Mapping]]] = ..., include_complete_data: _Optional[bool] = ..., webhook: _Optional[_Union[_common_pb2.Webhook, _Mapping]] = ..., authentication: _Optional[_Union[_common_pb2.Authentication, _Mapping]] = ..., retry_policy: _Optional[_Union[_common_pb2.RetryPolicy, _Mapping]] = ..., active: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., signing_secret: _Optional[_Union[SigningSecretInfo, _Mapping]] = ..., health: _Optional[_Union[_common_pb2.Health, _Mapping]] = ...) -> None: ...
 
 class CreateSubscriptionRequest(_message.Message):
     __slots__ = ("subscription", "active")
