@@ -15,7 +15,15 @@ from webhooks_catalogue.data import (
     COMPONENTS,
     ENTITIES,
     OBJECT_STATUSES,
+    ON_CERTIFICATE_EXPIRING,
+    ON_CIRCUIT_OPENED,
+    ON_DISABLED,
+    ON_FAILING,
+    ON_RECOVERED,
+    ON_RETRIES_EXHAUSTED,
     TAG_TYPES,
+    WEBHOOK_ABOUT_FIELD,
+    WEBHOOK_ENTITY,
     WHATSAPP_STATUSES,
     Component,
     Entity,
@@ -37,7 +45,12 @@ from webhooks_catalogue.lookup import (
     tag_type_name,
     trigger,
 )
-from webhooks_catalogue.validation import MAX_TRIGGERS, WHATSAPP_CHANNEL_ID, validate_triggers
+from webhooks_catalogue.validation import (
+    MAX_TRIGGERS,
+    WHATSAPP_CHANNEL_ID,
+    validate_rate_limit,
+    validate_triggers,
+)
 
 __all__ = [
     "ACTIVITY_STATUS_CHANGE",
@@ -48,7 +61,15 @@ __all__ = [
     "ENTITIES",
     "MAX_TRIGGERS",
     "OBJECT_STATUSES",
+    "ON_CERTIFICATE_EXPIRING",
+    "ON_CIRCUIT_OPENED",
+    "ON_DISABLED",
+    "ON_FAILING",
+    "ON_RECOVERED",
+    "ON_RETRIES_EXHAUSTED",
     "TAG_TYPES",
+    "WEBHOOK_ABOUT_FIELD",
+    "WEBHOOK_ENTITY",
     "WHATSAPP_CHANNEL_ID",
     "WHATSAPP_STATUSES",
     "CatalogueError",
@@ -68,5 +89,6 @@ __all__ = [
     "parse_whatsapp_status",
     "tag_type_name",
     "trigger",
+    "validate_rate_limit",
     "validate_triggers",
 ]

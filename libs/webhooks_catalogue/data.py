@@ -61,6 +61,21 @@ class Entity:
 _C = Component
 
 
+# The platform's own events about an organisation's webhooks (issue 15): raised by the
+# sender and the subscriptions service, never by a publisher (the router refuses them in
+# PublishEvents and NATS denies the publisher user their subjects).
+WEBHOOK_ENTITY = "Webhook"
+ON_FAILING = "OnFailing"
+ON_CIRCUIT_OPENED = "OnCircuitOpened"
+ON_DISABLED = "OnDisabled"
+ON_RECOVERED = "OnRecovered"
+ON_RETRIES_EXHAUSTED = "OnRetriesExhausted"
+ON_CERTIFICATE_EXPIRING = "OnCertificateExpiring"
+# The key of a Webhook event's data naming the webhook it is about: the router never
+# delivers the event to that webhook (no loop of a webhook announcing itself).
+WEBHOOK_ABOUT_FIELD = "SubscriptionId"
+
+
 def _on_channels(name: str, fires_when: str, summary_adds: str | None = None) -> Trigger:
     """A trigger filtered by channels only; copies must cover disjoint channels."""
     return Trigger(name, fires_when, (_C.CHANNELS,), _C.CHANNELS, summary_adds)
@@ -133,6 +148,26 @@ ENTITIES: tuple[Entity, ...] = (
             ),
         ),
         ("messageId", "channelId", "status", "statusTime", "error"),
+    ),
+    Entity(
+        WEBHOOK_ENTITY,
+        "The organisation's own webhooks: their health, as the platform sees it.",
+        (
+            Trigger(
+                ON_FAILING, "every attempt to deliver to a webhook has failed N times in a row"
+            ),
+            Trigger(ON_CIRCUIT_OPENED, "a webhook's circuit breaker opens: its deliveries wait"),
+            Trigger(ON_DISABLED, "the platform disables a webhook (410 Gone, or failing for days)"),
+            Trigger(
+                ON_RECOVERED, "a webhook that was failing or had its circuit open delivers again"
+            ),
+            Trigger(ON_RETRIES_EXHAUSTED, "a delivery to a webhook failed its last retry"),
+            Trigger(
+                ON_CERTIFICATE_EXPIRING,
+                "a webhook's client certificate expires within the warning period (30 days)",
+            ),
+        ),
+        ("SubscriptionId", "SubscriptionName", "State", "Reason"),
     ),
 )
 

@@ -67,6 +67,10 @@ SOAP_PARAMETER_VALUE_LENGTH = 4096
 # An inline WSDL travels in every state of the subscription (SUBSCRIPTION_STATE_BYTES); a
 # larger one is given by wsdl_url, which the sender fetches itself.
 WSDL_DOCUMENT_BYTES = 128 * 1024
+# Deliveries per second a subscription's webhook takes (0: no limit). Every sender replica
+# spaces its deliveries through one shared slot per webhook (a KV round trip each), so a
+# limit beyond 10,000/s would be set by that round trip, not by the number written here.
+RATE_LIMIT_PER_SECOND = 10_000
 
 # ---- Authentication (each secret is sealed at rest, which grows it by about a third)
 

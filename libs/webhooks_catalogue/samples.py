@@ -13,7 +13,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from webhooks.v1 import common_pb2, messages_pb2
-from webhooks_catalogue import ACTIVITY_STATUS_CHANGE, CHANNELS, Component, trigger
+from webhooks_catalogue import (
+    ACTIVITY_STATUS_CHANGE,
+    CHANNELS,
+    ON_CERTIFICATE_EXPIRING,
+    ON_CIRCUIT_OPENED,
+    ON_DISABLED,
+    ON_FAILING,
+    ON_RECOVERED,
+    ON_RETRIES_EXHAUSTED,
+    WEBHOOK_ENTITY,
+    Component,
+    trigger,
+)
 
 _WHEN = "2024-05-01T09:30:00.000Z"
 _WHATSAPP = next(i for i, n in CHANNELS.items() if n == "WhatsApp")
@@ -78,7 +90,60 @@ _TAG = {
     "defaultValue": "",
 }
 
+# A Webhook event's data: every key present, "" or 0 when it does not apply (the contract
+# of the platform's operator events; see the catalogue documentation).
+_WEBHOOK = {
+    "SubscriptionId": "3f6c2b1e-8d4a-4f7e-9b2c-5a1d0e7f9c34",
+    "SubscriptionName": "Orders to CRM",
+    "Entity": "Object",
+    "Url": "https://crm.example.com/hooks/orders",
+    "State": "failing",
+    "Reason": "",
+    "ConsecutiveFailures": 5,
+    "FailingSince": "2024-05-01T09:12:03.000Z",
+    "LastError": "503 Service Unavailable",
+    "DeliveryId": "",
+    "EventId": "",
+    "CertificateId": "",
+    "CertificateName": "",
+    "CertificateNotAfter": "",
+}
+_WEBHOOK_SAMPLES: dict[str, dict[str, Any]] = {
+    ON_FAILING: _WEBHOOK,
+    ON_CIRCUIT_OPENED: {
+        **_WEBHOOK,
+        "State": "circuit_open",
+        "Reason": "7 of 10 attempts failed in 5 minutes",
+        "ConsecutiveFailures": 7,
+    },
+    ON_DISABLED: {
+        **_WEBHOOK,
+        "State": "disabled",
+        "Reason": "the endpoint answered 410 Gone",
+        "ConsecutiveFailures": 1,
+        "LastError": "410 Gone",
+    },
+    ON_RECOVERED: {**_WEBHOOK, "State": "healthy", "ConsecutiveFailures": 0, "LastError": ""},
+    ON_RETRIES_EXHAUSTED: {
+        **_WEBHOOK,
+        "ConsecutiveFailures": 9,
+        "DeliveryId": "d-7b0e4c1a9f2d4e6b8a3c5d7e9f1a2b3c",
+        "EventId": "evt-0001",
+    },
+    ON_CERTIFICATE_EXPIRING: {
+        **_WEBHOOK,
+        "State": "healthy",
+        "ConsecutiveFailures": 0,
+        "FailingSince": "",
+        "LastError": "",
+        "CertificateId": "8a1e5d3c-2b7f-4c9a-b6e4-0d2f1a3c5e7b",
+        "CertificateName": "crm-client-2024",
+        "CertificateNotAfter": "2024-05-11T00:00:00.000Z",
+    },
+}
+
 _SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    **{(WEBHOOK_ENTITY, name): data for name, data in _WEBHOOK_SAMPLES.items()},
     ("Object", "OnNew"): _OBJECT,
     ("Object", "OnNewChild"): {**_OBJECT, "Children": _CHILDREN},
     ("Object", "OnNewActivity"): {**_OBJECT, "StatusID": 2, "Activities": _ACTIVITIES},

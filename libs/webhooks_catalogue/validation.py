@@ -56,6 +56,18 @@ def validate_triggers(
     return found.name, canonical
 
 
+def validate_rate_limit(value: object, field: str = "webhook.rate_limit_per_second") -> int:
+    """Deliveries per second, 0 (no limit, the default when absent) to the bound."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CatalogueError(field, "must be a whole number of deliveries per second")
+    if not 0 <= value <= limits.RATE_LIMIT_PER_SECOND:
+        bound = limits.RATE_LIMIT_PER_SECOND
+        raise CatalogueError(field, f"must be 0 (no limit) to {bound}, got {value}")
+    return value
+
+
 def _entity(name: object) -> Entity:
     if not isinstance(name, str) or not name.strip():
         raise CatalogueError("entity", "is required")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 import pytest
 
 import webhooks_catalogue as catalogue
-from webhooks_catalogue import CatalogueError, validate_triggers
+from webhooks_catalogue import CatalogueError, shaping, validate_triggers
 from webhooks_catalogue.proto import catalogue_message
+from webhooks_catalogue.samples import sample_event
+from webhooks_router.validation import validate_event
 
 
 def rejected(entity: str, triggers: list[dict[str, Any]]) -> CatalogueError:
@@ -37,6 +40,14 @@ def test_entities_and_their_triggers_are_the_catalogues() -> None:
         "Form": ["OnSubmit"],
         "Chat": ["OnUserExit"],
         "WhatsApp": ["OnMessageStatus"],
+        "Webhook": [
+            "OnFailing",
+            "OnCircuitOpened",
+            "OnDisabled",
+            "OnRecovered",
+            "OnRetriesExhausted",
+            "OnCertificateExpiring",
+        ],
     }
 
 
@@ -476,6 +487,92 @@ def test_trigger_without_components_appears_once(entity: str, trigger: str) -> N
 def test_different_triggers_never_overlap() -> None:
     _, triggers = validate_triggers("Tag", [{"trigger": "OnAdd"}, {"trigger": "OnUpdate"}])
     assert [t["trigger"] for t in triggers] == ["OnAdd", "OnUpdate"]
+
+
+# --- the Webhook entity (the platform's operator events) ----------------------------------
+
+WEBHOOK_DATA_KEYS = {
+    "SubscriptionId": str,
+    "SubscriptionName": str,
+    "Entity": str,
+    "Url": str,
+    "State": str,
+    "Reason": str,
+    "ConsecutiveFailures": int,
+    "FailingSince": str,
+    "LastError": str,
+    "DeliveryId": str,
+    "EventId": str,
+    "CertificateId": str,
+    "CertificateName": str,
+    "CertificateNotAfter": str,
+}
+
+
+def test_webhook_entity_has_the_six_triggers_without_components() -> None:
+    webhook = catalogue.entity(catalogue.WEBHOOK_ENTITY)
+    assert webhook is not None
+    assert webhook.name == "Webhook"
+    assert webhook.description.startswith("The organisation's own webhooks")
+    names = (
+        catalogue.ON_FAILING,
+        catalogue.ON_CIRCUIT_OPENED,
+        catalogue.ON_DISABLED,
+        catalogue.ON_RECOVERED,
+        catalogue.ON_RETRIES_EXHAUSTED,
+        catalogue.ON_CERTIFICATE_EXPIRING,
+    )
+    assert tuple(t.name for t in webhook.triggers) == names
+    assert all(not t.components and t.fires_when for t in webhook.triggers)
+    assert webhook.summary_fields == ("SubscriptionId", "SubscriptionName", "State", "Reason")
+    assert webhook.summary_fields[0] == catalogue.WEBHOOK_ABOUT_FIELD
+
+
+def test_a_subscription_may_listen_to_webhook_events() -> None:
+    entity, triggers = validate_triggers("webhook", [{"trigger": "ondisabled"}])
+    assert (entity, triggers) == ("Webhook", [canonical("OnDisabled")])
+    error = rejected("Webhook", [{"trigger": "OnDisabled", "channels": [1]}])
+    assert error.field == "triggers[0].channels"
+
+
+@pytest.mark.parametrize("trigger", [t.name for t in catalogue.ENTITIES[-1].triggers])
+def test_webhook_samples_carry_every_data_key(trigger: str) -> None:
+    event = sample_event("Webhook", trigger)
+    data = json.loads(event.data_json)
+    assert {key: type(value) for key, value in data.items()} == WEBHOOK_DATA_KEYS
+    assert data["State"] in ("healthy", "failing", "circuit_open", "throttled", "disabled")
+    assert not event.HasField("channel") and not event.subchannel
+    summary = shaping.summary("Webhook", trigger, data)
+    assert list(summary) == ["SubscriptionId", "SubscriptionName", "State", "Reason"]
+
+
+def test_every_trigger_has_a_valid_sample() -> None:
+    for entity in catalogue.ENTITIES:
+        for trigger in entity.triggers:
+            event = sample_event(entity.name, trigger.name)
+            validate_event(event, now=event.occurred_at.seconds)
+
+
+@pytest.mark.parametrize("value", [None, 0, 1, 5, 10_000])
+def test_rate_limit_per_second_within_bounds(value: int | None) -> None:
+    assert catalogue.validate_rate_limit(value) == (value or 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (-1, "must be 0 (no limit) to 10000, got -1"),
+        (10_001, "must be 0 (no limit) to 10000, got 10001"),
+        (2.5, "must be a whole number"),
+        ("5", "must be a whole number"),
+        (True, "must be a whole number"),
+    ],
+)
+def test_rate_limit_per_second_out_of_bounds(value: object, reason: str) -> None:
+    with pytest.raises(CatalogueError) as caught:
+        catalogue.validate_rate_limit(value)
+    assert caught.value.field == "webhook.rate_limit_per_second"
+    assert reason in caught.value.message
 
 
 # --- proto --------------------------------------------------------------------------------
