@@ -21,6 +21,7 @@ from webhooks_cli.errors import UsageError
 from webhooks_client.subscription_spec import (
     AuthFieldNotTaken,
     AuthKindNeeded,
+    SpecProblem,
     SpecValues,
     WebhookValues,
     apply_values,
@@ -33,6 +34,12 @@ WEBHOOK_FLAGS = (
     *("type", "url", "certificate", "soap_operation", "soap_namespace", "soap_action"),
     *("soap_version", "soap_param", "wsdl_url", "wsdl_file"),
 )
+
+# A spec field a problem names -> the flag that set it.
+FLAG_OF_FIELD = {
+    "webhook.rate_limit_per_second": "--rate-limit",
+    "webhook.soap.parameters": "--soap-param",
+}
 
 
 def flag(name: str) -> str:
@@ -107,6 +114,7 @@ def values_of(args: argparse.Namespace, read_stdin: Callable[[], str]) -> SpecVa
         soap_parameters=soap_parameters,
         wsdl_url=args.wsdl_url,
         wsdl_document=None if wsdl_file is None else read_text_file(wsdl_file, "--wsdl-file"),
+        rate_limit_per_second=getattr(args, "rate_limit", None),
     )
     auth_values = {name: getattr(args, name, None) for name in ALL_AUTH_FIELDS}
     auth_values.update(read_secrets(args, read_stdin))
@@ -136,6 +144,8 @@ def apply_flags(
         raise UsageError(
             f"{flag(err.name)} is not used by --auth {AUTH_CHOICE_OF[err.kind]}"
         ) from None
+    except SpecProblem as err:
+        raise UsageError(f"{FLAG_OF_FIELD.get(err.field, err.field)}: {err.message}") from None
 
 
 def create_spec(

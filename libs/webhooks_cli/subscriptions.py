@@ -31,6 +31,7 @@ from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import note, print_fields, print_json, print_table
 from webhooks_cli.spec import create_spec, update_spec
 from webhooks_cli.views import HISTORY_HEADERS, SUBSCRIPTION_HEADERS, history_row, subscription_row
+from webhooks_client.health_text import health_fields
 from webhooks_client.subscription_spec import SOAP_VERSIONS, WEBHOOK_TYPES
 from webhooks_client.subscription_text import AUTH_KINDS, subscription_fields
 
@@ -73,6 +74,13 @@ def add_spec_flags(parser: argparse.ArgumentParser, *, create: bool) -> None:
     )
     webhook.add_argument("--url", required=create, help="https:// URL of the receiver")
     webhook.add_argument("--certificate", metavar="ID", help="client certificate for mTLS")
+    webhook.add_argument(
+        "--rate-limit",
+        type=rate_limit,
+        metavar="N",
+        help="at most N deliveries per second to the webhook, across every sender "
+        "(0: no limit; create: none); deliveries beyond it wait, they never fail",
+    )
     webhook.add_argument("--soap-operation", metavar="OP", help="body element / WSDL operation")
     webhook.add_argument("--soap-namespace", metavar="NS", help="namespace of the body element")
     webhook.add_argument("--soap-action", metavar="A", help="SOAPAction or action parameter")
@@ -103,6 +111,16 @@ def add_spec_flags(parser: argparse.ArgumentParser, *, create: bool) -> None:
     retry.add_argument(
         "--interval", type=int, metavar="SECONDS", help=f"default {DEFAULT_INTERVAL_SECONDS}"
     )
+
+
+def rate_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("0 (no limit) or more deliveries per second")
+    return value
 
 
 def create(args: argparse.Namespace, client: Client) -> int:
@@ -166,7 +184,7 @@ def show(args: argparse.Namespace, subscription: Subscription) -> int:
     if args.json:
         print_json(subscription)
     else:
-        print_fields(subscription_fields(subscription))
+        print_fields([*subscription_fields(subscription), *health_fields(subscription.health)])
     return 0
 
 
@@ -194,6 +212,9 @@ def set_active(active: bool) -> Handler:
         return show(args, client.call("SetSubscriptionActive", request))
 
     return handler
+
+
+activate, deactivate = set_active(True), set_active(False)
 
 
 def delete(args: argparse.Namespace, client: Client) -> int:
@@ -328,8 +349,10 @@ def add_parser(
     parser = action("update", update, "change the fields given (others keep their value)")
     with_id(parser, versioned=True)
     add_spec_flags(parser, create=False)
-    with_id(action("activate", set_active(True), "resume deliveries"), versioned=True)
-    with_id(action("deactivate", set_active(False), "suspend deliveries"), versioned=True)
+    with_id(action("activate", activate, "resume deliveries"), versioned=True)
+    enable_help = "re-enable a webhook the platform disabled (the same as activate)"
+    with_id(action("enable", activate, enable_help), versioned=True)
+    with_id(action("deactivate", deactivate, "suspend deliveries"), versioned=True)
     parser = action("delete", delete, "delete permanently")
     with_id(parser, versioned=True)
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")

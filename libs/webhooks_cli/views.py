@@ -11,12 +11,13 @@ from webhooks.v1.subscriptions_pb2 import (
     Subscription,
     SubscriptionHistoryEntry,
 )
+from webhooks_client.health_text import DISABLED_BY_PLATFORM, disabled_text, health_name
 from webhooks_client.protos import message_dict, timestamp_text
 from webhooks_client.subscription_text import triggers_text, whole_numbers, yes_no
 
 SUBSCRIPTION_HEADERS = (
     *("NAME", "ENTITY", "TRIGGERS", "URL"),
-    *("CREATED", "MODIFIED", "ACTIVE", "FAILURES", "ID"),
+    *("CREATED", "MODIFIED", "ACTIVE", "HEALTH", "FAILURES", "ID"),
 )
 HISTORY_HEADERS = ("VERSION", "TIME", "EVENT", "ACTOR", "CHANGES")
 CERTIFICATE_HEADERS = ("ID", "NAME", "SUBJECT", "EXPIRES")
@@ -44,6 +45,7 @@ def subscription_row(
         timestamp_text(sub.created_at),
         timestamp_text(sub.updated_at),
         yes_no(sub.active),
+        health_name(sub.health),
         failures_text(failures),
         sub.id,
     )
@@ -51,10 +53,13 @@ def subscription_row(
 
 def history_row(entry: SubscriptionHistoryEntry) -> tuple[str, ...]:
     changes = whole_numbers(message_dict(entry)["changes"])
+    event = entry.event_type
+    if event == DISABLED_BY_PLATFORM:
+        event = disabled_text(str(changes.get("reason") or ""))
     return (
         str(entry.version),
         timestamp_text(entry.occurred_at),
-        entry.event_type,
+        event,
         entry.actor,
         json.dumps(changes, sort_keys=True, separators=(",", ":")),
     )

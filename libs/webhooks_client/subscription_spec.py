@@ -28,6 +28,7 @@ from webhooks_catalogue.authentication import ALL_AUTH_FIELDS, AUTH_FIELDS, SECR
 
 WEBHOOK_TYPES = {"rest": WebhookType.WEBHOOK_TYPE_REST, "soap": WebhookType.WEBHOOK_TYPE_SOAP}
 SOAP_VERSIONS = {"1.1": SoapVersion.SOAP_VERSION_1_1, "1.2": SoapVersion.SOAP_VERSION_1_2}
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 MASK_ORDER = (
     *("name", "entity", "triggers", "include_complete_data"),
     *("webhook", "authentication", "retry_policy"),
@@ -72,6 +73,7 @@ class WebhookValues:
     # Alternatives: giving one drops the other.
     wsdl_url: str | None = None
     wsdl_document: str | None = None
+    rate_limit_per_second: int | None = None  # deliveries per second; 0 removes the limit
 
     def given(self) -> bool:
         return any(value is not None for value in vars(self).values())
@@ -102,6 +104,13 @@ def apply_webhook(webhook: Webhook, values: WebhookValues) -> bool:
         webhook.url = values.url
     if values.certificate is not None:
         webhook.client_certificate_id = values.certificate
+    if values.rate_limit_per_second is not None:
+        if not INT32_MIN <= values.rate_limit_per_second <= INT32_MAX:
+            # The service says the real bound; a number no int32 holds cannot reach it.
+            raise SpecProblem(
+                "webhook.rate_limit_per_second", "must be a whole number of deliveries per second"
+            )
+        webhook.rate_limit_per_second = values.rate_limit_per_second
     soap = webhook.soap
     if values.soap_operation is not None:
         soap.operation = values.soap_operation

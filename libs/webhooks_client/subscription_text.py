@@ -57,7 +57,12 @@ def webhook_fields(webhook: Webhook) -> list[tuple[str, str]]:
         fields.append(("soap", soap_text))
     if webhook.client_certificate_id:
         fields.append(("certificate", webhook.client_certificate_id))
+    fields.append(("rate limit", rate_limit_text(webhook.rate_limit_per_second)))
     return fields
+
+
+def rate_limit_text(per_second: int) -> str:
+    return f"{per_second} per second" if per_second else "none"
 
 
 def authentication_text(auth: Authentication) -> str:
