@@ -10,7 +10,7 @@ import pytest
 
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_catalogue import ACTIVITY_STATUS_CHANGE, ANY_STATUS, ENTITIES, Component
-from webhooks_router.matching import TriggerMatcher, trigger_matches
+from webhooks_router.matching import TriggerMatcher, trigger_matches, webhook_event_about
 from webhooks_router.routes import RouteEntry, RoutingTable, subscription_matches
 
 CATALOGUE = [(e.name, t.name) for e in ENTITIES for t in e.triggers]
@@ -402,3 +402,30 @@ def test_route_entry_carries_what_shaping_needs() -> None:
     assert (entry.tenant, entry.name, entry.version, entry.entity) == ("acme", "exits", 7, "Chat")
     assert entry.include_complete_data is True
     assert [t.trigger for t in entry.triggers] == ["OnUserExit"]
+
+
+# ---- loop rule 1: a Webhook event never goes to the webhook it is about
+
+
+def test_a_webhook_event_skips_the_webhook_it_is_about() -> None:
+    about = state("Webhook", [{"trigger": "OnDisabled"}])
+    watcher = state("Webhook", [{"trigger": "OnDisabled"}])
+    table = table_of(about, watcher)
+    message = event("Webhook", "OnDisabled")
+    skip = webhook_event_about(message, {"SubscriptionId": about.id, "State": "disabled"})
+    assert skip == about.id
+    assert [e.subscription_id for e in table.route(message, about=skip)] == [watcher.id]
+    # Without the rule both would get it: the skip is what keeps ``about`` out.
+    assert sorted(routed(table, message)) == sorted([about.id, watcher.id])
+
+
+@pytest.mark.parametrize(
+    ("entity", "data"),
+    [
+        ("Object", {"SubscriptionId": "sub-1"}),  # only Webhook events are about a webhook
+        ("Webhook", {}),
+        ("Webhook", {"SubscriptionId": 7}),
+    ],
+)
+def test_other_events_are_about_no_webhook(entity: str, data: dict[str, Any]) -> None:
+    assert webhook_event_about(event(entity, "OnDisabled"), data) == ""

@@ -36,6 +36,7 @@ from webhooks_messaging.waiting import first_of
 from webhooks_router.deadletters import DeadLetters
 from webhooks_router.intake import Intake
 from webhooks_router.jobs import EventJobs, trace_fields
+from webhooks_router.matching import webhook_event_about
 from webhooks_router.publishing import (
     CONFIRM_TIMEOUT_SECONDS,
     Batch,
@@ -266,7 +267,7 @@ class EventConsumer:
         )
         confirmation = batch.event()
         try:
-            entries = self._table.route(event)
+            entries = self._table.route(event, about=webhook_event_about(event, item.data))
             span.set_attribute("webhooks.jobs", len(entries))
             if entries:
                 context = trace.set_span_in_context(span, parent)

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from webhooks.v1 import messages_pb2, router_pb2
+from webhooks_catalogue import WEBHOOK_ENTITY
 from webhooks_grpc import Principal
 from webhooks_messaging import events_subject, is_valid_tenant
 from webhooks_router.lanes import TenantLanes
@@ -37,6 +38,14 @@ def _check_tenant(event: messages_pb2.PlatformEvent, principal: Principal) -> No
         raise InvalidEvent("tenant", "belongs to another organisation than the token")
 
 
+def _check_raiser(event: messages_pb2.PlatformEvent) -> None:
+    """Webhook events tell an organisation about its own webhooks: only the platform
+    raises them (straight onto EVENTS), so a forged "your webhook is disabled" cannot be
+    published, by a tenant or by anyone else."""
+    if event.entity == WEBHOOK_ENTITY:
+        raise InvalidEvent("entity", "Webhook events are raised by the platform itself")
+
+
 async def ingest(
     store: StreamStore,
     events: Sequence[messages_pb2.PlatformEvent],
@@ -51,6 +60,7 @@ async def ingest(
         event.CopyFrom(original)
         try:
             _check_tenant(event, principal)
+            _check_raiser(event)
             validate_event(event)
         except InvalidEvent as error:
             results[index] = _rejected(event.event_id, error.field, error.reason)

@@ -3,7 +3,9 @@
 Owns the matching rules of the catalogue: the trigger name must be the event's; each
 component (channels, activity types, status changes, WhatsApp channels and statuses)
 filters only when its list is non-empty ("empty means all"); status changes filter only
-events whose activity type is StatusChange. Pure: no I/O, no NATS.
+events whose activity type is StatusChange; an event of the Webhook entity (the platform's
+own, about one webhook) never goes to the webhook it is about (``webhook_event_about``).
+Pure: no I/O, no NATS.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhooks.v1 import common_pb2, messages_pb2
-from webhooks_catalogue import ACTIVITY_STATUS_CHANGE, ANY_STATUS
+from webhooks_catalogue import (
+    ACTIVITY_STATUS_CHANGE,
+    ANY_STATUS,
+    WEBHOOK_ABOUT_FIELD,
+    WEBHOOK_ENTITY,
+)
 
 _NONE: frozenset[Any] = frozenset()
 # Distinct trigger specs kept interned; past this the cache starts over (it only saves work).
@@ -116,3 +123,14 @@ def trigger_matches(
     """
     matcher = trigger if isinstance(trigger, TriggerMatcher) else TriggerMatcher.from_dict(trigger)
     return matcher.matches(event)
+
+
+def webhook_event_about(event: messages_pb2.PlatformEvent, data: Mapping[str, Any]) -> str:
+    """The subscription a Webhook event is about ("" for any other event): routing and
+    replay skip it. A webhook told about its own failures would fail to take that news
+    too, and each failure would announce another: the first link of a loop is never made.
+    """
+    if event.entity != WEBHOOK_ENTITY:
+        return ""
+    about = data.get(WEBHOOK_ABOUT_FIELD)
+    return about if isinstance(about, str) else ""

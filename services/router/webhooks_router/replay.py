@@ -25,6 +25,7 @@ from webhooks.v1 import messages_pb2, router_pb2
 from webhooks_messaging import EVENTS
 from webhooks_messaging.subjects import events_filters
 from webhooks_router.jobs import OutgoingJob, build_job, shaper_for
+from webhooks_router.matching import webhook_event_about
 from webhooks_router.publishing import publish_jobs
 from webhooks_router.routes import RouteEntry, RoutingTable, subscription_matches
 from webhooks_router.validation import MAX_FUTURE_SECONDS, InvalidEvent, validate_event
@@ -200,6 +201,8 @@ def _select(
             continue
         if not subscription_matches(entry, event):
             continue
+        if webhook_event_about(event, data) == entry.subscription_id:
+            continue  # a Webhook event about this very webhook: never to itself
         progress.matched_events += 1
         if not dry_run:
             shaper = shaper_for(event, data)

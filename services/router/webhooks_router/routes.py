@@ -128,11 +128,14 @@ class RoutingTable:
                     del self._index[index_key]
         self._active -= 1
 
-    def route(self, event: messages_pb2.PlatformEvent) -> list[RouteEntry]:
-        """Every active subscription the event matches, each exactly once."""
+    def route(self, event: messages_pb2.PlatformEvent, *, about: str = "") -> list[RouteEntry]:
+        """Every active subscription the event matches, each exactly once, but the one
+        the event is ``about`` (matching.webhook_event_about: never to itself)."""
         bucket = self._index.get((event.tenant, event.entity, event.trigger))
         if not bucket:
             return []
+        if about:
+            return [e for e in bucket.values() if e.subscription_id != about and e.matches(event)]
         return [entry for entry in bucket.values() if entry.matches(event)]
 
     def get(self, tenant: str, subscription_id: str) -> RouteEntry | None:
