@@ -18,7 +18,8 @@ from tests.integration.conftest import (
 from webhooks.v1 import common_pb2, subscriptions_pb2
 from webhooks_catalogue import limits
 from webhooks_catalogue.proto import catalogue_message
-from webhooks_console.forms import build_spec, parse_form, step_of
+from webhooks_console.form_errors import step_of
+from webhooks_console.forms import build_spec, parse_form
 from webhooks_console.subscription_form_views import rpc_form_errors
 from webhooks_grpc import describe_rpc_error, field_violations
 

@@ -28,15 +28,13 @@ from webhooks.v1.subscriptions_pb2 import Subscription
 from webhooks_catalogue.proto import catalogue_message
 from webhooks_client.subscription_spec import MASK_ORDER
 from webhooks_console.display import MAX_BACK_PAGES, Pages, trigger_text, url_breaks, words
+from webhooks_console.form_errors import form_inputs, step_of, violation_input
 from webhooks_console.forms import (
     FormProblems,
     build_spec,
     distinct_component,
-    form_inputs,
     form_of,
     parse_form,
-    step_of,
-    violation_input,
 )
 from webhooks_console.pages import local_path
 from webhooks_console.secret_views import (

@@ -19,6 +19,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from webhooks_client.health_text import health_name
 from webhooks_config import Settings
 from webhooks_console import (
     failure_views,
@@ -30,6 +31,7 @@ from webhooks_console import (
 )
 from webhooks_console.display import url_breaks, words
 from webhooks_console.gateway import Gateway
+from webhooks_console.health_banners import health_class
 from webhooks_console.pages import app_sessions, error_page, rpc_error_page
 from webhooks_console.sessions import Sessions
 from webhooks_console.signin_limit import SignInLimiter
@@ -66,6 +68,8 @@ def create_app(settings: Settings, gateway: Gateway | None = None) -> Flask:
         )
     app.add_template_filter(url_breaks, "url_breaks")
     app.add_template_filter(words, "trigger_words")
+    app.add_template_filter(health_name, "health_name")
+    app.add_template_filter(health_class, "health_class")
     app.extensions["settings"] = settings
     app.extensions["gateway"] = gateway or Gateway(settings)
     app.extensions["sessions"] = sessions

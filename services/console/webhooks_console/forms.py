@@ -1,7 +1,8 @@
 """The Add New Subscription / Edit form both ways: what the browser posted to a
 ``SubscriptionSpec`` (as plain values for ``webhooks_client.subscription_spec``, which the
 CLI builds its requests with too), a stored ``Subscription`` back to what the form shows,
-and where a server-side field violation goes on the form.
+and which trigger component tells two rows apart (where a server-side field violation goes
+on the form: ``form_errors``).
 
 Form inputs are named after the API's field paths without the ``subscription.`` prefix
 (``webhook.url``, ``triggers[1].activity_types``, ``authentication.basic.password``), so a
@@ -88,6 +89,7 @@ class SubscriptionForm:
     soap_version: str = "1.1"
     soap_parameters: list[tuple[str, str]] = field(default_factory=list)
     wsdl_url: str = ""
+    rate_limit: str = ""  # deliveries per second as typed; empty or 0: no limit
     auth: str = "none"  # an Authentication oneof field
     # (oneof, field) -> value typed; secrets are never filled from a stored subscription
     auth_values: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -138,6 +140,7 @@ def parse_form(form: FormData, *, trigger_rows: int | None = None) -> Subscripti
         else "1.1",
         soap_parameters=_soap_parameters(form),
         wsdl_url=form.get("webhook.soap.wsdl_url", "").strip(),
+        rate_limit=form.get("webhook.rate_limit_per_second", "").strip(),
         auth=auth if auth in AUTH_FIELDS else "none",
         auth_values=_auth_values(form),
         retries=form.get("retry_policy.retries", str(DEFAULT_RETRIES)).strip(),
@@ -227,6 +230,7 @@ def form_of(sub: Subscription) -> SubscriptionForm:
         soap_version=version,
         soap_parameters=[(p.name, p.value) for p in soap.parameters],
         wsdl_url=soap.wsdl_url,
+        rate_limit=str(sub.webhook.rate_limit_per_second or ""),
         auth=kind,
         auth_values=auth_values,
         secrets_set=secrets_set,
@@ -281,7 +285,7 @@ def _values(
     }
     keep_wsdl_document = current is not None and bool(current.webhook.soap.wsdl_document)
     soap = form.type == "soap"
-    retries, interval = _retry_numbers(form)
+    retries, interval, rate_limit = _numbers(form)
     return SpecValues(
         name=form.name,
         entity=form.entity,
@@ -301,6 +305,7 @@ def _values(
             soap_version=form.soap_version if soap else None,
             soap_parameters=form.soap_parameters if soap else None,
             wsdl_url=form.wsdl_url if soap and (form.wsdl_url or not keep_wsdl_document) else None,
+            rate_limit_per_second=rate_limit,
         ),
         auth_kind=form.auth,
         auth_values=auth_values,
@@ -309,12 +314,15 @@ def _values(
     )
 
 
-def _retry_numbers(form: SubscriptionForm) -> tuple[int, int]:
+def _numbers(form: SubscriptionForm) -> tuple[int, int, int]:
+    """Retries, interval and rate limit (empty: none) as numbers; the service checks their
+    bounds and names the field."""
     problems = {}
     numbers = []
     for name, value in (
         ("retry_policy.retries", form.retries),
         ("retry_policy.interval_seconds", form.interval),
+        ("webhook.rate_limit_per_second", form.rate_limit or "0"),
     ):
         try:
             numbers.append(whole_number(name, value or "", -INT32_MAX, INT32_MAX))
@@ -322,7 +330,7 @@ def _retry_numbers(form: SubscriptionForm) -> tuple[int, int]:
             problems[name] = "must be a whole number"
     if problems:
         raise FormProblems(problems)
-    return numbers[0], numbers[1]
+    return numbers[0], numbers[1], numbers[2]
 
 
 def build_spec(
@@ -337,57 +345,6 @@ def build_spec(
     except SpecProblem as err:
         raise FormProblems({err.field: err.message}) from None
     return spec, FieldMask(paths=list(MASK_ORDER))
-
-
-def violation_input(path: str, inputs: Sequence[str]) -> str:
-    """The input a violation's field path belongs to: the longest input name it starts
-    with (``triggers[1].status_changes[0]`` -> ``triggers[1].status_changes``), else ""
-    (shown above the form)."""
-    path = path.removeprefix("subscription.")
-    best = ""
-    for name in inputs:
-        if (path == name or path.startswith((name + ".", name + "["))) and len(name) > len(best):
-            best = name
-    return best
-
-
-def form_inputs(form: SubscriptionForm) -> list[str]:
-    """Every input name of ``form`` a violation may name."""
-    names = [
-        *("name", "entity", "triggers", "include_complete_data"),
-        *("webhook", "webhook.type", "webhook.url", "webhook.client_certificate_id"),
-        *("webhook.soap", "webhook.soap.operation", "webhook.soap.namespace"),
-        *("webhook.soap.soap_action", "webhook.soap.version", "webhook.soap.parameters"),
-        *("webhook.soap.wsdl_url", "authentication"),
-        *("retry_policy", "retry_policy.retries", "retry_policy.interval_seconds"),
-    ]
-    for index in range(len(form.triggers)):
-        names.append(f"triggers[{index}]")
-        names.extend(
-            f"triggers[{index}].{c}"
-            for c in ("trigger", "channels", "activity_types", "status_changes")
-        )
-        names.extend(f"triggers[{index}].{c}" for c in ("whatsapp_channels", "whatsapp_statuses"))
-    for kind, fields in AUTH_FIELDS.items():
-        names.append(f"authentication.{kind}")
-        names.extend(f"authentication.{kind}.{name}" for name in fields)
-    return names
-
-
-STEP_OF_INPUT = (
-    ("authentication", "authentication"),
-    ("retry_policy", "retries"),
-    ("webhook", "webhook"),
-)
-
-
-def step_of(input_name: str) -> str:
-    """Which step of the form shows ``input_name``: details, webhook, authentication or
-    retries."""
-    for prefix, step in STEP_OF_INPUT:
-        if input_name.startswith(prefix):
-            return step
-    return "details"
 
 
 def distinct_component(entity: str, trigger: str) -> str:

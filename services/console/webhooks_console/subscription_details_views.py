@@ -4,6 +4,7 @@ and its changes as lines (triggers in words, secrets as the service masked them)
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, render_template
@@ -12,9 +13,11 @@ from google.protobuf.json_format import ParseDict, ParseError
 
 from webhooks.v1.common_pb2 import Catalogue, TriggerSpec
 from webhooks.v1.subscriptions_pb2 import GetSubscriptionHistoryRequest
+from webhooks_client.health_text import DISABLED_BY_PLATFORM, disabled_text
 from webhooks_client.protos import message_dict, timestamp_text
 from webhooks_client.subscription_text import subscription_fields, whole_numbers
 from webhooks_console.display import trigger_text, words
+from webhooks_console.health_banners import webhook_health
 from webhooks_console.pages import Route, add_routes, call, catalogue
 from webhooks_console.subscription_views import failure_counts, get_subscription
 
@@ -91,6 +94,8 @@ def what_happened(event: str, changes: dict[str, Any], previous_url: str | None)
         return "Retries changed"
     if event == "SigningSecretRotated":
         return "Signing secret rotated (secrets not shown)"
+    if event == DISABLED_BY_PLATFORM:
+        return disabled_text(str(changes.get("reason") or ""))
     if event in ("Activated", "Deactivated", "Deleted"):
         return event
     return words(event)
@@ -105,7 +110,9 @@ def history_rows(entries: Any, entity: str, cat: Catalogue) -> list[dict[str, An
         happened = what_happened(entry.event_type, changes, url)
         url = (changes.get("webhook") or {}).get("url", url)
         at = timestamp_text(entry.occurred_at)
-        by = f" by {entry.actor}" if entry.actor else ""
+        # "Disabled by the platform: ..." names its actor already.
+        named = entry.actor and entry.event_type != DISABLED_BY_PLATFORM
+        by = f" by {entry.actor}" if named else ""
         rows.append(
             {
                 "version": entry.version,
@@ -136,6 +143,7 @@ def subscription_details(subscription_id: str) -> ResponseReturnValue:
         triggers=[trigger_text(t, sub.entity, cat) for t in sub.triggers],
         entries=entries,
         failures=(counts or {}).get(sub.id),
+        health=webhook_health(sub.health, datetime.now(UTC)),
     )
 
 

@@ -18,6 +18,7 @@ from webhooks.v1.subscriptions_pb2 import (
     UpdateSubscriptionRequest,
 )
 from webhooks_catalogue.authentication import AUTH_FIELDS, SECRET_FIELDS
+from webhooks_console.form_errors import form_inputs, step_of, violation_input
 from webhooks_console.forms import (
     AUTH_CHOICES,
     FIELD_LABELS,
@@ -26,11 +27,8 @@ from webhooks_console.forms import (
     TriggerRow,
     build_spec,
     distinct_component,
-    form_inputs,
     form_of,
     parse_form,
-    step_of,
-    violation_input,
 )
 from webhooks_console.pages import (
     Route,

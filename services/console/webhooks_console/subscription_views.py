@@ -1,7 +1,10 @@
-"""The Webhooks list and the actions on one subscription from it: the on/off toggle, Send
+"""The Webhooks list (with its Health column and banners) and the actions on one
+subscription from it: the on/off toggle, Enable (a webhook the platform disabled), Send
 test event and Delete (after a confirmation page)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import grpc
 from flask import Flask, flash, redirect, render_template, request, url_for
@@ -19,8 +22,10 @@ from webhooks.v1.subscriptions_pb2 import (
     SubscriptionOrder,
 )
 from webhooks_client.failure_text import class_text
+from webhooks_client.health_text import health_summary
 from webhooks_client.protos import timestamp_text
 from webhooks_console.display import Pages, trigger_text
+from webhooks_console.health_banners import banner_subscriptions, banners
 from webhooks_console.pages import Route, add_routes, call, catalogue, local_path, remember_tenant
 
 PAGE_SIZE = 20
@@ -63,7 +68,10 @@ def subscriptions() -> ResponseReturnValue:
     if items:
         remember_tenant(items[0].tenant)
     counts = failure_counts([s.id for s in items])
+    whole = not query and not page_token and not response.next_page_token
+    troubled, more = banner_subscriptions(response, whole)
     cat = catalogue()
+    now = datetime.now(UTC)
     rows = [
         {
             "sub": sub,
@@ -71,6 +79,7 @@ def subscriptions() -> ResponseReturnValue:
             "created": timestamp_text(sub.created_at),
             "modified": timestamp_text(sub.updated_at),
             "failures": (counts or {}).get(sub.id),
+            "health_summary": health_summary(sub.health, now),
         }
         for sub in items
     ]
@@ -80,6 +89,7 @@ def subscriptions() -> ResponseReturnValue:
         query=query,
         pages=Pages.of(page_token, back, response.next_page_token),
         counts_known=counts is not None,
+        banners=banners(troubled, now, more),
     )
 
 
@@ -92,6 +102,19 @@ def set_active(subscription_id: str) -> ResponseReturnValue:
     )
     flash(f"Webhook “{sub.name}” is {'on' if sub.active else 'off'}.")
     return redirect(local_path(request.form.get("back"), url_for("subscriptions")))
+
+
+def enable(subscription_id: str) -> ResponseReturnValue:
+    """Re-enable a webhook (the platform disabled it): active again, which also clears
+    what the platform held against its endpoint."""
+    sub = call(
+        "subscriptions",
+        "SetSubscriptionActive",
+        SetSubscriptionActiveRequest(id=subscription_id, active=True),
+    )
+    flash(f"Webhook “{sub.name}” is enabled again: deliveries resume.")
+    back = url_for("subscription_details", subscription_id=subscription_id)
+    return redirect(local_path(request.form.get("back"), back))
 
 
 def send_test_event(subscription_id: str) -> ResponseReturnValue:
@@ -131,6 +154,7 @@ def delete_subscription(subscription_id: str) -> ResponseReturnValue:
 ROUTES = (
     Route("/webhooks", subscriptions),
     Route("/webhooks/<subscription_id>/active", set_active, ("POST",)),
+    Route("/webhooks/<subscription_id>/enable", enable, ("POST",)),
     Route("/webhooks/<subscription_id>/test", send_test_event, ("POST",)),
     Route("/webhooks/<subscription_id>/delete", delete_subscription, ("GET", "POST")),
 )
