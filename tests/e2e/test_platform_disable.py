@@ -6,7 +6,8 @@ in WEBHOOK_HEALTH, the subscriptions service deactivates it with a history entry
 
 The whole platform runs as processes (``tests.support.platform_stack``); the cool-down a
 disabled webhook's jobs wait is one second, so a job that reaches a sender before the
-deactivation does is settled quickly.
+deactivation does is settled quickly; a webhook failing for 2 seconds (and 3 attempts) is
+disabled too, and announced (OnDisabled) to the tenant's operator webhook.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from collections.abc import AsyncIterator
 import pytest
 from google.protobuf.json_format import MessageToDict
 
+from tests.support.operator_events import (
+    ON_DISABLED,
+    of,
+    operator_spec,
+    received_operator_events,
+    settled,
+)
 from tests.support.platform_stack import (
     RPC_TIMEOUT,
     Platform,
@@ -31,7 +39,13 @@ from tests.support.waiting import eventually
 from webhooks.v1 import common_pb2, messages_pb2, subscriptions_pb2
 
 GONE_REASON = "the endpoint answered 410 Gone"
-HEALTH_ENV = {"WEBHOOKS_HEALTH_BREAKER_COOLDOWN_SECONDS": "1"}
+DISABLE_AFTER_SECONDS = 2
+DISABLE_MIN_ATTEMPTS = 3
+HEALTH_ENV = {
+    "WEBHOOKS_HEALTH_BREAKER_COOLDOWN_SECONDS": "1",
+    "WEBHOOKS_HEALTH_DISABLE_AFTER_SECONDS": str(DISABLE_AFTER_SECONDS),
+    "WEBHOOKS_HEALTH_DISABLE_MIN_ATTEMPTS": str(DISABLE_MIN_ATTEMPTS),
+}
 DISABLED = common_pb2.HEALTH_STATE_DISABLED
 HEALTHY = common_pb2.HEALTH_STATE_HEALTHY
 SUCCEEDED = messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED
@@ -143,3 +157,43 @@ async def test_a_410_disables_the_webhook_until_it_is_re_enabled(
     )
     shown = await get(stack, tenant, webhook.id)
     assert (shown.active, shown.health.state) == (True, HEALTHY), shown.health
+
+
+async def test_a_webhook_failing_for_the_whole_period_is_disabled_and_announced(
+    stack: Platform, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("dead")
+    ops = await stack.create_subscription(
+        tenant, operator_spec("ops", receiver.url("/ops"), [ON_DISABLED])
+    )
+    receiver.reply("/dead", Reply(500, b"nobody home"))
+    webhook = (
+        await stack.create_subscription(
+            tenant, rest("dead hook", receiver.url("/dead"), retries=10, interval=1)
+        )
+    ).subscription
+
+    await publish_one(stack, tenant)
+    disabled = await eventually(
+        lambda: get(stack, tenant, webhook.id),
+        lambda s: not s.active and s.health.state == DISABLED,
+        timeout=60,
+        what="the failing webhook disabled by the platform",
+    )
+    reason = disabled.health.reason
+    assert reason.startswith(f"every attempt failed for {DISABLE_AFTER_SECONDS} seconds ("), reason
+    assert reason.endswith(" attempts)"), reason
+    tried = await settled(lambda: len(receiver.at("/dead")), what="attempts to the disabled hook")
+    # Disabled on the attempt that met both conditions, well before its retries ran out.
+    assert DISABLE_MIN_ATTEMPTS <= tried < 11, tried
+    last = (await history(stack, tenant, webhook.id))[-1]
+    assert (last.event_type, last.actor) == ("DisabledByPlatform", "platform"), last
+    assert MessageToDict(last.changes) == {"reason": reason}
+
+    await receiver.wait_for(1, "/ops", timeout=60)
+    await settled(lambda: len(receiver.at("/ops")), what="operator events")
+    events = received_operator_events(receiver, "/ops", ops.signing_secret)
+    (event,) = of(events, ON_DISABLED, webhook.id)
+    assert len(events) == 1
+    assert (event.data["State"], event.data["Reason"]) == ("disabled", reason)
+    assert event.event_id.startswith(f"webhook:{webhook.id}:disabled:"), event.event_id
