@@ -82,9 +82,12 @@ def _user_block(public: str, permissions: Permissions) -> str:
     # substitution of the "$" in $JS.API subjects).
     publish = json.dumps(list(permissions.publish))
     subscribe = json.dumps(list(permissions.subscribe))
+    deny = (
+        f", deny: {json.dumps(list(permissions.publish_deny))}" if permissions.publish_deny else ""
+    )
     return (
         f"    {{\n      nkey: {json.dumps(public)}\n      permissions: {{\n"
-        f"        publish: {{ allow: {publish} }}\n"
+        f"        publish: {{ allow: {publish}{deny} }}\n"
         f"        subscribe: {{ allow: {subscribe} }}\n      }}\n    }}"
     )
 

@@ -57,6 +57,14 @@ ADMIN_USER = "admin"
 SERVICE_USERS = (SUBSCRIPTIONS_USER, ROUTER_USER, SENDER_USER, FAILURES_USER)
 USERS = (*SERVICE_USERS, PUBLISHER_USER, ADMIN_USER)
 
+# The KV buckets of endpoint health (issue 15), as webhooks_health names them (a test checks
+# they agree; this module cannot import that package, which builds on this one). Each is the
+# stream KV_<bucket> holding the keys $KV.<bucket>.<key>.
+HEALTH_BUCKETS = ("WEBHOOK_HEALTH", "WEBHOOK_NOTICES", "WEBHOOK_RATE_SLOTS")
+# The platform's operator events (the catalogue's Webhook entity), standard lane: raised by
+# the sender and the subscriptions service only, never by a publisher.
+WEBHOOK_EVENT_SUBJECTS = "events.*.Webhook.>"
+
 # The default inbox of NATS clients: the publisher's acknowledgements (and an operator's
 # tools) come there. Services use an inbox of their own (inbox_prefix).
 DEFAULT_INBOX = "_INBOX"
@@ -66,6 +74,8 @@ DEFAULT_INBOX = "_INBOX"
 class Permissions:
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
+    # Carved out of ``publish`` (the server checks deny after allow).
+    publish_deny: tuple[str, ...] = ()
 
 
 def inbox_prefix(user: str) -> str:
@@ -133,6 +143,26 @@ def _watch(stream: str) -> list[str]:
     return [f"{API}.CONSUMER.LIST.{stream}", f"{API}.STREAM.MSG.GET.{stream}"]
 
 
+def _key_value(bucket: str) -> list[str]:
+    """A KV bucket as nats-py uses it: the stream declared or looked up (create_key_value,
+    key_value), keys read (a direct get, or a stream message get when the stream has no
+    direct gets), written, compared-and-set and deleted (publishes on ``$KV.<bucket>.<key>``
+    with headers), and watched (an ordered push consumer whose info the watch asks once)."""
+    stream = f"KV_{bucket}"
+    return [
+        *(f"{API}.STREAM.{op}.{stream}" for op in ("INFO", "CREATE", "UPDATE")),
+        f"$KV.{bucket}.>",
+        *_read(stream),
+        *_follow(stream),
+        f"{API}.CONSUMER.INFO.{stream}.>",
+    ]
+
+
+def _health() -> list[str]:
+    """Endpoint health: the three buckets, and its operator events onto EVENTS."""
+    return [WEBHOOK_EVENT_SUBJECTS, *(s for bucket in HEALTH_BUCKETS for s in _key_value(bucket))]
+
+
 def _set_aside(*components: str) -> list[str]:
     """Letters on DEADLETTERS (``deadletters.<component>.<reason>.<origin>``), each service
     under its own components only: none can pass for another or bury another's letters
@@ -151,8 +181,14 @@ def permission_table() -> dict[str, Permissions]:
     """Every user and what it may publish and subscribe to."""
     return {
         # Its outbox relay: subscription and certificate changes, and the last one stored.
+        # Endpoint health: disables a webhook the senders found dead, re-enabling clears its
+        # record, and it raises OnCertificateExpiring.
         SUBSCRIPTIONS_USER: _service(
-            SUBSCRIPTIONS_USER, "subscriptions.>", *_read(SUBSCRIPTIONS), *_set_aside(RELAY)
+            SUBSCRIPTIONS_USER,
+            "subscriptions.>",
+            *_read(SUBSCRIPTIONS),
+            *_set_aside(RELAY),
+            *_health(),
         ),
         # Ingest onto EVENTS (either lane), route (the shared durable of each lane), replay
         # (one-off consumers and the oldest event kept), jobs onto DELIVERIES (either lane),
@@ -183,6 +219,8 @@ def permission_table() -> dict[str, Permissions]:
             *_pull(DELIVERIES, SENDER_BULK_DURABLE),
             *_follow(SUBSCRIPTIONS),
             *_set_aside(SENDER, SENDER_DIRECTORY),
+            # Endpoint health: each attempt's verdict, shared rate slots, operator events.
+            *_health(),
         ),
         # The failed-events view from ATTEMPTS, redelivery (its marker on ATTEMPTS, then
         # the job on DELIVERIES), dead letters, the backlog of every stream (its gauges).
@@ -195,7 +233,12 @@ def permission_table() -> dict[str, Permissions]:
             *(subject for stream in STREAMS for subject in _watch(stream)),
             *_set_aside(FAILURES_PROJECTOR),
         ),
-        # Platform services writing events straight onto EVENTS; acknowledgements only.
-        PUBLISHER_USER: Permissions(publish=(EVENT_SUBJECTS,), subscribe=(f"{DEFAULT_INBOX}.>",)),
+        # Platform services writing events straight onto EVENTS; acknowledgements only. Not
+        # the Webhook entity's: an organisation is told about its webhooks by the platform.
+        PUBLISHER_USER: Permissions(
+            publish=(EVENT_SUBJECTS,),
+            subscribe=(f"{DEFAULT_INBOX}.>",),
+            publish_deny=(WEBHOOK_EVENT_SUBJECTS,),
+        ),
         ADMIN_USER: Permissions(publish=(">",), subscribe=(">",)),
     }

@@ -19,6 +19,7 @@ from webhooks_messaging import deadletters
 from webhooks_messaging.connection import credential_options, tls_context
 from webhooks_messaging.permissions import (
     ADMIN_USER,
+    HEALTH_BUCKETS,
     PUBLISHER_USER,
     ROUTER_BULK_DURABLE,
     ROUTER_DURABLE,
@@ -26,6 +27,7 @@ from webhooks_messaging.permissions import (
     SENDER_DURABLE,
     SERVICE_USERS,
     USERS,
+    WEBHOOK_EVENT_SUBJECTS,
     inbox_prefix,
     permission_table,
     user_of_connection,
@@ -46,6 +48,71 @@ def test_the_publisher_writes_events_and_reads_its_acknowledgements_only() -> No
     publisher = TABLE[PUBLISHER_USER]
     assert publisher.publish == ("events.>",)
     assert publisher.subscribe == ("_INBOX.>",)
+    # Not the platform's own events about webhooks (issue 15, loop rule 4).
+    assert publisher.publish_deny == (WEBHOOK_EVENT_SUBJECTS,) == ("events.*.Webhook.>",)
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` one token, ``>`` one or more at the end."""
+    want, got = pattern.split("."), subject.split(".")
+    for index, token in enumerate(want):
+        if token == ">":
+            return len(got) > index
+        if index >= len(got) or token not in ("*", got[index]):
+            return False
+    return len(want) == len(got)
+
+
+def may_publish(user: str, subject: str) -> bool:
+    allowed = TABLE[user]
+    return any(matches(p, subject) for p in allowed.publish) and not any(
+        matches(p, subject) for p in allowed.publish_deny
+    )
+
+
+# What nats-py's KV calls send (nats/js/kv.py, manager.py, client.py) for the bucket WEBHOOK_HEALTH.
+KV_CALLS = [
+    "$JS.API.STREAM.INFO.KV_WEBHOOK_HEALTH",  # js.key_value, kv.status
+    "$JS.API.STREAM.CREATE.KV_WEBHOOK_HEALTH",  # js.create_key_value
+    "$JS.API.STREAM.UPDATE.KV_WEBHOOK_HEALTH",
+    "$KV.WEBHOOK_HEALTH.acme.3f6c2b1e",  # put, update(last=), create, delete, purge
+    "$JS.API.DIRECT.GET.KV_WEBHOOK_HEALTH.$KV.WEBHOOK_HEALTH.acme.3f6c2b1e",  # get (direct)
+    "$JS.API.DIRECT.GET.KV_WEBHOOK_HEALTH",  # get of a revision (direct)
+    "$JS.API.STREAM.MSG.GET.KV_WEBHOOK_HEALTH",  # get without direct gets
+    "$JS.API.CONSUMER.CREATE.KV_WEBHOOK_HEALTH",  # watch: an ordered push consumer
+    "$JS.API.CONSUMER.CREATE.KV_WEBHOOK_HEALTH.OC1.$KV.WEBHOOK_HEALTH.>",
+    "$JS.API.CONSUMER.INFO.KV_WEBHOOK_HEALTH.OC1",  # the watch's initial count
+    "$JS.API.CONSUMER.DELETE.KV_WEBHOOK_HEALTH.OC1",
+    "$JS.FC.KV_WEBHOOK_HEALTH.x.y",  # flow control of the watch
+]
+
+
+@pytest.mark.parametrize("bucket", HEALTH_BUCKETS)
+def test_sender_and_subscriptions_use_the_health_buckets_and_raise_webhook_events(
+    bucket: str,
+) -> None:
+    calls = [call.replace("WEBHOOK_HEALTH", bucket) for call in KV_CALLS]
+    for user in ("sender", "subscriptions"):
+        for subject in [*calls, "events.acme.Webhook.OnDisabled"]:
+            assert may_publish(user, subject), (user, subject)
+        assert not may_publish(user, f"$JS.API.STREAM.DELETE.KV_{bucket}")
+        assert not may_publish(user, f"$JS.API.STREAM.PURGE.KV_{bucket}")
+    for user in ("router", "failures", PUBLISHER_USER):
+        for subject in [*calls, "events.acme.Webhook.OnDisabled"]:
+            if user == "router" and subject.startswith("events."):
+                continue  # the router stores every event PublishEvents admits (refusing these)
+            assert not may_publish(user, subject), (user, subject)
+    assert may_publish(PUBLISHER_USER, "events.acme.Object.OnNew")
+
+
+def test_the_health_buckets_are_named_as_webhooks_health_names_them() -> None:
+    health = pytest.importorskip("webhooks_health")
+    assert (health.HEALTH_BUCKET, health.NOTICES_BUCKET, health.RATE_BUCKET) == HEALTH_BUCKETS
+
+
+def test_the_rendered_configuration_denies_the_publisher_webhook_events(tmp_path: Path) -> None:
+    text = nats_auth.prepare(tmp_path / "auth").server_config.read_text()
+    assert text.count('deny: ["events.*.Webhook.>"]') == 1
 
 
 def test_each_stream_is_written_by_its_writers_only() -> None:
