@@ -154,14 +154,24 @@ ENTITIES: tuple[Entity, ...] = (
         "The organisation's own webhooks: their health, as the platform sees it.",
         (
             Trigger(
-                ON_FAILING, "every attempt to deliver to a webhook has failed N times in a row"
+                ON_FAILING,
+                "a webhook's attempts have failed several times in a row (once a streak)",
             ),
-            Trigger(ON_CIRCUIT_OPENED, "a webhook's circuit breaker opens: its deliveries wait"),
-            Trigger(ON_DISABLED, "the platform disables a webhook (410 Gone, or failing for days)"),
             Trigger(
-                ON_RECOVERED, "a webhook that was failing or had its circuit open delivers again"
+                ON_CIRCUIT_OPENED,
+                "a webhook's circuit breaker opens: its deliveries wait (once a streak)",
             ),
-            Trigger(ON_RETRIES_EXHAUSTED, "a delivery to a webhook failed its last retry"),
+            Trigger(
+                ON_DISABLED,
+                "the platform disables a webhook (it answered 410 Gone, or failed for days)",
+            ),
+            Trigger(
+                ON_RECOVERED, "a webhook announced failing or with its circuit open delivers again"
+            ),
+            Trigger(
+                ON_RETRIES_EXHAUSTED,
+                "a delivery to a webhook failed its last attempt (at most hourly)",
+            ),
             Trigger(
                 ON_CERTIFICATE_EXPIRING,
                 "a webhook's client certificate expires within the warning period (30 days)",
