@@ -6,6 +6,15 @@ store over NATS KV (``store``) and the operator events of the Webhook entity
 (``announcements``, ``event_ids``). docs/operations.md describes the rules for operators.
 """
 
+from webhooks_health.announcements import (
+    DATA_DEFAULTS,
+    announce,
+    announce_notices,
+    notice_event,
+    operator_event,
+    rfc3339,
+    shown_url,
+)
 from webhooks_health.attempts import after_attempt, duration_words
 from webhooks_health.event_ids import announcement_event_id
 from webhooks_health.record import (
@@ -30,9 +39,11 @@ from webhooks_health.rules import (
     decide_probe,
     probe_out,
 )
+from webhooks_health.store import HealthStore, RateSlotContention
 from webhooks_health.window import FailureWindow
 
 __all__ = [
+    "DATA_DEFAULTS",
     "HEALTH_BUCKET",
     "NOTICES_BUCKET",
     "NO_CHANGE",
@@ -44,15 +55,23 @@ __all__ = [
     "Change",
     "FailureWindow",
     "HealthRules",
+    "HealthStore",
     "Notice",
+    "RateSlotContention",
     "admit",
     "after_attempt",
+    "announce",
+    "announce_notices",
     "announcement_event_id",
     "claim_probe",
     "decide_probe",
     "duration_words",
     "health_key",
+    "notice_event",
+    "operator_event",
     "probe_out",
+    "rfc3339",
     "shown_health",
+    "shown_url",
     "subscription_of_key",
 ]

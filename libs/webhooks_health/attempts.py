@@ -92,11 +92,13 @@ def _after_success(
     failing_since = moment(was.failing_since)
     announced = record.failing_announced or record.circuit_announced
     if facts.announces and announced and failing_since is not None:
-        # The data says which streak ended: its failures, since when, its last error.
+        # Healthy again; failing_since still says since when it had been failing.
         health = common_pb2.Health()
         health.CopyFrom(was)
         health.state = HS.HEALTH_STATE_HEALTHY
         health.reason = ""
+        health.consecutive_failures = 0
+        health.last_error = ""
         health.ClearField("until")
         health.last_success_at.CopyFrom(timestamp(now))
         event_id = announcement_event_id(ON_RECOVERED, record.subscription_id, at=failing_since)
