@@ -22,8 +22,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client as NATS
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
-from nats.js.kv import KeyValue
+from nats.js.errors import NotFoundError
 
 from tests.e2e.conftest import Platform as UpPlatform
 from tests.support.nats_server import NatsServer
@@ -47,16 +46,7 @@ from webhooks_messaging import (
     subscription_subject,
 )
 from webhooks_messaging import auth as nats_auth
-from webhooks_messaging.permissions import (
-    ADMIN_USER,
-    HEALTH_BUCKETS,
-    PUBLISHER_USER,
-    ROUTER_USER,
-    SENDER_USER,
-    SUBSCRIPTIONS_USER,
-    USERS,
-    inbox_prefix,
-)
+from webhooks_messaging.permissions import ADMIN_USER, PUBLISHER_USER, USERS, inbox_prefix
 
 VIOLATION_SECONDS = 10.0  # for the server's -ERR to come back
 
@@ -204,61 +194,6 @@ async def test_the_publisher_may_write_only_events(
         assert (await admin_js.stream_info(SUBSCRIPTIONS)).state.consumer_count == 0
         with pytest.raises(NotFoundError):
             await admin_js.stream_info("MINE")
-
-
-async def test_the_health_keepers_use_the_health_buckets_and_raise_webhook_events(
-    server: tuple[NatsServer, nats_auth.NatsAuth],
-) -> None:
-    """The sender and the subscriptions service, each on its own inbox, make every KV call
-    of endpoint health (issue 15) and put an operator event onto EVENTS; the router, which
-    keeps no health, may not write a health record."""
-    nats_server, auth = server
-    for user in (SENDER_USER, SUBSCRIPTIONS_USER):
-        async with connected(nats_server.url, auth.seed_file(user), inbox_prefix(user)) as service:
-            assert service.nc is not None
-            js = service.nc.jetstream()
-            for bucket in HEALTH_BUCKETS:
-                # Direct gets or stream message gets: whichever the bucket is made with.
-                kv = await js.create_key_value(bucket=bucket, direct=bucket != "WEBHOOK_NOTICES")
-                await key_value_round_trip(kv, await js.key_value(bucket), f"acme.{user}")
-            event = platform_event("acme", "Webhook", "OnDisabled")
-            ack = await js.publish(
-                events_subject("acme", "Webhook", "OnDisabled"),
-                event.SerializeToString(),
-                headers={"Nats-Msg-Id": event.event_id},
-                timeout=10,
-            )
-            assert ack.stream == EVENTS and not ack.duplicate
-            await service.nc.flush()
-            assert service.errors == [], user
-    async with connected(nats_server.url, auth.seed_file(ROUTER_USER)) as router:
-        assert router.nc is not None
-        for subject in ("$KV.WEBHOOK_HEALTH.acme.s1", "$JS.API.STREAM.DELETE.KV_WEBHOOK_HEALTH"):
-            await router.nc.publish(subject, b"forged", reply=router.nc.new_inbox())
-            await router.violation("publish", subject)
-
-
-async def key_value_round_trip(kv: KeyValue, bound: KeyValue, key: str) -> None:
-    """Create, compare-and-set, read, watch and delete one key, as HealthStore does."""
-    first = await kv.create(key, b"one")
-    with pytest.raises(KeyWrongLastSequenceError):
-        await kv.create(key, b"again")  # notice_once: only the first creator wins
-    second = await kv.update(key, b"two", last=first)
-    with pytest.raises(KeyWrongLastSequenceError):
-        await kv.update(key, b"stale", last=first)  # a lost compare-and-set
-    assert (await bound.get(key)).value == b"two"
-    assert (await bound.get(key, revision=second)).value == b"two"
-    watcher = await bound.watchall()
-    seen = []
-    while (entry := await watcher.updates(timeout=10)) is not None:  # type: ignore[no-untyped-call]
-        seen.append((entry.key, entry.value))
-    assert dict(seen)[key] == b"two"  # (another user's key may be there, deleted)
-    await kv.delete(key)
-    deleted = await watcher.updates(timeout=10)  # type: ignore[no-untyped-call]
-    assert deleted is not None and deleted.key == key and deleted.operation == "DEL"
-    await watcher.stop()  # type: ignore[no-untyped-call]
-    with pytest.raises(KeyNotFoundError):
-        await bound.get(key)
 
 
 async def test_with_the_publisher_credential_events_are_delivered_and_forged_changes_ignored(
