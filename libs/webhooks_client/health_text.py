@@ -45,8 +45,8 @@ def health_name(health: Health) -> str:
 
 
 def disabled_text(reason: str) -> str:
-    """The platform's disabling, as the history and the summary say it."""
-    return f"Disabled by the platform: {reason or 'no reason given'}"
+    """The platform's disabling, as the history says it (and the summary)."""
+    return f"{SUMMARY_LABELS[DISABLED]}: {reason or 'no reason given'}"
 
 
 def clock_text(ts: Timestamp, now: datetime | None = None) -> str:
@@ -66,22 +66,38 @@ def failing_text(health: Health) -> str:
     return f"{count} attempt{'' if count == 1 else 's'} in a row failed"
 
 
-def health_summary(health: Health, now: datetime | None = None) -> str:
-    """One line: the state, why, and when it may change."""
+# The summary's first words per state (health_summary: "<label>: <detail>").
+SUMMARY_LABELS: dict[int, str] = {
+    DISABLED: "Disabled by the platform",
+    CIRCUIT_OPEN: "Circuit open",
+    THROTTLED: "Throttled",
+    FAILING: "Failing",
+}
+
+
+def health_detail(health: Health, now: datetime | None = None) -> str:
+    """Why, and when it may change: the summary without the state (for a list already
+    headed by the state, as the console's banners are)."""
     state = health_state(health)
     until = clock_text(health.until, now)
     if state == DISABLED:
-        return disabled_text(health.reason)
+        return health.reason or "no reason given"
     if state == CIRCUIT_OPEN:
         why = health.reason or "too many attempts failed"
-        return f"Circuit open: {why}" + (f" — retrying at {until}" if until else "")
+        return why + (f" — retrying at {until}" if until else "")
     if state == THROTTLED:
         why = health.reason or "the endpoint asked to slow down"
-        return f"Throttled: {why}" + (f" — resuming at {until}" if until else "")
+        return why + (f" — resuming at {until}" if until else "")
     if state == FAILING:
         since = clock_text(health.failing_since, now)
-        return f"Failing: {failing_text(health)}" + (f" since {since}" if since else "")
-    return "Healthy"
+        return failing_text(health) + (f" since {since}" if since else "")
+    return ""
+
+
+def health_summary(health: Health, now: datetime | None = None) -> str:
+    """One line: the state, why, and when it may change."""
+    label = SUMMARY_LABELS.get(health_state(health))
+    return f"{label}: {health_detail(health, now)}" if label else "Healthy"
 
 
 def health_fields(health: Health) -> list[tuple[str, str]]:

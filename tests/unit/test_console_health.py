@@ -51,9 +51,10 @@ def test_the_list_banners_name_the_troubled_webhooks_worst_first() -> None:
         ["down"],
         ["flaky"],
     ]
-    assert found[0].webhooks[0].summary == (
-        "Disabled by the platform: the endpoint answered 410 Gone"
+    assert found[0].webhooks[0].detail == "the endpoint answered 410 Gone", (
+        "the banner says the rest"
     )
+    assert found[1].webhooks[0].detail == "7 of 10 attempts failed"
     assert found[0].webhooks[0].id == "id-gone"
     assert banners([sub("ok", HealthState.HEALTH_STATE_HEALTHY)], NOW, more=True) == []
 
@@ -73,8 +74,11 @@ def test_one_webhooks_banner_offers_enable_only_when_disabled() -> None:
     assert shown.summary == "Failing: 6 attempts in a row failed since 11:02 UTC"
     assert shown.failing_since == "2026-12-07 11:02:00Z"
     assert (shown.consecutive_failures, shown.last_error) == (6, "HTTP 500: database is down")
-    disabled = webhook_health(Health(state=HealthState.HEALTH_STATE_DISABLED, reason="r"), NOW)
+    assert shown.disabled_since == "", "not disabled"
+    gone = Health(state=HealthState.HEALTH_STATE_DISABLED, reason="r")
+    disabled = webhook_health(gone, NOW, disabled_at="2026-12-07 11:40:00Z")
     assert disabled.shown and disabled.disabled and disabled.css == "health-disabled"
+    assert disabled.disabled_since == "2026-12-07 11:40:00Z"
 
 
 def test_the_platforms_disabling_in_the_history() -> None:

@@ -22,6 +22,7 @@ from webhooks_client.health_text import (
     FAILING,
     HEALTHY,
     TROUBLED,
+    health_detail,
     health_name,
     health_state,
     health_summary,
@@ -46,11 +47,11 @@ def health_class(health: Health) -> str:
 
 @dataclass(frozen=True)
 class Named:
-    """A webhook a banner names: its page is linked, its summary is the link's title."""
+    """A webhook a banner names (its page linked) and why, when (the banner says the state)."""
 
     id: str
     name: str
-    summary: str
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def banners(subscriptions: Iterable[Subscription], now: datetime, more: bool) ->
     for sub in subscriptions:
         state = health_state(sub.health)
         if state in found:
-            found[state].append(Named(sub.id, sub.name, health_summary(sub.health, now)))
+            found[state].append(Named(sub.id, sub.name, health_detail(sub.health, now)))
             classes[state] = health_class(sub.health)
     return [
         Banner(state, classes[state], BANNER_TITLES[state], tuple(named), more)
@@ -87,18 +88,22 @@ class WebhookHealth:
     disabled: bool
     css: str
     summary: str
+    disabled_since: str  # when the platform disabled it ("" when not, or not known)
     failing_since: str
     consecutive_failures: int
     last_error: str
 
 
-def webhook_health(health: Health, now: datetime) -> WebhookHealth:
+def webhook_health(health: Health, now: datetime, disabled_at: str = "") -> WebhookHealth:
+    """``disabled_at``: when the platform disabled the webhook, from its history (a disabled
+    webhook's health carries the reason only: the disabling is a fact of the webhook)."""
     state = health_state(health)
     return WebhookHealth(
         shown=state != HEALTHY,
         disabled=state == DISABLED,
         css=health_class(health),
         summary=health_summary(health, now),
+        disabled_since=disabled_at if state == DISABLED else "",
         failing_since=timestamp_text(health.failing_since),
         consecutive_failures=health.consecutive_failures,
         last_error=health.last_error,

@@ -126,6 +126,11 @@ def history_rows(entries: Any, entity: str, cat: Catalogue) -> list[dict[str, An
     return rows[::-1]
 
 
+def disabled_at(entries: list[dict[str, Any]]) -> str:
+    """When the platform last disabled the webhook: its newest DisabledByPlatform entry."""
+    return next((e["at"] for e in entries if e["event"] == DISABLED_BY_PLATFORM), "")
+
+
 def subscription_details(subscription_id: str) -> ResponseReturnValue:
     sub = get_subscription(subscription_id)
     history = call(
@@ -143,7 +148,7 @@ def subscription_details(subscription_id: str) -> ResponseReturnValue:
         triggers=[trigger_text(t, sub.entity, cat) for t in sub.triggers],
         entries=entries,
         failures=(counts or {}).get(sub.id),
-        health=webhook_health(sub.health, datetime.now(UTC)),
+        health=webhook_health(sub.health, datetime.now(UTC), disabled_at(entries)),
     )
 
 
