@@ -214,6 +214,13 @@ PROJECTION_LAG = _entry(
     "Records the projection has not applied yet (failures_view, listing)",
     "projection",
 )
+SUBSCRIPTIONS_HEALTH = _entry(
+    "webhooks.subscriptions.health",
+    "gauge",
+    "{webhook}",
+    "Webhooks per health state the platform found (failing, circuit_open, throttled, disabled)",
+    "state",
+)
 SERVICE_INFO = _entry(
     "webhooks.service.info", "gauge", "1", "1 per running service", "service", "version"
 )
@@ -236,6 +243,7 @@ CATALOGUE: tuple[Instrument, ...] = (
     CONSUMER_OLDEST_AGE,
     RELAY_LAG,
     PROJECTION_LAG,
+    SUBSCRIPTIONS_HEALTH,
     SERVICE_INFO,
 )
 BY_NAME = {entry.name: entry for entry in CATALOGUE}

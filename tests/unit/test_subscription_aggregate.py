@@ -214,3 +214,57 @@ def test_history_is_every_event_even_after_deletion(app: Subscriptions) -> None:
     assert all(e.trace == TRACE for e in history)
     with pytest.raises(NotFound):
         app.history("globex", ident)
+
+
+def test_a_platform_disable_applies_once_and_activation_clears_it() -> None:
+    subscription = new_subscription()
+    subscription.collect_events()
+    verdict_at = subscription.created_on + timedelta(microseconds=1)
+    assert subscription.disable_by_platform("the endpoint answered 410 Gone", verdict_at)
+    assert not subscription.active
+    assert subscription.disabled_reason == "the endpoint answered 410 Gone"
+    # A second replica applying the same verdict: already inactive, nothing happens.
+    assert not subscription.disable_by_platform("the endpoint answered 410 Gone", verdict_at)
+    (disabled,) = subscription.collect_events()
+    assert type(disabled).__name__ == "DisabledByPlatform"
+    assert (disabled.actor, disabled.reason) == ("platform", "the endpoint answered 410 Gone")  # type: ignore[attr-defined]
+
+    subscription.set_active(True, "acme-admin", {})
+    assert subscription.active and subscription.disabled_reason == ""
+    assert event_names(subscription) == ["Activated"]
+    # The verdict predates the re-activation: the owner has dealt with it.
+    assert subscription.health_reset_at == subscription.modified_on > verdict_at
+    assert not subscription.disable_by_platform("the endpoint answered 410 Gone", verdict_at)
+    later = subscription.modified_on + timedelta(seconds=1)
+    assert subscription.disable_by_platform("every attempt failed for 5 days (12 attempts)", later)
+    assert subscription.disabled_reason.startswith("every attempt failed")
+
+
+def test_an_endpoint_change_outdates_earlier_verdicts() -> None:
+    subscription = new_subscription()
+    before = subscription.created_on + timedelta(microseconds=1)
+    subscription.change_endpoint({"type": "REST", "url": "https://b.example/in"}, "a", {})
+    assert subscription.health_reset_at == subscription.modified_on
+    assert not subscription.disable_by_platform("the endpoint answered 410 Gone", before)
+    assert subscription.active
+    # An inactive webhook is not disabled again (its owner deactivated it).
+    subscription.set_active(False, "a", {})
+    assert not subscription.disable_by_platform("gone", datetime.now(UTC) + timedelta(hours=1))
+    assert subscription.disabled_reason == ""
+
+
+def test_the_application_applies_a_disable_idempotently(app: Subscriptions) -> None:
+    subscription, _ = app.create_subscription(ACME, spec())
+    ident = str(subscription.id)
+    decided = datetime.now(UTC) + timedelta(seconds=1)
+    assert app.disable_by_platform("acme", ident, "the endpoint answered 410 Gone", decided)
+    assert not app.disable_by_platform("acme", ident, "the endpoint answered 410 Gone", decided)
+    assert not app.disable_by_platform("globex", ident, "x", decided)  # another tenant's: absent
+    stored = app.get_subscription("acme", ident)
+    assert (stored.active, stored.disabled_reason) == (False, "the endpoint answered 410 Gone")
+    history = app.history("acme", ident)
+    assert [type(e).__name__ for e in history] == ["Created", "DisabledByPlatform"]
+    assert app.set_active(ACME, ident, True, None).active
+    assert [type(e).__name__ for e in app.history("acme", ident)][-1] == "Activated"
+    app.delete_subscription(ACME, ident, None)
+    assert not app.disable_by_platform("acme", ident, "x", decided + timedelta(hours=1))

@@ -531,3 +531,23 @@ def test_bad_retry_policy(policy: dict[str, Any], field: str) -> None:
 def test_retry_message() -> None:
     with pytest.raises(InvalidField, match="must be between 0 and 5"):
         rules.validate_retry_policy({"retries": 7})
+
+
+# --- rate limit ---------------------------------------------------------------------------
+
+
+def test_a_rate_limit_is_kept_only_when_set() -> None:
+    def validated(**extra: Any) -> dict[str, Any]:
+        return rules.validate_webhook(
+            rest("https://a.example/in", **extra), allow_http_loopback=False
+        )
+
+    assert validated(rate_limit_per_second=5)["rate_limit_per_second"] == 5
+    assert validated(rate_limit_per_second=10_000)["rate_limit_per_second"] == 10_000
+    # None set: no key, so a webhook stored before limits existed compares equal.
+    assert "rate_limit_per_second" not in validated(rate_limit_per_second=0)
+    assert "rate_limit_per_second" not in validated()
+    for bad in (-1, 10_001, True, "5"):
+        with pytest.raises(InvalidField) as caught:
+            validated(rate_limit_per_second=bad)
+        assert caught.value.field == "webhook.rate_limit_per_second", bad

@@ -12,6 +12,7 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -38,7 +39,9 @@ from webhooks_subscriptions.domain.errors import (
     NotFound,
     StaleVersion,
 )
+from webhooks_subscriptions.domain.subscription import Subscription
 from webhooks_subscriptions.domain.update_mask import UPDATABLE_FIELDS
+from webhooks_subscriptions.health import HealthWatch
 from webhooks_subscriptions.listing import ListQuery
 from webhooks_subscriptions.projector import ListingProjector
 from webhooks_subscriptions.relay import OutboxRelay
@@ -82,11 +85,17 @@ async def _fail(context: Context, error: DomainError, in_spec: bool) -> NoReturn
 
 class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
     def __init__(
-        self, app: Subscriptions, projector: ListingProjector, relay: OutboxRelay, workers: int
+        self,
+        app: Subscriptions,
+        projector: ListingProjector,
+        relay: OutboxRelay,
+        health: HealthWatch,
+        workers: int,
     ) -> None:
         self._app = app
         self._projector = projector
         self._relay = relay
+        self._health = health
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="app")
 
     async def _run(
@@ -108,6 +117,18 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         await self._relay.published(self._relay.saved_up_to)
         return result
 
+    def _message(
+        self, view: dict[str, Any], now: datetime | None = None
+    ) -> subscriptions_pb2.Subscription:
+        health = self._health.health(view, now or datetime.now(UTC))
+        return subscription_message(view, health)
+
+    async def _reset_health(self, subscription: Subscription, since: datetime) -> None:
+        """A change that reset the webhook's health (an activation or a new endpoint, made
+        by this command: after ``since``) clears the platform's record: a new start."""
+        if subscription.deleted or subscription.health_reset_at >= since:
+            await self._health.reset(subscription.tenant, str(subscription.id))
+
     async def CreateSubscription(
         self, request: subscriptions_pb2.CreateSubscriptionRequest, context: Context
     ) -> subscriptions_pb2.CreateSubscriptionResponse:
@@ -121,7 +142,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
             in_spec=True,
         )
         return subscriptions_pb2.CreateSubscriptionResponse(
-            subscription=subscription_message(subscription_view(subscription)),
+            subscription=self._message(subscription_view(subscription)),
             signing_secret=secret,
         )
 
@@ -130,7 +151,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
     ) -> subscriptions_pb2.Subscription:
         tenant = current_principal().tenant
         subscription = await self._run(context, self._app.get_subscription, tenant, request.id)
-        return subscription_message(subscription_view(subscription))
+        return self._message(subscription_view(subscription))
 
     async def ListSubscriptions(
         self, request: subscriptions_pb2.ListSubscriptionsRequest, context: Context
@@ -140,8 +161,9 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         views, next_token = await self._run(
             context, lambda: self._projector.fresh().list_subscriptions(tenant, query)
         )
+        now = datetime.now(UTC)
         return subscriptions_pb2.ListSubscriptionsResponse(
-            subscriptions=[subscription_message(view) for view in views],
+            subscriptions=[self._message(view, now) for view in views],
             next_page_token=next_token,
         )
 
@@ -181,6 +203,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, request: subscriptions_pb2.UpdateSubscriptionRequest, context: Context
     ) -> subscriptions_pb2.Subscription:
         expected = request.expected_version if request.HasField("expected_version") else None
+        since = datetime.now(UTC)
         subscription = await self._command(
             context,
             self._app.update_subscription,
@@ -191,16 +214,19 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
             expected,
             in_spec=True,
         )
-        return subscription_message(subscription_view(subscription))
+        await self._reset_health(subscription, since)
+        return self._message(subscription_view(subscription))
 
     async def SetSubscriptionActive(
         self, request: subscriptions_pb2.SetSubscriptionActiveRequest, context: Context
     ) -> subscriptions_pb2.Subscription:
         expected = request.expected_version if request.HasField("expected_version") else None
+        since = datetime.now(UTC)
         subscription = await self._command(
             context, self._app.set_active, _caller(), request.id, request.active, expected
         )
-        return subscription_message(subscription_view(subscription))
+        await self._reset_health(subscription, since)
+        return self._message(subscription_view(subscription))
 
     async def DeleteSubscription(
         self, request: subscriptions_pb2.DeleteSubscriptionRequest, context: Context
@@ -209,6 +235,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         subscription = await self._command(
             context, self._app.delete_subscription, _caller(), request.id, expected
         )
+        await self._reset_health(subscription, datetime.now(UTC))
         return subscriptions_pb2.DeleteSubscriptionResponse(
             id=str(subscription.id), version=subscription.version
         )
@@ -230,7 +257,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
             context, self._app.rotate_signing_secret, _caller(), request.id, overlap
         )
         return subscriptions_pb2.RotateSigningSecretResponse(
-            subscription=subscription_message(subscription_view(subscription)),
+            subscription=self._message(subscription_view(subscription)),
             signing_secret=secret,
         )
 

@@ -154,6 +154,23 @@ class Subscriptions(Application[UUID]):
 
         return self._command(caller.tenant, subscription_id, expected_version, change)
 
+    def disable_by_platform(
+        self, tenant: str, subscription_id: str, reason: str, decided_at: datetime
+    ) -> bool:
+        """True when the verdict deactivated the webhook; False when it was inactive,
+        deleted or re-enabled since (replicas applying the same verdict: one wins)."""
+        disabled = []
+
+        def change(subscription: Subscription) -> list[Aggregate]:
+            disabled.append(subscription.disable_by_platform(reason, decided_at))
+            return []
+
+        try:
+            self._command(tenant, subscription_id, None, change)
+        except NotFound:
+            return False
+        return disabled[-1]
+
     def delete_subscription(
         self, caller: Caller, subscription_id: str, expected_version: int | None
     ) -> Subscription:

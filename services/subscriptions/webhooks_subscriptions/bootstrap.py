@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from webhooks_config import Settings
 from webhooks_secrets import SecretBox
 from webhooks_subscriptions.application import Policy, Subscriptions
+from webhooks_subscriptions.health import HealthWatch
 from webhooks_subscriptions.listing import (
     ListingRecorder,
     PostgresListingRecorder,
@@ -24,6 +25,7 @@ class Components:
     listing: ListingRecorder
     projector: ListingProjector
     relay: OutboxRelay
+    health: HealthWatch
 
     def close(self) -> None:
         self.listing.close()
@@ -99,4 +101,5 @@ def build(settings: Settings) -> Components:
     relay = OutboxRelay(app, settings)
     app.certificate_users = lambda tenant, ident: projector.fresh().certificate_users(tenant, ident)
     app.saved_listeners += [lambda _last: projector.wake(), relay.wake]
-    return Components(app=app, listing=listing, projector=projector, relay=relay)
+    health = HealthWatch(app, settings)
+    return Components(app=app, listing=listing, projector=projector, relay=relay, health=health)

@@ -48,6 +48,7 @@ def webhook_data(webhook: common_pb2.Webhook) -> dict[str, Any]:
         "url": webhook.url,
         "client_certificate_id": webhook.client_certificate_id,
         "soap": None,
+        "rate_limit_per_second": webhook.rate_limit_per_second,
     }
     if webhook.HasField("soap"):
         soap = webhook.soap
@@ -129,6 +130,7 @@ def webhook_message(webhook: dict[str, Any]) -> common_pb2.Webhook:
         method=method,
         format=fmt,
         content_type=content_type,
+        rate_limit_per_second=webhook.get("rate_limit_per_second", 0),
     )
     soap = webhook.get("soap")
     if soap:
@@ -170,7 +172,10 @@ def authentication_message(auth: dict[str, Any], *, reveal: bool) -> common_pb2.
     return message
 
 
-def subscription_message(view: dict[str, Any]) -> subscriptions_pb2.Subscription:
+def subscription_message(
+    view: dict[str, Any], health: common_pb2.Health | None = None
+) -> subscriptions_pb2.Subscription:
+    """``health`` is not part of the view: it is the platform's live verdict, not stored."""
     secret = view["signing_secret"]
     return subscriptions_pb2.Subscription(
         id=view["id"],
@@ -194,6 +199,7 @@ def subscription_message(view: dict[str, Any]) -> subscriptions_pb2.Subscription
             rotated_at=timestamp(secret["rotated_at"]),
             previous_valid_until=timestamp(secret["previous_valid_until"]),
         ),
+        health=health,
     )
 
 

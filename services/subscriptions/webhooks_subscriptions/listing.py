@@ -218,6 +218,17 @@ class ListingRecorder(SqlStore):
             )
             return [json.loads(row[0]) for row in cursor.fetchall()]
 
+    def certificates_in_use(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(tenant, subscription id, certificate view) of every active webhook that presents
+        a client certificate, across organisations (the expiry check's round)."""
+        with self._transaction(write=False) as cursor:
+            cursor.execute(
+                """SELECT s.tenant, s.id, c.doc FROM subscription_listing s
+                JOIN certificate_listing c ON c.tenant = s.tenant AND c.id = s.certificate_id
+                WHERE s.active = 1 AND s.certificate_id <> '' ORDER BY s.tenant, s.id"""
+            )
+            return [(row[0], row[1], json.loads(row[2])) for row in cursor.fetchall()]
+
     def certificate_users(self, tenant: str, certificate_id: str) -> list[str]:
         with self._transaction(write=False) as cursor:
             cursor.execute(

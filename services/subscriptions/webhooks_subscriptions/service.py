@@ -12,6 +12,7 @@ from webhooks_config import Settings
 from webhooks_grpc import run_service
 from webhooks_subscriptions.api import SubscriptionsServicer
 from webhooks_subscriptions.bootstrap import build
+from webhooks_subscriptions.certificate_expiry import CertificateExpiry
 from webhooks_subscriptions.lag import Lags
 
 SERVICE_NAME = subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"].full_name
@@ -29,9 +30,11 @@ async def run(
     # SQLite takes one writer at a time: more threads would only fight over it and the GIL;
     # PostgreSQL overlaps round trips (figures: bench/README.md).
     workers = 1 if settings.store == "sqlite" else 4
+    health = components.health
     servicer = SubscriptionsServicer(
-        components.app, components.projector, components.relay, workers
+        components.app, components.projector, components.relay, health, workers
     )
+    expiry = CertificateExpiry(components.app, components.projector, health, settings)
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         subscriptions_pb2_grpc.add_SubscriptionServiceServicer_to_server(servicer, server)
@@ -43,11 +46,12 @@ async def run(
     async def close() -> None:
         await asyncio.to_thread(components.close)
 
-    background = [components.relay.run, project]
+    background = [components.relay.run, project, health.run, expiry.run]
     if settings.metrics_addresses.get("subscriptions") or settings.otlp_endpoint:
         # The lag gauges' query every few seconds only when something reads them.
         lags = Lags(components.app, components.relay, components.projector)
         lags.export()
+        health.export()
         background.append(lags.run)
     await run_service(
         "subscriptions",

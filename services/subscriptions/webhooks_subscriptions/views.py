@@ -45,6 +45,7 @@ def subscription_view(subscription: Subscription) -> dict[str, Any]:
         "authentication": masked_authentication(subscription.authentication),
         "retry_policy": subscription.retry_policy,
         "active": subscription.active,
+        "disabled_reason": subscription.disabled_reason,
         "created_at": _time(subscription.created_on),
         "updated_at": _time(subscription.modified_on),
         "version": subscription.version,

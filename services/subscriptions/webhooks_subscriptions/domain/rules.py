@@ -156,12 +156,23 @@ def validate_webhook(webhook: Mapping[str, Any], *, allow_http_loopback: bool) -
         raise InvalidField("webhook.soap", "must be an object")
     if kind == "REST" and any(value not in (None, "", [], 0) for value in soap.values()):
         raise InvalidField("webhook.soap", "only SOAP webhooks take SOAP settings")
-    return {
+    canonical: dict[str, Any] = {
         "type": kind,
         "url": url,
         "client_certificate_id": certificate.lower(),
         "soap": _soap(soap, allow_http_loopback) if kind == "SOAP" else None,
     }
+    rate = _rate_limit(webhook.get("rate_limit_per_second"))
+    if rate:  # absent when none: a webhook stored before limits existed compares equal
+        canonical["rate_limit_per_second"] = rate
+    return canonical
+
+
+def _rate_limit(value: Any) -> int:
+    try:
+        return webhooks_catalogue.validate_rate_limit(value)
+    except CatalogueError as error:
+        raise InvalidField(error.field, error.message) from error
 
 
 def webhook_presentation(webhook: Mapping[str, Any]) -> tuple[str, str, str]:

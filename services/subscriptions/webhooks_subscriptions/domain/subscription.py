@@ -16,6 +16,8 @@ from eventsourcing.domain import Aggregate, event
 from webhooks_subscriptions.domain import rules
 
 Trace = dict[str, str]
+# The actor of the changes the platform makes itself (a disable after 410 Gone, ...).
+PLATFORM = "platform"
 
 
 class Subscription(Aggregate):
@@ -49,6 +51,12 @@ class Subscription(Aggregate):
         self.previous_signing_secret = ""
         self.previous_valid_until: datetime | None = None
         self.secret_rotated_at: datetime | None = None
+        # Why the platform disabled it ("" unless it did), kept until it is activated again.
+        self.disabled_reason = ""
+        # Since when the platform's verdicts about its endpoint count: a verdict reached
+        # before the last activation or endpoint change is about a past the owner has
+        # already dealt with (re-enabled, or pointed somewhere else).
+        self.health_reset_at: datetime = self.created_on
 
     # Commands: each emits an event only when something changes.
 
@@ -86,6 +94,14 @@ class Subscription(Aggregate):
         elif not active and self.active:
             self._deactivated(actor=actor, trace=trace)
 
+    def disable_by_platform(self, reason: str, decided_at: datetime) -> bool:
+        """The platform's verdict that the endpoint is gone or dead. It applies once, and
+        only to an active webhook whose health has not been reset since the verdict."""
+        if not self.active or decided_at <= self.health_reset_at:
+            return False
+        self._disabled_by_platform(reason=reason, actor=PLATFORM, trace={})
+        return True
+
     def delete(self, actor: str, trace: Trace) -> None:
         if not self.deleted:
             self._deleted(actor=actor, trace=trace)
@@ -118,7 +134,24 @@ class Subscription(Aggregate):
     def _complete_data_changed(self, include_complete_data: bool, actor: str, trace: Trace) -> None:
         self.include_complete_data = include_complete_data
 
-    @event("EndpointChanged")
+    class _ResetsHealth(Aggregate.Event):
+        """An event after which the platform's earlier verdicts on the endpoint no longer
+        count. Its own time is only known here (the decorated methods run before the
+        aggregate's ``modified_on`` moves to it)."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.health_reset_at = self.timestamp
+
+    class EndpointChanged(_ResetsHealth):
+        webhook: dict[str, Any]
+        actor: str
+        trace: Trace
+
+    class Activated(_ResetsHealth):
+        actor: str
+        trace: Trace
+
+    @event(EndpointChanged)
     def _endpoint_changed(self, webhook: dict[str, Any], actor: str, trace: Trace) -> None:
         self.webhook = webhook
 
@@ -130,9 +163,15 @@ class Subscription(Aggregate):
     def _retry_policy_changed(self, retry_policy: dict[str, Any], actor: str, trace: Trace) -> None:
         self.retry_policy = retry_policy
 
-    @event("Activated")
+    @event(Activated)
     def _activated(self, actor: str, trace: Trace) -> None:
         self.active = True
+        self.disabled_reason = ""
+
+    @event("DisabledByPlatform")
+    def _disabled_by_platform(self, reason: str, actor: str, trace: Trace) -> None:
+        self.active = False
+        self.disabled_reason = reason
 
     @event("Deactivated")
     def _deactivated(self, actor: str, trace: Trace) -> None:
