@@ -17,6 +17,7 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 
+from tests.support.nats_server import NatsServer
 from tests.support.waiting import eventually
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_health import (
@@ -110,12 +111,13 @@ async def test_concurrent_changes_from_two_stores_keep_every_increment(
 
 
 async def _cached_eventually(
-    store: HealthStore, subscription_id: str, failures: int
+    store: HealthStore, subscription_id: str, failures: int, within: float = 30.0
 ) -> messages_pb2.EndpointHealth | None:
     return await eventually(
         lambda: _cached(store, subscription_id),
         lambda record: record is not None and record.health.consecutive_failures == failures,
         what=f"{failures} failures in the cache",
+        timeout=within,
     )
 
 
@@ -208,3 +210,24 @@ async def test_rate_slots_from_two_stores_are_spaced_one_over_the_rate_apart(
     after = await stores[1].reserve_rate_slot(owner, sub, rate, now)
     assert after == pytest.approx(ordered[-1] + 1 / rate, abs=1e-5)
     assert await stores[0].reserve_rate_slot(owner, sub, 0, now) == now
+
+
+async def test_the_watch_survives_a_broker_restart(
+    nats_server: NatsServer, stores: tuple[HealthStore, HealthStore]
+) -> None:
+    writer, reader = stores
+    owner, sub = tenant(), str(uuid.uuid4())
+    nats_server.stop()
+    nats_server.start()
+
+    async def write() -> bool:
+        try:
+            change = await writer.change(
+                owner, sub, lambda record: Change(True, failing(owner, sub, 4), (), ())
+            )
+        except (TimeoutError, nats.errors.Error):
+            return False  # still reconnecting
+        return change.write
+
+    await eventually(write, bool, what="a change after the restart", timeout=60)
+    await _cached_eventually(reader, sub, 4, within=60)
