@@ -1,6 +1,7 @@
 """What one attempt changes in a webhook's health (pure; the rules of docs/operations.md).
 
-- A success resets everything: the record is deleted (or kept healthy, holding only when
+- A success resets everything (but a throttle the endpoint asked for, which runs to its
+  end): the record is deleted (or kept healthy, holding only when
   OnRetriesExhausted was last raised, while that notice's window lasts). It closes an open
   circuit, and announces OnRecovered when the streak had announced OnFailing or
   OnCircuitOpened. A success with no record stores nothing: the hot path.
@@ -87,6 +88,11 @@ def _after_success(
     ):
         return NO_CHANGE
     was = record.health
+    until = moment(was.until)
+    if was.state == HS.HEALTH_STATE_THROTTLED and until is not None and until > now:
+        # An attempt sent before the endpoint asked to slow down: the pause it asked for
+        # stands; the first success after it resets the streak.
+        return NO_CHANGE
     transitions = ("closed",) if was.state == HS.HEALTH_STATE_CIRCUIT_OPEN else ()
     notices: tuple[Notice, ...] = ()
     failing_since = moment(was.failing_since)

@@ -224,6 +224,13 @@ def test_without_retry_after_the_throttle_doubles_from_min_to_max() -> None:
     assert attempt(record, OK, T0 + timedelta(hours=1)).record is None
 
 
+def test_a_success_during_a_throttle_leaves_it_to_its_end() -> None:
+    throttled = attempt(failures(2).record, status(429, retry_after=5), T0 + timedelta(seconds=2))
+    assert attempt(throttled.record, OK, T0 + timedelta(seconds=3)).write is False
+    after = attempt(throttled.record, OK, T0 + timedelta(seconds=7))
+    assert after.write and after.record is None
+
+
 def test_other_failures_do_not_throttle() -> None:
     assert state(attempt(None, status(500))) == HS.HEALTH_STATE_HEALTHY
     timeout = replace(FAIL, status_code=0, failure_class=FC.FAILURE_CLASS_TIMEOUT)
