@@ -168,6 +168,26 @@ OAUTH_TOKEN_REQUESTS = _entry(
     "OAuth 2.0 token requests of the sender (ok, failed)",
     "outcome",
 )
+BREAKER_TRANSITIONS = _entry(
+    "webhooks.sender.breaker_transitions",
+    "counter",
+    "{transition}",
+    "Circuit breaker transitions of webhooks (open, half_open, closed)",
+    "to",
+)
+DEFERRED_JOBS = _entry(
+    "webhooks.sender.deferred_jobs",
+    "counter",
+    "{job}",
+    "Jobs put back without an attempt (circuit_open, throttled, rate_limited, disabled)",
+    "reason",
+)
+PLATFORM_DISABLES = _entry(
+    "webhooks.sender.platform_disables",
+    "counter",
+    "{webhook}",
+    "Webhooks the platform disabled (410 Gone, or failing for days)",
+)
 DEADLETTERS = _entry(
     "webhooks.deadletters",
     "counter",
@@ -235,6 +255,9 @@ CATALOGUE: tuple[Instrument, ...] = (
     RETRIES_SCHEDULED,
     RETRIES_DUE,
     OAUTH_TOKEN_REQUESTS,
+    BREAKER_TRANSITIONS,
+    DEFERRED_JOBS,
+    PLATFORM_DISABLES,
     DEADLETTERS,
     STREAM_MESSAGES,
     STREAM_BYTES,

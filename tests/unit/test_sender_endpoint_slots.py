@@ -28,7 +28,7 @@ def consumer(limit: int = 8, capacity: int = 1024, timeout: float = 15.0) -> Job
         retry_after_max_seconds=3600,
     )
     none: Any = None
-    return JobConsumer(none, none, none, none, none, settings, none)  # type: ignore[arg-type]
+    return JobConsumer(none, none, none, none, none, settings, none, none, none)  # type: ignore[arg-type]
 
 
 async def test_slots_are_handed_over_in_order() -> None:

@@ -9,6 +9,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from webhooks_config import Settings
+from webhooks_health import HealthStore
 from webhooks_messaging import connect, declare_streams
 from webhooks_messaging.deadletters import SENDER, SENDER_DIRECTORY, DeadLetters
 from webhooks_messaging.feed import SubscriptionFeed
@@ -19,6 +20,8 @@ from webhooks_sender.credentials import Credentials
 from webhooks_sender.delivery import Deliverer
 from webhooks_sender.directory import Directory
 from webhooks_sender.guard import OutboundGuard
+from webhooks_sender.health_gate import HealthGate
+from webhooks_sender.rate_limit import RateLimiter
 from webhooks_sender.soap import SoapEnvelopes
 from webhooks_sender.transport import Outbound
 
@@ -35,9 +38,11 @@ class Components:
     deliverer: Deliverer
     attempts: AttemptPublisher
     dead: DeadLetters
+    health: HealthGate
     consumer: JobConsumer
 
     async def close(self) -> None:
+        await self.health.close()
         await self.outbound.close()
         await self.attempts.close()
         # Letters still queued are stored before the connection goes (briefly).
@@ -73,5 +78,10 @@ async def build(settings: Settings) -> Components:
     attempts = AttemptPublisher(nc)
     await attempts.start()
     dead = DeadLetters(SENDER, nc)
-    consumer = JobConsumer(js, directory, feed, deliverer, dead, settings, attempts)
-    return Components(nc, js, directory, feed, outbound, deliverer, attempts, dead, consumer)
+    store = await HealthStore.open(js, replicas=settings.stream_replicas)
+    health = HealthGate(js, store, settings)
+    rate = RateLimiter(store)
+    consumer = JobConsumer(js, directory, feed, deliverer, dead, settings, attempts, health, rate)
+    return Components(
+        nc, js, directory, feed, outbound, deliverer, attempts, dead, health, consumer
+    )

@@ -7,6 +7,9 @@ Every job ends in exactly one of these, decided in one place (``settlement.py``)
   repeats the attempt (at least once; receivers deduplicate on ``webhook-id``);
 - ack after parking, when its endpoint already has every slot busy and a queue of waiting
   jobs: it comes back in a few seconds and does not hold a consumer slot meanwhile;
+- ack after deferring (parking until a given time, no attempt made, retries unspent), when
+  its endpoint's health says wait (circuit open, throttled, disabled: health_gate.py) or
+  its webhook's rate limit has its slot later (rate_limit.py);
 - nak, when the broker refused a publish (the job comes back in a second), or handling
   it raised anything else: then it comes back too, but is terminated and set aside
   (NOT_APPLIED) once it has failed so on five deliveries (webhooks_messaging.handling);
@@ -31,9 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-from datetime import UTC, datetime
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import Any
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
@@ -43,6 +47,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from webhooks.v1 import messages_pb2
 from webhooks_config import Settings
 from webhooks_grpc.collector import collect_less_often
+from webhooks_health import Admission
 from webhooks_messaging import DELIVERIES, is_bulk_job
 from webhooks_messaging import DELIVERY_BULK_SUBJECTS as BULK_JOBS
 from webhooks_messaging import DELIVERY_JOBS_SUBJECTS as JOBS
@@ -54,17 +59,16 @@ from webhooks_messaging.handling import Retrying
 from webhooks_messaging.heartbeats import ACK_WAIT_SECONDS, Heartbeats
 from webhooks_messaging.waiting import first_of
 from webhooks_sender import delivery_metrics
-from webhooks_sender.attempts import AttemptPublisher, attempt_record
-from webhooks_sender.delivery import AttemptResult, Deliverer, gone, unusable
+from webhooks_sender.attempts import AttemptPublisher
+from webhooks_sender.delivery import Deliverer, gone, unusable
 from webhooks_sender.directory import Directory, EndpointUnusable
 from webhooks_sender.endpoint_slots import EndpointSlots, WaitedTooLong
+from webhooks_sender.health_gate import HealthGate
 from webhooks_sender.intake import all_lanes, bulk_free, take_lane
 from webhooks_sender.job_tracing import parent_context, previous_attempt, unsampled_headers
-from webhooks_sender.nats_schedules import schedule_retry
-from webhooks_sender.retries import RetryPolicy
+from webhooks_sender.rate_limit import RateLimiter, without_slot
+from webhooks_sender.recording import Recorder
 from webhooks_sender.settlement import (
-    DELIVERED,
-    FAILED,
     HANDED_BACK,
     Settlement,
     handling_failed,
@@ -95,9 +99,10 @@ class JobConsumer:
         dead: DeadLetters,
         settings: Settings,
         attempts: AttemptPublisher,
+        health: HealthGate,
+        rate: RateLimiter,
     ) -> None:
         self._js = js
-        self._attempts = attempts
         self._directory = directory
         self._feed = feed
         self._deliverer = deliverer
@@ -106,7 +111,18 @@ class JobConsumer:
         self._capacity = settings.sender_concurrency
         self._endpoint_limit = settings.sender_endpoint_concurrency
         self._share = settings.sender_subscription_share  # of an endpoint, per subscription
-        self._retry_after_max = settings.retry_after_max_seconds
+        self._health = health
+        self._rate = rate
+        self._recorder = Recorder(
+            js,
+            attempts,
+            self._settlement,
+            health,
+            retry_after_max_seconds=settings.retry_after_max_seconds,
+            settled=self._settled,
+            spawn=self._spawn,
+        )
+        self._record = self._recorder.record
         # A job is held (waiting for a slot, sent, its record confirmed) longer than the
         # consumer's short ack_wait: heartbeats keep it from going to another sender.
         self._heartbeats = Heartbeats()
@@ -131,6 +147,8 @@ class JobConsumer:
         heartbeats = asyncio.create_task(self._heartbeats.run())
         try:
             await first_of(self._feed.ready.wait(), stop)
+            # Not before the health records are known: an open circuit's jobs would go.
+            await first_of(self._health.store.ready.wait(), stop)
             collect_less_often()
             await all_lanes(
                 take_lane(standard, stop, self._room, self._free, self._take),
@@ -198,6 +216,12 @@ class JobConsumer:
             seconds if mean is None else mean + MEAN_WEIGHT * (seconds - mean)
         )
         slots.waiting_limit = self._waiting_limit(origin)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Runs ``coroutine`` as one of the tasks drained at shutdown."""
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -276,6 +300,9 @@ class JobConsumer:
             endpoint = self._directory.endpoint(state)
         except EndpointUnusable as error:
             return await self._record(msg, job, state, unusable(job, state.webhook.url, str(error)))
+        admission = await self._admitted(msg, job, state)
+        if admission is None:
+            return False
         origin = endpoint.origin
         slots = self._endpoints.get(origin)
         if slots is None:
@@ -283,7 +310,7 @@ class JobConsumer:
                 self._endpoint_limit, self._waiting_limit(origin), share=self._share
             )
         if slots.full(job.subscription_id):
-            await self._settlement.settle(msg, parked(job))
+            await self._settlement.settle(msg, parked(job, headers=without_slot(msg.headers)))
             return False
         slots.holders += 1
         try:
@@ -293,7 +320,7 @@ class JobConsumer:
                 # the job from the broker's ack_wait while it waits and is sent.
                 await slots.acquire(job.subscription_id, 2 * self._wait_budget)
             except WaitedTooLong:
-                await self._settlement.settle(msg, parked(job))
+                await self._settlement.settle(msg, parked(job, headers=without_slot(msg.headers)))
                 return False
             try:
                 untraced = unsampled_headers(job.trace_context)
@@ -313,87 +340,38 @@ class JobConsumer:
             slots.holders -= 1
             if slots.holders == 0:
                 self._endpoints.pop(origin, None)
-        return await self._record(msg, job, state, result)
+        return await self._record(msg, job, state, result, probe=admission.probe)
 
-    async def _record(
+    async def _admitted(
+        self, msg: Msg, job: messages_pb2.DeliveryJob, state: messages_pb2.SubscriptionState
+    ) -> Admission | None:
+        """The job's admission by its endpoint's health, once its rate limit's slot has
+        come; or None when it was deferred instead (settled)."""
+        admission = await self._health.admission(job)
+        if not admission.send:
+            await self._defer(msg, job, admission.until, admission.reason)
+            return None
+        per_second = state.webhook.rate_limit_per_second
+        if per_second > 0:
+            later = await self._rate.hold(job, msg.headers, per_second)
+            if later is not None:
+                await self._defer(msg, job, later[0], "rate_limited", headers=later[1])
+                return None
+        return admission
+
+    async def _defer(
         self,
         msg: Msg,
         job: messages_pb2.DeliveryJob,
-        state: messages_pb2.SubscriptionState | None,
-        result: AttemptResult,
-    ) -> bool:
-        """Publishes the attempt record and returns True: the job is acknowledged once the
-        broker has stored the record (``_stored``), not before, and once the next attempt,
-        if there is one, has been scheduled after it."""
-        policy = RetryPolicy.of(state or messages_pb2.SubscriptionState(), self._retry_after_max)
-        next_at = None
-        if not result.succeeded:
-            next_at = policy.next_attempt_at(
-                job.attempt,
-                datetime.now(UTC),
-                final=result.final,
-                retry_after=result.retry_after,
-            )
-        record = attempt_record(
-            job, result, max_attempts=policy.max_attempts, next_attempt_at=next_at
-        )
-        delivery_metrics.attempted(job, state, result)
-        succeeded = result.succeeded
-        retry = None if next_at is None else (next_at, dict(result.span_context))
-        # A partial, not a closure over a coroutine: the publisher's call is _stored's own.
-        stored = functools.partial(self._stored, msg, job, succeeded, retry=retry)
-        await self._attempts.publish(record, result.span_context or job.trace_context, stored)
-        return True
-
-    async def _stored(
-        self,
-        msg: Msg,
-        job: messages_pb2.DeliveryJob,
-        succeeded: bool,
-        error: BaseException | None,
-        retry: tuple[datetime, dict[str, str]] | None = None,
+        until: datetime | None,
+        reason: str,
+        *,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """The broker's answer to a job's attempt record: the job is settled, once its next
-        attempt (``retry``: when, and the attempt's span context) is scheduled.
-
-        The next attempt is scheduled only after this one's record is stored, so ATTEMPTS
-        holds a delivery's attempts in the order they were made: were it scheduled first
-        and the record lost (no PubAck while the stream elects a leader), the next attempt
-        could be recorded before this one's record is made again by the job's next run,
-        and the failures view, which follows the stream's order, would show a delivery
-        whose last attempt failed for good as still retrying."""
-        if error is None and retry is not None:
-            # Not here: this runs in the publisher's reply handler, which must not wait.
-            task = asyncio.create_task(self._schedule_then_ack(msg, job, *retry))
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
-            return
-        try:
-            if error is not None:
-                await self._settlement.settle(msg, handling_failed(error, job))
-                return
-            await self._settlement.settle(msg, DELIVERED if succeeded else FAILED)
-        finally:
-            self._settled(msg)
-
-    async def _schedule_then_ack(
-        self,
-        msg: Msg,
-        job: messages_pb2.DeliveryJob,
-        at: datetime,
-        previous_attempt: dict[str, str],
-    ) -> None:
-        """Schedules the next attempt of a job whose record is stored, then acknowledges
-        it; if the schedule is not stored, the job comes back (its record, a duplicate
-        then, is dropped by the broker) and the attempt is made and scheduled again."""
-        try:
-            bulk = is_bulk_job(msg.subject)
-            await schedule_retry(self._js, job, at, previous_attempt, bulk=bulk)
-            await self._settlement.settle(msg, FAILED)
-        except asyncio.CancelledError:
-            await self._settlement.settle(msg, HANDED_BACK)
-            raise
-        except Exception as error:
-            await self._settlement.settle(msg, handling_failed(error, job))
-        finally:
-            self._settled(msg)
+        """Puts the job back until ``until`` (None: a few seconds), without an attempt: its
+        attempt number and retries unspent. ``headers``: what it comes back with (by
+        default the message's, less any rate-limit slot)."""
+        if headers is None:
+            headers = without_slot(msg.headers)
+        await self._settlement.settle(msg, parked(job, at=until, headers=headers))
+        delivery_metrics.deferred(reason or "circuit_open")

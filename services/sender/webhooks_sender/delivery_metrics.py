@@ -1,6 +1,7 @@
 """The sender's metrics (issue 14; the catalogue is webhooks_telemetry.metrics): attempts by
 outcome, failure class and protocol, end-to-end latency, HTTP request duration, retries
-scheduled and due, OAuth token requests.
+scheduled and due, OAuth token requests; endpoint health (issue 15): circuit breaker
+transitions, jobs deferred by reason, webhooks the platform disabled.
 
 On the hot path, per attempt: one integer addition (the attempts counter bound to its
 outcome, class and protocol: ``metrics.BoundCounter``) and two histogram records (latency
@@ -34,6 +35,17 @@ HTTP_DURATION = metrics.histogram(metrics.HTTP_CLIENT_DURATION)
 RETRIES_SCHEDULED = metrics.bound_counter(metrics.RETRIES_SCHEDULED, {})
 RETRIES_DUE = metrics.bound_counter(metrics.RETRIES_DUE, {})
 TOKEN_REQUESTS = metrics.counter(metrics.OAUTH_TOKEN_REQUESTS)
+# Endpoint health: one bound counter per label value (the values are a closed set).
+BREAKER_STATES = ("open", "half_open", "closed")
+DEFERRAL_REASONS = ("circuit_open", "throttled", "rate_limited", "disabled")
+_BREAKER = {
+    to: metrics.bound_counter(metrics.BREAKER_TRANSITIONS, {"to": to}) for to in BREAKER_STATES
+}
+_DEFERRED = {
+    reason: metrics.bound_counter(metrics.DEFERRED_JOBS, {"reason": reason})
+    for reason in DEFERRAL_REASONS
+}
+PLATFORM_DISABLES = metrics.bound_counter(metrics.PLATFORM_DISABLES, {})
 
 FC = messages_pb2.FailureClass
 NO_FAILURE = FC.FAILURE_CLASS_UNSPECIFIED
@@ -111,6 +123,20 @@ def _delivered(occurred: Timestamp, tenant: str) -> None:
 
 def retry_scheduled() -> None:
     RETRIES_SCHEDULED.add()
+
+
+def breaker_moved(to: str) -> None:
+    """A webhook's circuit went ``to`` one of ``BREAKER_STATES``."""
+    _BREAKER[to].add()
+
+
+def deferred(reason: str) -> None:
+    """A job was put back without an attempt, for one of ``DEFERRAL_REASONS``."""
+    _DEFERRED[reason].add()
+
+
+def platform_disabled() -> None:
+    PLATFORM_DISABLES.add()
 
 
 def token_requested(ok: bool) -> None:

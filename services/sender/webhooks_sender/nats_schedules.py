@@ -81,15 +81,20 @@ async def park(
     headers: dict[str, str],
     *,
     bulk: bool = False,
+    at: datetime | None = None,
 ) -> None:
-    """Put ``job`` back for a few seconds, unchanged (not an attempt).
+    """Put ``job`` back unchanged (not an attempt: its attempt number and retries stay),
+    for a few seconds, or until ``at`` (a deferral: the circuit is open, the endpoint
+    throttled, the rate limit's slot later; the schedule fires in whole seconds, never
+    before ``at``).
 
     ``headers`` (the job message's) keep the trace context and the previous attempt; the
     broker's own (``Nats-*``) are dropped: a job that came from a schedule carries
     ``Nats-Scheduler``, which the broker refuses on a new schedule ("invalid scheduler").
     """
     headers = {k: v for k, v in headers.items() if not k.lower().startswith("nats-")}
-    at = parked_until(datetime.now(UTC))
+    if at is None:
+        at = parked_until(datetime.now(UTC))
     # Each parking is a distinct message: the id only guards this one publish's re-sends.
     stamp = math.floor(at.timestamp() * 1000)
     await schedule(

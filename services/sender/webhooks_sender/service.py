@@ -34,6 +34,9 @@ async def run(
     async def follow_subscriptions(stop: asyncio.Event) -> None:
         await keep_running("endpoint directory feed", lambda: parts.feed.run(parts.js, stop), stop)
 
+    async def watch_health(stop: asyncio.Event) -> None:
+        await keep_running("endpoint health watch", lambda: parts.health.store.run(stop), stop)
+
     async def deliver(stop: asyncio.Event) -> None:
         await keep_running("delivery consumer", lambda: parts.consumer.run(stop), stop)
 
@@ -41,7 +44,7 @@ async def run(
         "sender",
         settings,
         register,
-        background=[follow_subscriptions, deliver],
+        background=[follow_subscriptions, watch_health, deliver],
         on_shutdown=parts.close,
         ready=ready,
         stop=stop,

@@ -4,7 +4,7 @@ naks, terminates or parks a job message, and counts it.
 The verdicts (``Verdict``):
 - ``DELIVERED`` / ``FAILED``: ack, the attempt recorded (and its retry scheduled);
 - ``parked(job)``: the job put back for a few seconds as a schedule (``nats_schedules``),
-  then ack;
+  then ack; ``parked(job, at=...)``: deferred until then (endpoint health, rate limit);
 - ``malformed(reason, detail)``: term, set aside on DEADLETTERS;
 - ``HANDED_BACK``: nak now, at shutdown (another sender takes it);
 - ``handling_failed(error, job)``: nak with a delay, or term and set aside once it keeps
@@ -16,7 +16,9 @@ The verdicts of the common endings are constants: settling a job makes nothing.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -52,6 +54,8 @@ class Verdict:
     error: BaseException | None = None  # retry: what handling the job raised
     what: str = ""  # retry: the job, as the log line names it
     job: messages_pb2.DeliveryJob | None = None  # park: the job put back
+    at: datetime | None = None  # park: until when (None: a few seconds)
+    headers: Mapping[str, str] | None = None  # park: these instead of the message's
 
 
 DELIVERED = Verdict(ACK)
@@ -59,9 +63,17 @@ FAILED = Verdict(ACK)  # the attempt failed; recorded, and its retry if any sche
 HANDED_BACK = Verdict(NAK)
 
 
-def parked(job: messages_pb2.DeliveryJob) -> Verdict:
-    """Its endpoint has every slot busy and a full queue, or it waited too long."""
-    return Verdict(PARK, job=job)
+def parked(
+    job: messages_pb2.DeliveryJob,
+    *,
+    at: datetime | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Verdict:
+    """Its endpoint has every slot busy and a full queue, or it waited too long; or
+    (``at``) it is deferred: the circuit is open, the endpoint throttled or disabled, its
+    rate limit's slot is later. ``headers``: what it comes back with, when not the
+    message's own."""
+    return Verdict(PARK, job=job, at=at, headers=headers)
 
 
 def malformed(reason: str, detail: str) -> Verdict:
@@ -98,7 +110,8 @@ class Settlement:
         elif ending is PARK:
             assert verdict.job is not None
             bulk = is_bulk_job(msg.subject)  # it comes back on its own lane
-            await park(self._js, verdict.job, dict(msg.headers or {}), bulk=bulk)
+            headers = dict(msg.headers or {}) if verdict.headers is None else dict(verdict.headers)
+            await park(self._js, verdict.job, headers, bulk=bulk, at=verdict.at)
             await msg.ack()
             self.stats.parked += 1
         elif ending is TERM:
