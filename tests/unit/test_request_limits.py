@@ -164,6 +164,11 @@ DOCUMENTED: list[tuple[str, str, str]] = [
         f"at most {limits.EVENT_DATA_BYTES // KIB} KiB",
     ),
     ("router.proto", "repeated PlatformEvent events = 1;", "WEBHOOKS_ROUTER_MAX_BATCH"),
+    (
+        "common.proto",
+        "int32 rate_limit_per_second = 5;",
+        f"At most {limits.RATE_LIMIT_PER_SECOND:,}",
+    ),
     ("router.proto", "string subscription_id = 1;", f"at most {limits.ID_LENGTH}"),
     ("router.proto", "google.protobuf.Timestamp since = 2;", "0001-01-01"),
     ("sender.proto", "string subscription_id = 1;", f"at most {limits.ID_LENGTH}"),
