@@ -126,7 +126,7 @@ class HealthStore:
         while not stop.is_set():
             try:
                 await self._watch(stop)
-            except (nats.errors.Error, APIError, OSError) as err:
+            except (nats.errors.Error, APIError, OSError, TimeoutError) as err:
                 log.warning("health watch failed (%s); watching again", err)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), _WATCH_RETRY_SECONDS)
@@ -166,6 +166,14 @@ class HealthStore:
         if record is None:
             self._cache.pop(subscription_id, None)
         else:
+            self._cache[subscription_id] = record
+
+    def _hold(
+        self, subscription_id: str, revision: int, record: messages_pb2.EndpointHealth
+    ) -> None:
+        """Our own write, in the cache before the watch brings it back."""
+        if revision > self._revisions.get(subscription_id, 0):
+            self._revisions[subscription_id] = revision
             self._cache[subscription_id] = record
 
     def _decode(self, key: str, value: bytes) -> messages_pb2.EndpointHealth | None:
@@ -212,7 +220,7 @@ class HealthStore:
                 else:
                     data = decided.record.SerializeToString()
                     written = await self._health.update(key, data, last=revision)
-                    self._apply(key, written, None, data)
+                    self._hold(subscription_id, written, decided.record)
             except (KeyWrongLastSequenceError, APIError) as err:
                 if not _lost_race(err):
                     raise
