@@ -121,7 +121,10 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         self, view: dict[str, Any], now: datetime | None = None
     ) -> subscriptions_pb2.Subscription:
         health = self._health.health(view, now or datetime.now(UTC))
-        return subscription_message(view, health)
+        message = subscription_message(view, health)
+        if health is None:
+            message.health.state = common_pb2.HEALTH_STATE_HEALTHY
+        return message
 
     async def _reset_health(self, subscription: Subscription, since: datetime) -> None:
         """A change that reset the webhook's health (an activation or a new endpoint, made

@@ -45,6 +45,9 @@ HS = common_pb2.HealthState
 # verdict takes effect within this (the sender defers the webhook's jobs meanwhile anyway).
 APPLY_EVERY_SECONDS = 1.0
 RECONNECT_SECONDS = 1.0
+# How long a command's reply waits for the record's delete (the relay's wait, likewise):
+# beyond it the reply goes and the delete is retried every round.
+DELETE_WAIT_SECONDS = 2.0
 PAUSED_LOG_EVERY_SECONDS = 60.0
 UNHEALTHY = ("failing", "circuit_open", "throttled", "disabled")
 
@@ -78,13 +81,16 @@ class HealthWatch:
 
     # The API's side: no I/O.
 
-    def health(self, view: dict[str, Any], now: datetime) -> common_pb2.Health:
-        """What GetSubscription / ListSubscriptions show of the webhook ``view``."""
+    def health(self, view: dict[str, Any], now: datetime) -> common_pb2.Health | None:
+        """What GetSubscription / ListSubscriptions show of the webhook ``view``; None:
+        healthy (no record), which the caller sets as a bare state: that is most rows of a
+        listing, and a Health message built and copied per row costs more than the lookup."""
         reason = view.get("disabled_reason") or ""  # absent from rows listed before it existed
         if reason and not view["active"]:
             return disabled_health(reason)
         store = self._store
-        return shown_health(store.cached(view["id"]) if store is not None else None, now)
+        record = store.cached(view["id"]) if store is not None else None
+        return None if record is None else shown_health(record, now)
 
     @property
     def session(self) -> tuple[HealthStore, JetStreamContext] | None:
@@ -156,9 +162,11 @@ class HealthWatch:
             raise RuntimeError("the health watch ended")
 
     async def _apply_disables(self, records: Iterable[messages_pb2.EndpointHealth]) -> None:
-        for record in list(records):
-            if record.health.state != HS.HEALTH_STATE_DISABLED:
-                continue
+        disabled = [r for r in records if r.health.state == HS.HEALTH_STATE_DISABLED]
+        held = {record.subscription_id for record in disabled}
+        for gone in [ident for ident in self._applied if ident not in held]:
+            del self._applied[gone]  # its record was deleted: forget it
+        for record in disabled:
             subscription_id = record.subscription_id
             decided_at = _decided_at(record)
             if decided_at is None:
@@ -207,7 +215,7 @@ class HealthWatch:
         if store is None or self._js is None:
             return False
         try:
-            await store.delete(tenant, subscription_id)
+            await asyncio.wait_for(store.delete(tenant, subscription_id), DELETE_WAIT_SECONDS)
         except Exception as error:
             log.warning("health: cannot clear the record of %s yet: %s", subscription_id, error)
             return False
