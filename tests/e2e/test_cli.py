@@ -5,6 +5,7 @@ a restart. Nothing is delivered here, so the URLs are https://example.com/..."""
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,8 @@ def test_create_rest_basic_and_soap_oauth_then_list(platform: Platform) -> None:
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()
     assert header.split() == [
-        *("NAME", "ENTITY", "TRIGGERS", "URL", "CREATED", "MODIFIED", "ACTIVE", "FAILURES", "ID")
+        *("NAME", "ENTITY", "TRIGGERS", "URL", "CREATED", "MODIFIED", "ACTIVE"),
+        *("HEALTH", "FAILURES", "ID"),
     ]
     rest_row = next(r for r in rows if rest_name in r)
     assert "Object" in rest_row and "https://example.com/hooks/crm" in rest_row
@@ -158,6 +160,31 @@ def test_deactivate_then_activate(platform: Platform) -> None:
     assert platform.run_json("subscriptions", "activate", sub["id"])["active"] is True
     active = platform.run_json("subscriptions", "list", "--active", "--all")
     assert sub["id"] in [s["id"] for s in active["subscriptions"]]
+
+
+def test_rate_limit_health_and_enable(platform: Platform) -> None:
+    """--rate-limit on create and update, the health a new webhook shows (list, get,
+    --json), and enable as activate."""
+    sub = create_rest_basic(platform, unique("Limited"), "--rate-limit", "25")["subscription"]
+    assert sub["webhook"]["rate_limit_per_second"] == 25
+    shown = platform.run_cli("subscriptions", "get", sub["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"^rate limit +25 per second$", shown.stdout, re.MULTILINE), shown.stdout
+    assert re.search(r"^health +healthy$", shown.stdout, re.MULTILINE), shown.stdout
+    got = platform.run_json("subscriptions", "get", sub["id"])
+    assert got["health"]["state"] == "HEALTH_STATE_HEALTHY", got.get("health")
+    updated = platform.run_json("subscriptions", "update", sub["id"], "--rate-limit", "0")
+    assert updated["webhook"]["rate_limit_per_second"] == 0
+    assert updated["webhook"]["url"] == "https://example.com/hooks/crm", "the rest kept"
+    refused = platform.run_cli("subscriptions", "update", sub["id"], "--rate-limit", "10001")
+    assert refused.returncode == 1 and "webhook.rate_limit_per_second" in error_line(refused)
+    table = platform.run_cli("subscriptions", "list", "--name-contains", sub["name"])
+    header, row = table.stdout.splitlines()
+    assert row[header.index("HEALTH") :].startswith("healthy"), table.stdout
+    listed = platform.run_json("subscriptions", "list", "--name-contains", sub["name"])
+    assert listed["subscriptions"][0]["health"]["state"] == "HEALTH_STATE_HEALTHY"
+    assert platform.run_json("subscriptions", "deactivate", sub["id"])["active"] is False
+    assert platform.run_json("subscriptions", "enable", sub["id"])["active"] is True
 
 
 def test_delete_then_get_is_not_found(platform: Platform) -> None:
