@@ -268,6 +268,9 @@ async def test_forged_form_numbers_are_refused_not_a_500(console: Console) -> No
             {"triggers[0].activity_types": "²"},
             {"triggers[0].status_changes.from": HUGE_INT, "triggers[0].status_changes.to": "1"},
             {"action": f"remove_trigger:{HUGE_INT}"},
+            {"webhook.rate_limit_per_second": HUGE_INT},
+            {"webhook.rate_limit_per_second": "²"},
+            {"webhook.rate_limit_per_second": "-1"},
         ]
         for fields in forged:
             for path in ("/webhooks/new", f"/webhooks/{sub}/edit"):
