@@ -29,6 +29,13 @@ HEALTH_NAMES: dict[int, str] = {
     THROTTLED: "throttled",
     DISABLED: "disabled",
 }
+# The summary's first words per state (health_summary: "<label>: <detail>").
+SUMMARY_LABELS: dict[int, str] = {
+    DISABLED: "Disabled by the platform",
+    CIRCUIT_OPEN: "Circuit open",
+    THROTTLED: "Throttled",
+    FAILING: "Failing",
+}
 # The history entry of the platform's disabling (changes: {"reason": ...}).
 DISABLED_BY_PLATFORM = "DisabledByPlatform"
 # The states a person should look at, worst first (the console's banners, in this order).
@@ -64,15 +71,6 @@ def failing_text(health: Health) -> str:
         return health.reason
     count = health.consecutive_failures
     return f"{count} attempt{'' if count == 1 else 's'} in a row failed"
-
-
-# The summary's first words per state (health_summary: "<label>: <detail>").
-SUMMARY_LABELS: dict[int, str] = {
-    DISABLED: "Disabled by the platform",
-    CIRCUIT_OPEN: "Circuit open",
-    THROTTLED: "Throttled",
-    FAILING: "Failing",
-}
 
 
 def health_detail(health: Health, now: datetime | None = None) -> str:
