@@ -12,21 +12,29 @@ import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 import nats
 import pytest
 from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
 
 from tests.support.nats_server import NatsServer
 from tests.support.waiting import eventually
 from webhooks.v1 import common_pb2, messages_pb2
+from webhooks_config import load_settings
 from webhooks_health import (
     HEALTH_BUCKET,
     NO_CHANGE,
     Change,
     HealthStore,
+    announce,
+    announcement_event_id,
     health_key,
+    operator_event,
 )
+from webhooks_messaging.streams import EVENTS, declare_stream, stream_configs
+from webhooks_messaging.subjects import events_subject
 
 HS = common_pb2.HealthState
 
@@ -231,3 +239,48 @@ async def test_the_watch_survives_a_broker_restart(
 
     await eventually(write, bool, what="a change after the restart", timeout=60)
     await _cached_eventually(reader, sub, 4, within=60)
+
+
+async def test_an_operator_event_is_announced_once_on_events(
+    two_js: tuple[JetStreamContext, JetStreamContext],
+) -> None:
+    js = two_js[0]
+    try:
+        await js.stream_info(EVENTS)  # declared by an earlier test: left as it is
+    except nats.js.errors.NotFoundError:
+        await declare_stream(js, _events_config())
+    owner, sub = tenant(), str(uuid.uuid4())
+    state = messages_pb2.SubscriptionState(
+        id=sub,
+        tenant=owner,
+        name="crm",
+        entity="Object",
+        webhook=common_pb2.Webhook(url="https://x"),
+    )
+    at = datetime.now(UTC)
+    event = operator_event(
+        "OnFailing",
+        tenant=owner,
+        subscription=state,
+        health=common_pb2.Health(state=HS.HEALTH_STATE_FAILING, consecutive_failures=5),
+        event_id=announcement_event_id("OnFailing", sub, at=at),
+        occurred_at=at,
+    )
+    await announce(js, event)
+    await announce(two_js[1], event)  # another replica saw the same streak: dropped
+
+    subject = events_subject(owner, "Webhook", "OnFailing")
+    reader = await js.subscribe(subject, stream=EVENTS, ordered_consumer=True)
+    try:
+        first = await reader.next_msg(timeout=10)
+        with pytest.raises(nats.errors.TimeoutError):
+            await reader.next_msg(timeout=1)
+    finally:
+        await reader.unsubscribe()
+    assert first.headers is not None and first.headers["Nats-Msg-Id"] == event.event_id
+    assert messages_pb2.PlatformEvent.FromString(first.data) == event
+
+
+def _events_config() -> StreamConfig:
+    (config,) = (c for c in stream_configs(load_settings({})) if c.name == EVENTS)
+    return config
