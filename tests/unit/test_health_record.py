@@ -4,11 +4,12 @@ data (pure parts)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.health_rules import T0, attempt, failures, status
+from tests.support.health_rules import FAIL, OK, T0, attempt, failures, status
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_catalogue.samples import sample_data
 from webhooks_health import (
@@ -16,10 +17,13 @@ from webhooks_health import (
     FailureWindow,
     announcement_event_id,
     health_key,
+    notice_event,
     operator_event,
     shown_health,
     subscription_of_key,
 )
+from webhooks_messaging.subjects import events_subject
+from webhooks_router.validation import validate_event
 
 HS = common_pb2.HealthState
 
@@ -144,3 +148,25 @@ def test_operator_event_extra_keys_are_checked() -> None:
             occurred_at=T0,
             Colour="red",
         )
+
+
+def test_every_operator_event_passes_the_routers_validation() -> None:
+    exhausted = replace(FAIL, exhausted=True, delivery_id="d-" + "7" * 36, event_id="e-1")
+    opened = attempt(failures(4).record, exhausted, T0 + timedelta(minutes=1), window=(10, 10))
+    gone = attempt(None, status(410))
+    recovered = attempt(opened.record, OK, T0 + timedelta(minutes=2))
+    notices = [*opened.notices, *gone.notices, *recovered.notices]
+    assert {notice.trigger for notice in notices} == {
+        "OnFailing",
+        "OnCircuitOpened",
+        "OnRetriesExhausted",
+        "OnDisabled",
+        "OnRecovered",
+    }
+    for notice in notices:
+        event = notice_event(notice, tenant="acme", subscription=subscription(), occurred_at=T0)
+        data = validate_event(
+            event, subject=events_subject("acme", "Webhook", notice.trigger), now=T0.timestamp()
+        )
+        assert data["SubscriptionId"] == subscription().id
+        assert (data["DeliveryId"] != "") == (notice.trigger == "OnRetriesExhausted")
