@@ -207,6 +207,14 @@ class JobConsumer:
         served = int(self._endpoint_limit * self._wait_budget / max(mean, 0.001))
         return min(self._most_waiting, max(self._endpoint_limit, served))
 
+    def _slots_of(self, origin: str) -> EndpointSlots:
+        slots = self._endpoints.get(origin)
+        if slots is None:
+            slots = self._endpoints[origin] = EndpointSlots(
+                self._endpoint_limit, self._waiting_limit(origin), share=self._share
+            )
+        return slots
+
     def _timed(self, origin: str, slots: EndpointSlots, seconds: float) -> None:
         """One request to ``origin`` took ``seconds``: its mean and waiting bound follow."""
         mean = self._mean_seconds.get(origin)
@@ -304,11 +312,7 @@ class JobConsumer:
         if admission is None:
             return False
         origin = endpoint.origin
-        slots = self._endpoints.get(origin)
-        if slots is None:
-            slots = self._endpoints[origin] = EndpointSlots(
-                self._endpoint_limit, self._waiting_limit(origin), share=self._share
-            )
+        slots = self._slots_of(origin)
         if slots.full(job.subscription_id):
             await self._settlement.settle(msg, parked(job, headers=without_slot(msg.headers)))
             return False
