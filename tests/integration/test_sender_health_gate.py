@@ -115,13 +115,9 @@ async def put(gate: HealthGate, record: messages_pb2.EndpointHealth) -> None:
     await gate.store.change(record.tenant, record.subscription_id, lambda _: change)
 
 
-async def test_past_the_cool_down_one_job_of_either_replica_is_the_probe(
-    gates: tuple[HealthGate, HealthGate],
-) -> None:
-    first, second = gates
-    state = subscription()
+def open_past_cool_down(state: messages_pb2.SubscriptionState) -> messages_pb2.EndpointHealth:
     now = datetime.now(UTC)
-    record = messages_pb2.EndpointHealth(
+    return messages_pb2.EndpointHealth(
         tenant=state.tenant,
         subscription_id=state.id,
         health=common_pb2.Health(
@@ -130,7 +126,15 @@ async def test_past_the_cool_down_one_job_of_either_replica_is_the_probe(
         cooldown_seconds=30,
         circuit_opened_at=timestamp(now - timedelta(seconds=31)),
     )
-    await put(first, record)
+
+
+async def test_past_the_cool_down_one_job_of_either_replica_is_the_probe(
+    gates: tuple[HealthGate, HealthGate],
+) -> None:
+    first, second = gates
+    state = subscription()
+    now = datetime.now(UTC)
+    await put(first, open_past_cool_down(state))
     await stored(second, state, present=True)
 
     admissions = await asyncio.gather(
@@ -141,6 +145,26 @@ async def test_past_the_cool_down_one_job_of_either_replica_is_the_probe(
     assert len(waiting) == 19
     assert all(a.reason == "circuit_open" and a.until is not None for a in waiting)
     assert all(a.until is not None and a.until > now for a in waiting)
+
+
+async def test_a_probe_parked_before_its_attempt_is_given_back_at_once(
+    gates: tuple[HealthGate, HealthGate],
+) -> None:
+    first, second = gates
+    state = subscription()
+    await put(first, open_past_cool_down(state))
+    await stored(second, state, present=True)
+    assert (await first.admission(job_of(state))).probe
+    assert not (await second.admission(job_of(state))).send  # the probe is out
+
+    first.probe_not_sent(job_of(state), probe=True)  # its endpoint's slots were busy
+
+    async def probe_free() -> bool:
+        record = second.store.cached(state.id)
+        return record is not None and not record.HasField("probe_started_at")
+
+    await eventually(probe_free, bool, 20, "the probe given back")
+    assert (await second.admission(job_of(state))).probe
 
 
 async def test_a_healthy_success_stores_nothing_and_a_failure_starts_a_streak(

@@ -314,7 +314,7 @@ class JobConsumer:
         origin = endpoint.origin
         slots = self._slots_of(origin)
         if slots.full(job.subscription_id):
-            await self._settlement.settle(msg, parked(job, headers=without_slot(msg.headers)))
+            await self._park(msg, job, probe=admission.probe)
             return False
         slots.holders += 1
         try:
@@ -324,7 +324,7 @@ class JobConsumer:
                 # the job from the broker's ack_wait while it waits and is sent.
                 await slots.acquire(job.subscription_id, 2 * self._wait_budget)
             except WaitedTooLong:
-                await self._settlement.settle(msg, parked(job, headers=without_slot(msg.headers)))
+                await self._park(msg, job, probe=admission.probe)
                 return False
             try:
                 untraced = unsampled_headers(job.trace_context)
@@ -359,9 +359,16 @@ class JobConsumer:
         if per_second > 0:
             later = await self._rate.hold(job, msg.headers, per_second)
             if later is not None:
+                self._health.probe_not_sent(job, probe=admission.probe)
                 await self._defer(msg, job, later[0], "rate_limited", headers=later[1])
                 return None
         return admission
+
+    async def _park(self, msg: Msg, job: messages_pb2.DeliveryJob, *, probe: bool) -> None:
+        """Back in a few seconds: its endpoint's slots are busy (a probe it was: another
+        job may be the probe meanwhile)."""
+        self._health.probe_not_sent(job, probe=probe)
+        await self._settlement.settle(msg, parked(job, headers=without_slot(msg.headers)))
 
     async def _defer(
         self,

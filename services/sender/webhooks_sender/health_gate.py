@@ -18,13 +18,16 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from nats.js import JetStreamContext
 
 from webhooks.v1 import messages_pb2
 from webhooks_config import Settings
 from webhooks_health import (
+    NO_CHANGE,
     Admission,
     AttemptFacts,
     Change,
@@ -98,6 +101,41 @@ class HealthGate:
             return Admission(send=False, until=later, reason="circuit_open")
         return admission
 
+    def probe_not_sent(self, job: messages_pb2.DeliveryJob, *, probe: bool) -> None:
+        """``job`` was admitted (as the probe when ``probe``) but parked before its attempt:
+        its probe is given back at once, rather than after PROBE_STALE_SECONDS. (Should a
+        probe of another replica be out too, its result decides as well: two probes.)"""
+        if probe:
+            self._spawn(self._give_back_probe(job.tenant, job.subscription_id))
+
+    async def _give_back_probe(self, tenant: str, subscription_id: str) -> None:
+        def decide(record: messages_pb2.EndpointHealth | None) -> Change:
+            if record is None or not record.HasField("probe_started_at"):
+                return NO_CHANGE
+            given_back = messages_pb2.EndpointHealth()
+            given_back.CopyFrom(record)
+            given_back.ClearField("probe_started_at")
+            return Change(write=True, record=given_back, announcements=(), transitions=())
+
+        try:
+            await self._store.change(tenant, subscription_id, decide)
+        except Exception:
+            self.failed += 1
+            log.warning("probe of subscription %s not given back", subscription_id, exc_info=True)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> bool:
+        """Runs a health update in the background; False when too many are in flight."""
+        if len(self._tasks) >= MOST_OBSERVING:
+            coroutine.close()
+            self.skipped += 1
+            if self.skipped % 1000 == 1:
+                log.warning("health updates skipped: %d in flight", len(self._tasks))
+            return False
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
     def observe(
         self,
         job: messages_pb2.DeliveryJob,
@@ -120,7 +158,7 @@ class HealthGate:
             self.skipped += 1
             if self.skipped % 1000 == 1:
                 log.warning("health updates skipped: %d in flight", len(self._tasks))
-            return
+            return  # before the facts are made: skipping costs nothing
         facts = AttemptFacts(
             succeeded=not failed,
             status_code=result.status_code,
@@ -135,9 +173,7 @@ class HealthGate:
             event_id=job.event_id,
         )
         window = self._window.verdict(subscription_id, now)
-        task = asyncio.create_task(self._update(job.tenant, state, facts, window))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._update(job.tenant, state, facts, window))
 
     async def _update(
         self,
