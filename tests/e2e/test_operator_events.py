@@ -5,10 +5,11 @@ entity through the same router and sender as any event, signed like any delivery
 limited, and never in a loop.
 
 The whole platform runs as processes (``tests.support.platform_stack``) with small health
-settings: a webhook is failing after 3 failed attempts in a row; the breaker would need 50
-attempts (it stays shut here: its own tests are the sender's); certificates are looked at
-every second. Every test has its own tenant and receiver paths; deliveries are counted
-until they stop changing (``settled``), so a loop (a count that keeps climbing) fails.
+settings: a webhook is failing after 3 failed attempts in a row; the breaker opens at 10
+attempts of which 70 % failed, for a cool-down of 1 s (2 s after a failed probe);
+certificates are looked at every second. Every test has its own tenant and receiver
+paths; deliveries are counted until they stop changing (``settled``), so a loop (a count
+that keeps climbing) fails.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.support.certs import issue_client_certificate, make_ca
 from tests.support.operator_events import (
     DATA_KEYS,
     ON_CERTIFICATE_EXPIRING,
+    ON_CIRCUIT_OPENED,
     ON_FAILING,
     ON_RECOVERED,
     ON_RETRIES_EXHAUSTED,
@@ -48,14 +50,17 @@ from tests.support.waiting import eventually
 from webhooks.v1 import common_pb2, messages_pb2, router_pb2, subscriptions_pb2
 
 FAILING_AFTER = 3
+BREAKER_MIN_REQUESTS = 10
 HEALTH_ENV = {
     "WEBHOOKS_HEALTH_FAILING_AFTER": str(FAILING_AFTER),
-    "WEBHOOKS_HEALTH_BREAKER_MIN_REQUESTS": "50",
+    # Ten attempts decide the breaker: more than any other test makes to one webhook.
+    "WEBHOOKS_HEALTH_BREAKER_MIN_REQUESTS": str(BREAKER_MIN_REQUESTS),
     "WEBHOOKS_HEALTH_BREAKER_COOLDOWN_SECONDS": "1",
     "WEBHOOKS_HEALTH_CERTIFICATE_CHECK_SECONDS": "1",
 }
 HEALTHY = common_pb2.HEALTH_STATE_HEALTHY
 FAILING = common_pb2.HEALTH_STATE_FAILING
+CIRCUIT_OPEN = common_pb2.HEALTH_STATE_CIRCUIT_OPEN
 REJECTED = router_pb2.PUBLISH_STATUS_REJECTED
 
 
@@ -191,6 +196,62 @@ async def test_a_failing_webhook_is_announced_signed_once_then_its_recovery(
     await settled(lambda: len(receiver.at("/ops")), what="operator events")
     triggers = sorted(e.trigger for e in events())
     assert triggers == sorted([ON_FAILING, ON_RETRIES_EXHAUSTED, ON_RECOVERED]), triggers
+
+
+async def test_an_opened_circuit_is_announced_once_and_its_probe_recovers_it(
+    stack: Platform, receiver: HttpsReceiver
+) -> None:
+    tenant = new_tenant("circuit")
+    ops = await stack.create_subscription(tenant, operator_spec("ops", receiver.url("/ops")))
+    receiver.reply("/stock", Reply(503 - 3, b"stock down"))  # 500: a failure, no throttle
+    stock = (
+        await stack.create_subscription(tenant, rest("stock", receiver.url("/stock")))
+    ).subscription
+
+    async def events_now() -> list[OperatorEvent]:
+        return received_operator_events(receiver, "/ops", ops.signing_secret)
+
+    # Ten failures in the window open the circuit.
+    await publish_new_objects(stack, tenant, BREAKER_MIN_REQUESTS)
+    await receiver.wait_for(BREAKER_MIN_REQUESTS, "/stock", timeout=60)
+    opened = await eventually(
+        lambda: health_of(stack, tenant, stock.id),
+        lambda health: health.state == CIRCUIT_OPEN,
+        what="the circuit open in GetSubscription",
+    )
+    assert (
+        opened.reason
+        == f"{BREAKER_MIN_REQUESTS} of {BREAKER_MIN_REQUESTS} attempts failed in 5 minutes"
+    )
+
+    # Two more deliveries wait; after the cool-down one is the probe: it fails and the
+    # circuit opens again (not announced again); then the endpoint is back and the next
+    # probe closes it. Each job that waited was sent once, as its first attempt (waiting
+    # spends no retry).
+    waiting = await publish_new_objects(stack, tenant, 2)
+    await receiver.wait_for(BREAKER_MIN_REQUESTS + 1, "/stock", timeout=60)
+    receiver.reply("/stock", Reply(204))
+    await eventually(
+        events_now,
+        lambda found: bool(of(found, ON_RECOVERED, stock.id)),
+        timeout=60,
+        what="OnRecovered after the probe",
+    )
+    await receiver.wait_for(BREAKER_MIN_REQUESTS + 2, "/stock", timeout=60)
+    await stack.wait_idle(within=60, scheduled=True)
+    await settled(lambda: len(receiver.at("/ops")), what="operator events")
+    found = await events_now()
+    assert sorted(e.trigger for e in found) == sorted(
+        [ON_FAILING, ON_RETRIES_EXHAUSTED, ON_CIRCUIT_OPENED, ON_RECOVERED]
+    ), [(e.trigger, e.data["State"]) for e in found]
+    (circuit,) = of(found, ON_CIRCUIT_OPENED, stock.id)
+    assert (circuit.data["State"], circuit.data["Reason"]) == ("circuit_open", opened.reason)
+    assert circuit.event_id.startswith(f"webhook:{stock.id}:circuit-opened:"), circuit.event_id
+    probes = receiver.at("/stock")[BREAKER_MIN_REQUESTS:]
+    assert len(probes) == 2, [r.headers["webhook-id"] for r in probes]
+    assert {json.loads(r.body)["Event"]["EventId"] for r in probes} == waiting
+    assert [r.headers["webhook-attempt"] for r in probes] == ["1", "1"]
+    assert (await health_of(stack, tenant, stock.id)).state == HEALTHY
 
 
 async def test_a_failing_operator_webhook_is_never_announced_and_nothing_loops(
