@@ -113,6 +113,7 @@ def received_operator_events(
         verifier.verify(request.body, dict(request.headers))
         envelope = json.loads(request.body)["Event"]
         assert envelope["Subscription"] == WEBHOOK, envelope
+        assert request.headers["webhook-id"] == envelope["DeliveryId"], request.headers
         found.append(OperatorEvent(envelope, request))
     return found
 
