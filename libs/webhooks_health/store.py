@@ -37,7 +37,10 @@ log = logging.getLogger(__name__)
 
 # A change that lost this many compare-and-sets in a row is given up (write=False): the
 # writers that won have recorded their attempts, and the next attempt tries again.
-CHANGE_ATTEMPTS = 5
+# Conflicts come only from other sender replicas (one process changes a record one change at
+# a time, see ``change``): a few tries, apart by a random pause, are enough.
+CHANGE_ATTEMPTS = 8
+CHANGE_PAUSE_SECONDS = (0.005, 0.05)
 # Rate slots are contended by every job of a burst: more tries, spread by a short pause.
 RATE_SLOT_ATTEMPTS = 200
 # Notices are remembered this long (an OnCertificateExpiring per certificate and expiry).
@@ -71,6 +74,10 @@ class HealthStore:
         self._revisions: dict[str, int] = {}
         self.ready = asyncio.Event()  # set once the watch has delivered the initial values
         self.undecodable = 0  # values that were not an EndpointHealth (logged, ignored)
+        # The changes waiting in this process, by key: one at a time per record. Ten attempts
+        # to one webhook failing together would otherwise race each other's compare-and-set,
+        # and the losers' failures (the one that opens the circuit among them) be dropped.
+        self._changing: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @classmethod
     async def open(cls, js: JetStreamContext, *, replicas: int) -> HealthStore:
@@ -206,7 +213,27 @@ class HealthStore:
         compare-and-set lost (then nothing is to be announced either).
         """
         key = health_key(tenant, subscription_id)
-        for _ in range(CHANGE_ATTEMPTS):
+        lock, users = self._changing.get(key) or (asyncio.Lock(), 0)
+        self._changing[key] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._change(key, subscription_id, decide)
+        finally:
+            lock, users = self._changing[key]
+            if users == 1:
+                del self._changing[key]
+            else:
+                self._changing[key] = (lock, users - 1)
+
+    async def _change(
+        self,
+        key: str,
+        subscription_id: str,
+        decide: Callable[[messages_pb2.EndpointHealth | None], Change],
+    ) -> Change:
+        for attempt in range(CHANGE_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(*CHANGE_PAUSE_SECONDS))
             record, revision = await self._read(key)
             decided = decide(record)
             if not decided.write or (decided.record is None and record is None):

@@ -118,6 +118,21 @@ async def test_concurrent_changes_from_two_stores_keep_every_increment(
         assert record is not None and record.tenant == owner
 
 
+async def test_many_changes_at_once_in_one_process_are_each_applied_once(
+    stores: tuple[HealthStore, HealthStore],
+) -> None:
+    """Ten attempts to one webhook failing together each count, each on its first call: the
+    store takes one process's changes of a record one at a time, so none loses its
+    compare-and-set to a sibling and is dropped (the one that opens the circuit among them)."""
+    owner, sub = tenant(), str(uuid.uuid4())
+    changes = await asyncio.gather(
+        *(stores[0].change(owner, sub, increment(owner, sub)) for _ in range(30))
+    )
+    assert all(change.write for change in changes)
+    counts = sorted(c.record.health.consecutive_failures for c in changes if c.record is not None)
+    assert counts == list(range(1, 31))
+
+
 async def _cached_eventually(
     store: HealthStore, subscription_id: str, failures: int, within: float = 30.0
 ) -> messages_pb2.EndpointHealth | None:
