@@ -127,11 +127,11 @@ def test_every_runbook_is_a_section_of_the_operations_guide() -> None:
         assert anchor in sections, f"{alert['alert']}: docs/operations.md has no #{anchor}"
 
 
-def test_the_rules_name_no_metric_that_does_not_exist_yet() -> None:
-    """ "Many circuits open" waits for issue 15's circuit metric; the file says so."""
-    text = RULES.read_text()
-    assert "circuit" not in "".join(rule.get("expr", "") for rule in rules())
-    assert "many circuits open" in text.lower()
+def test_many_open_circuits_are_alerted_on_from_the_health_gauge() -> None:
+    """Endpoint health's gauge, counted once however many subscriptions replicas export it."""
+    (alert,) = [a for a in alerts() if a["alert"] == "WebhooksManyCircuitsOpen"]
+    assert 'webhooks_subscriptions_health{state="circuit_open"}' in alert["expr"]
+    assert alert["expr"].startswith("max(")
 
 
 # -- metric and label names ------------------------------------------------------------
