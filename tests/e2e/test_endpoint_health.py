@@ -2,7 +2,7 @@
 a nats-server, the subscriptions service and one sender; HTTPS receivers under a test CA):
 the circuit breaker, a throttle's Retry-After, a webhook's rate limit and a 410's disable.
 
-The breaker is made small by the environment (opens after 4 attempts, all failed; a 3 s
+The breaker is made small by the environment (opens after 4 attempts, all failed; a 4 s
 cool-down), as an operator would set it. What is asserted comes from outside the sender:
 what the receivers got and when, what ATTEMPTS holds, and the health records in the
 WEBHOOK_HEALTH bucket, read with a ``webhooks_health.HealthStore`` of the test's own.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -33,7 +34,8 @@ from webhooks_health import HealthStore
 
 HS = common_pb2.HealthState
 MIN_REQUESTS = 4
-COOLDOWN_SECONDS = 3
+COOLDOWN_SECONDS = 4
+RECOVERED_BEFORE_SECONDS = 1.0  # the breaker test's endpoint is back this long before
 # Attempts admitted just before the circuit opened may still start just after it (waiting
 # for a slot of their endpoint): none may start later than this after the opening.
 ADMITTED_BEFORE_SECONDS = 1.0
@@ -103,10 +105,12 @@ async def test_the_breaker_opens_its_jobs_wait_unspent_and_one_probe_closes_it(
     stack: Stack, receiver: HttpsReceiver, health: HealthStore
 ) -> None:
     """8 jobs to an endpoint answering 500, one retry each (1 s apart): the circuit opens
-    after 4 failures, and while it is open (3 s, and the endpoint still failing at first)
-    no attempt is made; without the breaker every job would have spent its retry on the
-    failing endpoint. When it has recovered, one probe goes alone, closes the circuit, and
-    every job is delivered at its second attempt: attempt numbers 1 then 2, none skipped."""
+    after 4 failures and stays open for the cool-down (4 s), the endpoint failing until 1 s
+    before its end. No attempt is made meanwhile: without the breaker the jobs' retries
+    (due 1-2 s after their first attempts) would have failed too and they would have failed
+    for good. Then one probe goes alone, closes the circuit, and every job is delivered,
+    its attempt numbers unskipped: failed at 1 and delivered at 2, or (held back before its
+    first attempt) delivered at 1."""
     tenant = new_tenant("breaker")
     attempts = await stack.attempts(tenant)
     failing = True
@@ -124,7 +128,8 @@ async def test_the_breaker_opens_its_jobs_wait_unspent_and_one_probe_closes_it(
     opened_at, until = seconds(record.circuit_opened_at), seconds(record.health.until)
     assert until - opened_at == pytest.approx(COOLDOWN_SECONDS, abs=0.01)
     assert "attempts failed in" in record.health.reason
-    # The endpoint recovers during the cool-down: what comes next is the probe's to find.
+    # The endpoint recovers a second before the cool-down ends: the probe finds it back.
+    await asyncio.sleep(max(0.0, until - RECOVERED_BEFORE_SECONDS - time.time()))
     failing = False
 
     ids = {job.delivery_id for job in jobs}
@@ -140,10 +145,13 @@ async def test_the_breaker_opens_its_jobs_wait_unspent_and_one_probe_closes_it(
     assert probe.outcome == SUCCEEDED
     probe_done = seconds(probe.started_at) + probe.duration_ms / 1000
     assert all(seconds(r.started_at) >= probe_done for r in rest_of_them)
-    # Retries unspent while waiting: each job failed once, then succeeded at attempt 2.
+    # Retries unspent while waiting.
+    failed_first = 0
     for job in jobs:
-        made = attempts.of(job.delivery_id)
-        assert [(r.attempt, r.outcome) for r in made] == [(1, FAILED), (2, SUCCEEDED)], made
+        made = [(r.attempt, r.outcome) for r in attempts.of(job.delivery_id)]
+        assert made in ([(1, FAILED), (2, SUCCEEDED)], [(1, SUCCEEDED)]), made
+        failed_first += made[0] == (1, FAILED)
+    assert failed_first >= MIN_REQUESTS
 
 
 async def test_a_429_with_retry_after_holds_the_webhook_back_that_long(

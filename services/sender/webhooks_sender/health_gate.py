@@ -172,20 +172,21 @@ class HealthGate:
             delivery_id=job.delivery_id,
             event_id=job.event_id,
         )
-        window = self._window.verdict(subscription_id, now)
-        self._spawn(self._update(job.tenant, state, facts, window))
+        self._spawn(self._update(job.tenant, state, facts))
 
     async def _update(
         self,
         tenant: str,
         state: messages_pb2.SubscriptionState,
         facts: AttemptFacts,
-        window: tuple[int, int],
     ) -> None:
         try:
             now = datetime.now(UTC)
 
             def decide(record: messages_pb2.EndpointHealth | None) -> Change:
+                # The window as it is now, not when the attempt was observed: of attempts
+                # failing together, whichever update is applied last sees them all.
+                window = self._window.verdict(state.id, time.time())
                 return after_attempt(
                     record,
                     facts,
