@@ -15,7 +15,7 @@ from webhooks_health.announcements import (
     rfc3339,
     shown_url,
 )
-from webhooks_health.attempts import after_attempt, duration_words
+from webhooks_health.attempts import after_attempt, duration_words, unchanged_by_success
 from webhooks_health.event_ids import announcement_event_id
 from webhooks_health.record import (
     HEALTH_BUCKET,
@@ -74,4 +74,5 @@ __all__ = [
     "shown_health",
     "shown_url",
     "subscription_of_key",
+    "unchanged_by_success",
 ]

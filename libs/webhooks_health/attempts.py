@@ -76,16 +76,22 @@ def after_attempt(
     )
 
 
+def unchanged_by_success(record: messages_pb2.EndpointHealth) -> bool:
+    """A record a success leaves as it is: healthy with no failure counted (kept only for
+    its OnRetriesExhausted notice). The sender skips the update of such a success."""
+    return record.health.consecutive_failures == 0 and record.health.state in (
+        HS.HEALTH_STATE_HEALTHY,
+        HS.HEALTH_STATE_UNSPECIFIED,
+    )
+
+
 def _after_success(
     record: messages_pb2.EndpointHealth | None,
     facts: AttemptFacts,
     now: datetime,
     rules: HealthRules,
 ) -> Change:
-    if record is None or (
-        record.health.consecutive_failures == 0
-        and record.health.state in (HS.HEALTH_STATE_HEALTHY, HS.HEALTH_STATE_UNSPECIFIED)
-    ):
+    if record is None or unchanged_by_success(record):
         return NO_CHANGE
     was = record.health
     until = moment(was.until)

@@ -142,12 +142,12 @@ class FailingTable(RoutingTable):
         self.failures = failures
         self.calls: Counter[str] = Counter()
 
-    def route(self, event: messages_pb2.PlatformEvent) -> list[RouteEntry]:
+    def route(self, event: messages_pb2.PlatformEvent, *, about: str = "") -> list[RouteEntry]:
         self.calls[event.event_id] += 1
         failure = self.failures.get(event.event_id)
         if failure is not None:
             raise failure()
-        return super().route(event)
+        return super().route(event, about=about)
 
 
 @pytest.fixture

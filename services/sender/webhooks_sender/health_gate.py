@@ -25,6 +25,7 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from webhooks.v1 import messages_pb2
+from webhooks_catalogue import WEBHOOK_ENTITY
 from webhooks_config import Settings
 from webhooks_health import (
     NO_CHANGE,
@@ -38,6 +39,7 @@ from webhooks_health import (
     after_attempt,
     announce_notices,
     decide_probe,
+    unchanged_by_success,
 )
 from webhooks_sender import delivery_metrics
 from webhooks_sender.delivery import AttemptResult
@@ -152,8 +154,12 @@ class HealthGate:
         subscription_id = job.subscription_id
         now = time.time()
         self._window.record(subscription_id, now, failed)
-        if not failed and self._store.cached(subscription_id) is None:
-            return  # the hot path: healthy and still healthy
+        if not failed:
+            record = self._store.cached(subscription_id)
+            if record is None or unchanged_by_success(record):
+                # The hot path: healthy and still healthy. A healthy record kept only for its
+                # OnRetriesExhausted notice (up to an hour) has nothing a success changes.
+                return
         if len(self._tasks) >= MOST_OBSERVING:
             self.skipped += 1
             if self.skipped % 1000 == 1:
@@ -167,7 +173,7 @@ class HealthGate:
             retry_after=result.retry_after,
             exhausted=failed and exhausted,
             probe=probe,
-            announces=job.entity != "Webhook",  # loop rule 2: operator events never announce
+            announces=job.entity != WEBHOOK_ENTITY,  # loop rule 2: operator events never do
             subscription_version=job.subscription_version,
             delivery_id=job.delivery_id,
             event_id=job.event_id,
