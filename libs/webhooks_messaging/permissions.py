@@ -233,6 +233,13 @@ def permission_table() -> dict[str, Permissions]:
             *(subject for stream in STREAMS for subject in _watch(stream)),
             *_set_aside(FAILURES_PROJECTOR),
         ),
+        **_outside_users(),
+    }
+
+
+def _outside_users() -> dict[str, Permissions]:
+    """The users that are not a service of the platform."""
+    return {
         # Platform services writing events straight onto EVENTS; acknowledgements only. Not
         # the Webhook entity's: an organisation is told about its webhooks by the platform.
         PUBLISHER_USER: Permissions(
