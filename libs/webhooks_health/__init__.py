@@ -13,7 +13,6 @@ from webhooks_health.announcements import (
     notice_event,
     operator_event,
     rfc3339,
-    shown_url,
 )
 from webhooks_health.attempts import after_attempt, duration_words, unchanged_by_success
 from webhooks_health.event_ids import announcement_event_id
@@ -72,7 +71,6 @@ __all__ = [
     "probe_out",
     "rfc3339",
     "shown_health",
-    "shown_url",
     "subscription_of_key",
     "unchanged_by_success",
 ]

@@ -13,7 +13,6 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from nats.js import JetStreamContext
 
@@ -22,6 +21,7 @@ from webhooks_catalogue import WEBHOOK_ENTITY
 from webhooks_health.record import STATE_NAMES, moment, timestamp
 from webhooks_health.rules import Notice
 from webhooks_messaging.subjects import events_subject
+from webhooks_secrets import shown_url
 
 HS = common_pb2.HealthState
 
@@ -51,17 +51,6 @@ def rfc3339(at: datetime | None) -> str:
     if at.tzinfo is not None:
         at = at.astimezone(UTC).replace(tzinfo=None)
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
-
-
-def shown_url(url: str) -> str:
-    """The URL without user info, query or fragment: those may carry credentials."""
-    split = urlsplit(url)
-    host = split.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if split.port is not None:
-        host = f"{host}:{split.port}"
-    return urlunsplit((split.scheme, host, split.path, "", ""))
 
 
 def operator_event(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -79,3 +80,16 @@ def ensure_key_file(path: Path) -> list[str]:
     if not keys:
         raise ConfigError(f"{path}: holds no key")
     return keys
+
+
+# Where a secret hides in plain sight: user info and query strings of webhook URLs (a
+# token in ?key=...). Every URL the platform shows (records, spans, operator events) is this.
+def shown_url(url: str) -> str:
+    """The URL without user info, query or fragment: those may carry credentials."""
+    split = urlsplit(url)
+    host = split.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if split.port is not None:
+        host = f"{host}:{split.port}"
+    return urlunsplit((split.scheme, host, split.path, "", ""))

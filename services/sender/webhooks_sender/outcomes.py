@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from webhooks.v1 import messages_pb2
+from webhooks_secrets import shown_url
 from webhooks_sender.soap_faults import SoapFault
 
 __all__ = [
@@ -65,17 +65,6 @@ def response_outcome(
     if status in (429, 503):
         retry_after = retry_after_seconds(headers.get("Retry-After"), now)
     return Outcome(FC.FAILURE_CLASS_HTTP_STATUS, message, retry_after, status == 410)
-
-
-def shown_url(url: str) -> str:
-    """The URL without user info, query or fragment: those may carry credentials."""
-    split = urlsplit(url)
-    host = split.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if split.port is not None:
-        host = f"{host}:{split.port}"
-    return urlunsplit((split.scheme, host, split.path, "", ""))
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
