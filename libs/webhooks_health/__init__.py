@@ -14,7 +14,12 @@ from webhooks_health.announcements import (
     operator_event,
     rfc3339,
 )
-from webhooks_health.attempts import after_attempt, duration_words, unchanged_by_success
+from webhooks_health.attempts import (
+    THROTTLING_STATUSES,
+    after_attempt,
+    duration_words,
+    unchanged_by_success,
+)
 from webhooks_health.event_ids import announcement_event_id
 from webhooks_health.record import (
     HEALTH_BUCKET,
@@ -49,6 +54,7 @@ __all__ = [
     "PROBE_STALE_SECONDS",
     "RATE_BUCKET",
     "STATE_NAMES",
+    "THROTTLING_STATUSES",
     "Admission",
     "AttemptFacts",
     "Change",

@@ -62,6 +62,9 @@ NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
             Outcome(FC.FAILURE_CLASS_HTTP_STATUS, "HTTP 503", 60.0),
         ),
         (503, {"Retry-After": "soon"}, None, Outcome(FC.FAILURE_CLASS_HTTP_STATUS, "HTTP 503")),
+        # A gateway's 502 or 504 asks for a pause as much as a 429 (Standard Webhooks).
+        (502, {"Retry-After": "7"}, None, Outcome(FC.FAILURE_CLASS_HTTP_STATUS, "HTTP 502", 7.0)),
+        (504, {"Retry-After": "9"}, None, Outcome(FC.FAILURE_CLASS_HTTP_STATUS, "HTTP 504", 9.0)),
         (500, {"Retry-After": "120"}, None, Outcome(FC.FAILURE_CLASS_HTTP_STATUS, "HTTP 500")),
         (410, {}, None, Outcome(FC.FAILURE_CLASS_HTTP_STATUS, "HTTP 410", final=True)),
     ],

@@ -1,10 +1,10 @@
-"""What an attempt's response means: its failure class, message, the wait a 429 / 503
-asked for and whether a retry is pointless (410 Gone). Pure: no HTTP client, no broker;
+"""What an attempt's response means: its failure class, message, the wait a 429, 502, 503
+or 504 asked for and whether a retry is pointless (410 Gone). Pure: no HTTP client, no broker;
 the deliverer hands in the status, the headers and the SOAP Fault it read.
 
 - a SOAP Fault in the body fails the attempt (``soap_fault``) whatever the status;
 - 2xx succeeds; any other status fails it (``http_status``): a 3xx says where it pointed
-  (redirects are never followed), a 429 or 503 keeps its ``Retry-After`` (seconds or an
+  (redirects are never followed), a 429, 502, 503 or 504 keeps its ``Retry-After`` (seconds or an
   HTTP date), a 410 ends the delivery.
 """
 
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from webhooks.v1 import messages_pb2
+from webhooks_health import THROTTLING_STATUSES
 from webhooks_secrets import shown_url
 from webhooks_sender.soap_faults import SoapFault
 
@@ -39,7 +40,7 @@ MAX_MESSAGE = 1024  # characters of a SOAP Fault's message kept
 class Outcome:
     failure_class: int  # NO_FAILURE when the attempt succeeded
     message: str = ""
-    retry_after: float | None = None  # seconds a 429 / 503 asked to wait
+    retry_after: float | None = None  # seconds a throttling status asked to wait
     final: bool = False  # a retry is pointless
 
 
@@ -62,7 +63,7 @@ def response_outcome(
         location = headers.get("Location", "")
         message += f": redirect to {shown_url(location) if location else '(none)'} not followed"
     retry_after = None
-    if status in (429, 503):
+    if status in THROTTLING_STATUSES:
         retry_after = retry_after_seconds(headers.get("Retry-After"), now)
     return Outcome(FC.FAILURE_CLASS_HTTP_STATUS, message, retry_after, status == 410)
 
