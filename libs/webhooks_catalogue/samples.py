@@ -191,28 +191,62 @@ def sample_event(
     tenant: str = "acme",
     event_id: str = "evt-0001",
     occurred_at: datetime | None = None,
+    channel: int | None = None,
+    activity_type: int | None = None,
+    status_change: common_pb2.StatusChange | None = None,
+    whatsapp_channel: str | None = None,
+    whatsapp_status: str | None = None,
 ) -> messages_pb2.PlatformEvent:
-    """A complete, valid platform event of this trigger around ``sample_data``."""
+    """A complete, valid platform event of this trigger around ``sample_data``.
+
+    The event fields given replace the sample's, and its data follows them (a "read" event's
+    data says "read"); a status change comes only with the StatusChange activity type.
+    """
     data = sample_data(entity, trigger_name)
     spec = trigger(entity, trigger_name)
     assert spec is not None  # sample_data has already refused unknown triggers
     event = messages_pb2.PlatformEvent(
-        event_id=event_id,
-        tenant=tenant,
-        entity=entity,
-        trigger=trigger_name,
-        data_json=json.dumps(data, ensure_ascii=False).encode("utf-8"),
+        event_id=event_id, tenant=tenant, entity=entity, trigger=trigger_name
     )
     event.occurred_at.FromDatetime(occurred_at or datetime(2024, 5, 1, 9, 35, 40, tzinfo=UTC))
     if Component.CHANNELS in spec.components:
         # Object data names its channel; a user's is the one of their identity.
         carrier = data if "StreamProviderType" in data else data["Identity"]
-        event.channel = int(carrier["StreamProviderType"])
+        event.channel = int(carrier["StreamProviderType"]) if channel is None else channel
+        _set_channel(data, event.channel)
         event.subchannel = str(data.get("StreamId", ""))
     if Component.ACTIVITY_TYPES in spec.components:
-        event.activity_type = ACTIVITY_STATUS_CHANGE
-        event.status_change.CopyFrom(common_pb2.StatusChange(from_status=1, to_status=2))
+        event.activity_type = ACTIVITY_STATUS_CHANGE if activity_type is None else activity_type
+        if event.activity_type == ACTIVITY_STATUS_CHANGE:
+            event.status_change.CopyFrom(
+                status_change or common_pb2.StatusChange(from_status=1, to_status=2)
+            )
+        _set_last_activity(data, event)
     if Component.WHATSAPP_CHANNELS in spec.components:
+        data["channelId"] = whatsapp_channel or data["channelId"]
+        data["status"] = whatsapp_status or data["status"]
         event.whatsapp_channel = data["channelId"]
         event.whatsapp_status = data["status"]
+    event.data_json = json.dumps(data, ensure_ascii=False).encode("utf-8")
     return event
+
+
+def _set_channel(data: dict[str, Any], channel: int) -> None:
+    """Every place of the data that names the channel (object, user identity) names this one."""
+    for carrier in (data, data.get("Identity"), data.get("User", {}).get("Identity")):
+        if isinstance(carrier, dict) and "StreamProviderType" in carrier:
+            carrier["StreamProviderType"] = channel
+
+
+def _set_last_activity(data: dict[str, Any], event: messages_pb2.PlatformEvent) -> None:
+    """The data's newest activity is the event's: its type, and its status when it changes one."""
+    activities = data.get("Activities")
+    if not activities:
+        return
+    last = activities[-1]
+    last["Type"] = event.activity_type
+    if event.HasField("status_change"):
+        last["Data"] = {"statusId": event.status_change.to_status}
+        data["StatusID"] = event.status_change.to_status
+    else:
+        last["Data"] = {}

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from webhooks.v1.common_pb2 import StatusChange
 from webhooks.v1.messages_pb2 import PlatformEvent
@@ -42,7 +42,7 @@ from webhooks_catalogue import (
     parse_object_status,
     parse_whatsapp_status,
 )
-from webhooks_catalogue.samples import sample_data, sample_event
+from webhooks_catalogue.samples import sample_event
 from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import note, print_json, print_table
 from webhooks_cli.router_client import RouterClient
@@ -248,14 +248,31 @@ def _read_data(args: argparse.Namespace) -> dict[str, Any] | None:
     return data
 
 
-def _sample_fields(entity: str, trigger: str) -> dict[str, Any]:
-    """The event fields and data of the catalogue's sample event of this trigger."""
+_T = TypeVar("_T")
+
+
+def _sample_fields(entity: str, trigger: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The event fields and data of the catalogue's sample event of this trigger, made to
+    follow the event fields given (a "read" status, another activity type, a channel)."""
     try:
-        data = sample_data(entity, trigger)
-        sample = sample_event(entity, trigger)
+        sample = sample_event(
+            entity,
+            trigger,
+            channel=_given("channel", given, lambda v: _catalogue_id("channel", v, parse_channel)),
+            activity_type=_given(
+                "activity_type",
+                given,
+                lambda v: _catalogue_id("activity_type", v, parse_activity_type),
+            ),
+            status_change=_given("status_change", given, parse_status_change),
+            whatsapp_channel=given.get("whatsapp_channel"),
+            whatsapp_status=_given("whatsapp_status", given, _whatsapp_status),
+        )
+    except EventSyntaxError as err:
+        raise UsageError(f"events publish: {err}") from None
     except ValueError as err:
         raise UsageError(f"--sample: {err}") from None
-    fields: dict[str, Any] = {"data": data}
+    fields: dict[str, Any] = {"data": json.loads(sample.data_json)}
     if sample.HasField("channel"):
         fields["channel"] = sample.channel
     if sample.subchannel:
@@ -274,11 +291,14 @@ def _sample_fields(entity: str, trigger: str) -> dict[str, Any]:
     return fields
 
 
+def _given(name: str, given: Mapping[str, Any], parse: Callable[[Any], _T]) -> _T | None:
+    return None if given.get(name) is None else parse(given[name])
+
+
 def event_from_args(args: argparse.Namespace, *, now: datetime | None = None) -> PlatformEvent:
     """The one event the flags describe; with --sample, the sample fills what is not given."""
     if not args.entity or not args.trigger:
         raise UsageError("events publish: --entity and --trigger are required (or --file)")
-    fields: dict[str, Any] = _sample_fields(args.entity, args.trigger) if args.sample else {}
     given = {
         "event_id": args.event_id,
         "entity": args.entity,
@@ -292,6 +312,7 @@ def event_from_args(args: argparse.Namespace, *, now: datetime | None = None) ->
         "whatsapp_status": args.whatsapp_status,
         "data": _read_data(args),
     }
+    fields = _sample_fields(args.entity, args.trigger, given) if args.sample else {}
     fields.update({key: value for key, value in given.items() if value is not None})
     try:
         return build_event(fields, now=now)

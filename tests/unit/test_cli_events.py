@@ -26,6 +26,7 @@ from webhooks_cli.events import (
 from webhooks_cli.main import main, parse_args
 from webhooks_cli.replay import ProgressView, fraction_done, progress_bar, window
 from webhooks_cli.times import TimeSyntaxError, parse_duration, parse_time
+from webhooks_router.validation import validate_event
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PUBLISH = ["events", "publish"]
@@ -135,6 +136,47 @@ def test_sample_data_and_fields_from_the_catalogue_sample() -> None:
         "--entity", "Object", "--trigger", "OnNewActivity", "--sample", "--channel", "Mail"
     )
     assert overridden.channel == 4
+
+
+def accepted_by_the_router(event: PlatformEvent) -> None:
+    event.tenant = "acme"  # the CLI sets the tenant of its token when it publishes
+    validate_event(event, subject=None, now=NOW.timestamp())
+
+
+@pytest.mark.parametrize("activity", ["Remark", "AssignChange", "12"])
+def test_sample_with_another_activity_type_is_a_valid_event_of_it(activity: str) -> None:
+    event = from_flags(
+        "--entity", "Object", "--trigger", "OnNewActivity", "--sample", "--activity-type", activity
+    )
+    assert not event.HasField("status_change")
+    newest = json.loads(event.data_json)["Activities"][-1]
+    assert newest["Type"] == event.activity_type != 2
+    accepted_by_the_router(event)
+
+
+def test_sample_status_change_follows_the_one_given() -> None:
+    event = from_flags(
+        "--entity", "Object", "--trigger", "OnNewActivity", "--sample", "--status-change", ">3"
+    )
+    assert event.status_change.to_status == 3
+    data = json.loads(event.data_json)
+    assert data["StatusID"] == 3 and data["Activities"][-1]["Data"] == {"statusId": 3}
+    accepted_by_the_router(event)
+
+
+def test_sample_whatsapp_status_and_channel_follow_the_options() -> None:
+    flags = ["--entity", "WhatsApp", "--trigger", "OnMessageStatus", "--sample"]
+    event = from_flags(*flags, "--whatsapp-status", "Read", "--whatsapp-channel", "wa-2")
+    assert (event.whatsapp_status, event.whatsapp_channel) == ("read", "wa-2")
+    data = json.loads(event.data_json)
+    assert (data["status"], data["channelId"]) == ("read", "wa-2")
+    accepted_by_the_router(event)
+
+
+def test_sample_data_names_the_channel_given() -> None:
+    event = from_flags("--entity", "Object", "--trigger", "OnNew", "--sample", "--channel", "Mail")
+    data = json.loads(event.data_json)
+    assert data["StreamProviderType"] == data["User"]["Identity"]["StreamProviderType"] == 4
 
 
 @pytest.mark.parametrize(
