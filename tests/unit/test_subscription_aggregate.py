@@ -268,3 +268,24 @@ def test_the_application_applies_a_disable_idempotently(app: Subscriptions) -> N
     assert [type(e).__name__ for e in app.history("acme", ident)][-1] == "Activated"
     app.delete_subscription(ACME, ident, None)
     assert not app.disable_by_platform("acme", ident, "x", decided + timedelta(hours=1))
+
+
+def test_a_rotation_records_its_own_time_not_the_previous_change() -> None:
+    subscription = new_subscription()
+    until = datetime.now(UTC) + timedelta(hours=1)
+    subscription.rotate_signing_secret("sealed:v1:y", until, "a", {})
+    first = subscription.collect_events()[-1]
+    assert subscription.secret_rotated_at == first.timestamp == subscription.modified_on
+    assert subscription.secret_rotated_at != subscription.created_on
+    subscription.rotate_signing_secret("sealed:v1:z", until, "a", {})
+    second = subscription.collect_events()[-1]
+    assert subscription.secret_rotated_at == second.timestamp != first.timestamp
+
+
+def test_a_stored_rotation_reads_back_with_its_own_time(app: Subscriptions) -> None:
+    subscription, _ = app.create_subscription(ACME, spec())
+    ident = str(subscription.id)
+    app.rotate_signing_secret(ACME, ident, 60)
+    rotated = app.history("acme", ident)[-1]
+    stored = app.get_subscription("acme", ident)
+    assert stored.secret_rotated_at == rotated.timestamp != stored.created_on

@@ -182,7 +182,20 @@ class Subscription(Aggregate):
         self.deleted = True
         self.active = False
 
-    @event("SigningSecretRotated")
+    class SigningSecretRotated(Aggregate.Event):
+        """A new signing secret. Its time is only known here, as for ``_ResetsHealth``:
+        the decorated method runs before ``modified_on`` moves to this event's time."""
+
+        signing_secret: str
+        previous_signing_secret: str
+        previous_valid_until: datetime
+        actor: str
+        trace: Trace
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.secret_rotated_at = self.timestamp
+
+    @event(SigningSecretRotated)
     def _signing_secret_rotated(
         self,
         signing_secret: str,
@@ -194,7 +207,6 @@ class Subscription(Aggregate):
         self.signing_secret = signing_secret
         self.previous_signing_secret = previous_signing_secret
         self.previous_valid_until = previous_valid_until
-        self.secret_rotated_at = self.modified_on
 
     @property
     def certificate_id(self) -> str:
