@@ -5,8 +5,9 @@ whole), or for the console (HTTP) its ``/healthz`` page, at the service's addres
 ``WEBHOOKS_<SERVICE>_ADDR``, the same variable the service listens on, or ``--address``.
 A wildcard listen address (``0.0.0.0``, ``[::]``) is asked on loopback. Exit 0 and one
 line on stdout when SERVING; otherwise exit 1 and one line on stderr (not serving, or
-unreachable within ``--timeout``). Needs no token: health checking is open on every
-service.
+unreachable within ``--timeout``). ``--json`` prints ``service``, ``address`` and ``status``
+as a JSON object on stdout for any status the service answered (unreachable stays an
+error). Needs no token: health checking is open on every service.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from webhooks_cli.errors import CliError, UsageError
+from webhooks_cli.output import print_json
 from webhooks_config import SERVICES, Settings
 
 DEFAULT_TIMEOUT_SECONDS = 3.0
@@ -44,6 +46,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_TIMEOUT_SECONDS,
         metavar="SECONDS",
         help=f"give up after this long (default {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
     )
 
 
@@ -102,7 +107,10 @@ def run_health(args: argparse.Namespace, settings: Settings) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout: must be positive")
     status = probe(service, target, args.timeout)
+    if args.json:  # an answer, SERVING or not, is the result; unreachable is an error
+        print_json({"service": service, "address": target, "status": status})
     if status != "SERVING":
         raise CliError(f"{service} at {target}: {status}")
-    print(f"{service} at {target}: {status}")
+    if not args.json:
+        print(f"{service} at {target}: {status}")
     return 0

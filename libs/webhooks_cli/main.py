@@ -34,10 +34,11 @@ from webhooks_cli.health import run_health
 from webhooks_cli.nats_auth import add_parser as add_nats_auth_parser
 from webhooks_cli.nats_auth import run_nats_auth
 from webhooks_cli.router_client import run_router_command
+from webhooks_cli.secret_key import add_parser as add_secret_key_parser
+from webhooks_cli.secret_key import run_secret_key
 from webhooks_cli.services import serve
 from webhooks_cli.up import run_up
 from webhooks_config import SERVICES, ConfigError, Settings, load_settings
-from webhooks_secrets import new_key
 from webhooks_storage import keep_private
 
 EXIT_INTERRUPTED = 130
@@ -118,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     failures.add_parser(commands, common)
     deadletters.add_parser(commands, common)
     demo.add_parser(commands, common)
-    commands.add_parser("secret-key", help="print a new key for WEBHOOKS_SECRET_KEYS")
+    add_secret_key_parser(commands)
     add_nats_auth_parser(commands)
     tokens.add_parser(commands, data_dir_options())
     return parser
@@ -151,8 +152,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "nats-auth":
         return run_nats_auth(args, settings)
     if args.command == "secret-key":
-        print(new_key())
-        return 0
+        return run_secret_key(args)
     if args.command == "demo":  # its own connections: it may start the platform first
         return demo.run_demo(args, settings)
     if hasattr(args, "router_handler"):  # events publish, replay: the router's address

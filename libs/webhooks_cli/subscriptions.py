@@ -30,7 +30,13 @@ from webhooks_cli.client import Client
 from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import note, print_fields, print_json, print_table
 from webhooks_cli.spec import create_spec, update_spec
-from webhooks_cli.views import HISTORY_HEADERS, SUBSCRIPTION_HEADERS, history_row, subscription_row
+from webhooks_cli.views import (
+    HISTORY_HEADERS,
+    SUBSCRIPTION_HEADERS,
+    history_row,
+    subscription_row,
+    subscriptions_data,
+)
 from webhooks_client.health_text import health_fields
 from webhooks_client.subscription_spec import SOAP_VERSIONS, WEBHOOK_TYPES
 from webhooks_client.subscription_text import AUTH_KINDS, subscription_fields
@@ -150,10 +156,10 @@ def list_(args: argparse.Namespace, client: Client) -> int:
     result: ListSubscriptionsResponse = client.pages(
         "ListSubscriptions", request, "subscriptions", every=args.all
     )
-    if args.json:
-        print_json(result)
-        return 0
     counts = failure_counts(client, [s.id for s in result.subscriptions])
+    if args.json:
+        print_json(subscriptions_data(result, counts))
+        return 0
     print_table(
         SUBSCRIPTION_HEADERS,
         [subscription_row(s, counts.get(s.id) if counts else None) for s in result.subscriptions],

@@ -4,13 +4,16 @@ subscription reads (shared with the console) is ``webhooks_client.subscription_t
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from webhooks.v1.failures_pb2 import SubscriptionFailureCount
 from webhooks.v1.subscriptions_pb2 import (
     Certificate,
+    ListSubscriptionsResponse,
     Subscription,
     SubscriptionHistoryEntry,
 )
+from webhooks_cli.output import json_data
 from webhooks_client.health_text import DISABLED_BY_PLATFORM, disabled_text, health_name
 from webhooks_client.protos import message_dict, timestamp_text
 from webhooks_client.subscription_text import triggers_text, whole_numbers, yes_no
@@ -49,6 +52,22 @@ def subscription_row(
         failures_text(failures),
         sub.id,
     )
+
+
+def subscriptions_data(
+    listing: ListSubscriptionsResponse, counts: dict[str, SubscriptionFailureCount] | None
+) -> dict[str, Any]:
+    """The listing for --json, with the table's FAILURES column as ``failures`` on each
+    subscription: its failed attempts and events, or null where the table shows "-"."""
+    data = json_data(listing)
+    for shown, sub in zip(data["subscriptions"], listing.subscriptions, strict=True):
+        count = counts.get(sub.id) if counts is not None else None
+        shown["failures"] = None if count is None else failures_data(count)
+    return data
+
+
+def failures_data(count: SubscriptionFailureCount) -> dict[str, int]:
+    return {"failed_attempts": count.failed_attempts, "failed_events": count.failed_events}
 
 
 def history_row(entry: SubscriptionHistoryEntry) -> tuple[str, ...]:
