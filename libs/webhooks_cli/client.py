@@ -3,6 +3,7 @@ channel to a service, and turning a failed call into one line."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ import grpc
 
 from webhooks_cli.errors import CliError
 from webhooks_client.stubs import STUBS
-from webhooks_config import Settings
+from webhooks_config import PREFIX, Settings
+from webhooks_grpc.auth import DEFAULT_TENANT_HEADER, TENANT_HEADER
 from webhooks_grpc.errors import describe_rpc_error
 
 CALL_TIMEOUT_SECONDS = 30.0
@@ -35,6 +37,16 @@ def resolve_token(flag: str | None, settings: Settings) -> str:
             f"(it writes a development token to {path})"
         )
     return token
+
+
+def requested_tenant(flag: str | None, settings: Settings) -> str | None:
+    """The tenant the user named: --tenant, else WEBHOOKS_TENANT if set; None if neither
+    (then settings.tenant is only a fallback for a platform token, see ``connect``)."""
+    if flag is not None:
+        return flag
+    if PREFIX + "TENANT" in os.environ:
+        return settings.tenant
+    return None
 
 
 @dataclass(frozen=True)
@@ -116,12 +128,17 @@ def connect(
     *,
     address: str,
     token: str,
-    tenant: str,
+    tenant: str | None,
     service: str = "subscriptions",
 ) -> Iterator[Client]:
+    """``tenant``: the one the user named (``requested_tenant``), enforced by the server;
+    "" the token's own; None: settings.tenant for a platform token, the token's own for a
+    token bound to one tenant (which the server alone knows)."""
     metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),)
-    if tenant:  # empty: the token's own tenant (a token bound to one refuses any other)
-        metadata += (("x-webhooks-tenant", tenant),)
+    if tenant is None:
+        metadata += ((DEFAULT_TENANT_HEADER, settings.tenant),)
+    elif tenant:  # empty: the token's own tenant (a token bound to one refuses any other)
+        metadata += ((TENANT_HEADER, tenant),)
     stub_class, label = STUBS[service]
     with _channel(settings, address) as channel:
         yield Client(

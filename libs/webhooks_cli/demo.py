@@ -55,7 +55,7 @@ from webhooks.v1.subscriptions_pb2 import (
 )
 from webhooks_catalogue.samples import sample_event
 from webhooks_cli import failures
-from webhooks_cli.client import Client, connect
+from webhooks_cli.client import Client, connect, requested_tenant
 from webhooks_cli.demo_platform import LOOPBACK, POLL_SECONDS, Platform, platform_for
 from webhooks_cli.demo_receiver import Delivery, DemoPki, DemoReceiver, ensure_pki
 from webhooks_cli.errors import CliError, UsageError
@@ -155,7 +155,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         pki = ensure_pki(settings.data_dir / "demo")
         console.step("The platform")
         with platform_for(args, settings, pki, console.say) as platform:
-            tenant = settings.tenant if args.tenant is None else args.tenant
+            tenant = requested_tenant(args.tenant, settings)
             address = platform.settings.address("subscriptions")
             with connect(
                 platform.settings, address=address, token=platform.token, tenant=tenant

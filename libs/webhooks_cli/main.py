@@ -27,7 +27,7 @@ from webhooks_cli import (
     subscriptions,
     tokens,
 )
-from webhooks_cli.client import connect, resolve_token
+from webhooks_cli.client import connect, requested_tenant, resolve_token
 from webhooks_cli.errors import EXIT_USAGE, CliError
 from webhooks_cli.health import add_parser as add_health_parser
 from webhooks_cli.health import run_health
@@ -75,8 +75,8 @@ def client_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--tenant",
         default=argparse.SUPPRESS,
-        help="organisation a platform token acts for (default: WEBHOOKS_TENANT or "
-        "'default'); '' sends none, as a token bound to one organisation needs",
+        help="organisation to act for (default: WEBHOOKS_TENANT; else a token bound to one "
+        "organisation acts for its own, a platform token for 'default')",
     )
     group.add_argument(
         "--address",
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return run_router_command(args, settings)
     address = args.address or settings.address("subscriptions")
     token = resolve_token(args.token, settings)
-    tenant = settings.tenant if args.tenant is None else args.tenant
+    tenant = requested_tenant(args.tenant, settings)
     with connect(settings, address=address, token=token, tenant=tenant) as client:
         code: int = args.client_handler(args, client)
         return code

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from webhooks_cli.client import Client, connect, resolve_token
+from webhooks_cli.client import Client, connect, requested_tenant, resolve_token
 from webhooks_config import Settings
 
 RouterClient = Client
@@ -18,7 +18,7 @@ def run_router_command(args: argparse.Namespace, settings: Settings) -> int:
     """Connect to the router and run the command's ``router_handler``."""
     address = args.address or settings.address("router")
     token = resolve_token(args.token, settings)
-    tenant = settings.tenant if args.tenant is None else args.tenant
+    tenant = requested_tenant(args.tenant, settings)
     handler: RouterHandler = args.router_handler
     with connect(settings, address=address, token=token, tenant=tenant, service="router") as client:
         return handler(args, client)

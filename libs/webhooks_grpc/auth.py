@@ -21,6 +21,11 @@ from webhooks_grpc.tokens import PLATFORM_TENANT, TokenTable, load_tokens
 from webhooks_messaging import is_valid_tenant
 
 TENANT_HEADER = "x-webhooks-tenant"
+# The tenant a client falls back on when its user named none (the CLI's 'default'): it
+# serves a platform token that needs one, and a token bound to one tenant ignores it, so a
+# client need not know which kind of token it holds. A tenant the user named goes in
+# TENANT_HEADER and is enforced.
+DEFAULT_TENANT_HEADER = "x-webhooks-default-tenant"
 
 # Probes and tooling must work without a token.
 EXEMPT_SERVICES = (
@@ -82,6 +87,8 @@ def authenticate(
         raise AuthError(grpc.StatusCode.UNAUTHENTICATED, "authorization: invalid token")
     tenant = _header(metadata, TENANT_HEADER)
     if entry.tenant == PLATFORM_TENANT:
+        if tenant is None:
+            tenant = _header(metadata, DEFAULT_TENANT_HEADER)
         if tenant is None or tenant == "":
             raise AuthError(
                 grpc.StatusCode.INVALID_ARGUMENT,
