@@ -3,14 +3,21 @@ table-driven, in memory."""
 
 from __future__ import annotations
 
+import errno
 import ssl
 
 import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 
 from webhooks.v1 import messages_pb2
 from webhooks_sender.client_certificates import UnusableCertificate
-from webhooks_sender.failure_causes import FAILURES, failure_cause
+from webhooks_sender.failure_causes import (
+    FAILURES,
+    failure_cause,
+    refused_client,
+    reset_once_connected,
+)
 from webhooks_sender.guard import BlockedDestination, DnsFailure
 
 FC = messages_pb2.FailureClass
@@ -77,3 +84,37 @@ def test_the_message_is_one_line_of_at_most_300_characters() -> None:
     assert "\n" not in message
     assert len(message) == 300
     assert message.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("exc", "after_connecting"),
+    [
+        (aiohttp.ServerDisconnectedError(), True),
+        (aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer"), True),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), True),
+        (aiohttp.ClientOSError(errno.EPIPE, "Broken pipe"), False),
+        (TimeoutError(), False),
+        (
+            aiohttp.ClientConnectorError(
+                ConnectionKey("h", 443, True, True, None, None, None),  # type: ignore[arg-type]
+                ConnectionResetError(errno.ECONNRESET, "reset"),
+            ),
+            False,
+        ),
+    ],
+)
+def test_a_reset_once_connected_is_what_a_refused_client_looks_like(
+    exc: BaseException, after_connecting: bool
+) -> None:
+    assert reset_once_connected(exc) is after_connecting
+
+
+def test_a_refused_client_is_tls_and_says_whether_it_presented_a_certificate() -> None:
+    assert refused_client("TLSV13_ALERT_CERTIFICATE_REQUIRED", presented=False) == (
+        FC.FAILURE_CLASS_TLS,
+        "TLS: the server refused a connection without a client certificate: "
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    )
+    failure_class, message = refused_client("SSLV3_ALERT_BAD_CERTIFICATE", presented=True)
+    assert failure_class == FC.FAILURE_CLASS_TLS
+    assert message.startswith("TLS: the server refused the client certificate")

@@ -10,13 +10,16 @@ request raised. The classes are ``FailureClass`` (their names as shown:
 - a certificate not accepted, or any TLS error behind the exception (aiohttp wraps some,
   such as a TLS alert after the handshake), is ``tls``;
 - no complete response within the timeout is ``timeout``;
-- no connection, a connection closed or reset (how a TLS 1.3 server refusing a client
-  certificate looks from here) is ``connect``, as is anything else the request raised;
+- no connection, a connection closed or reset is ``connect``, as is anything else the
+  request raised; except a reset that a probe shows to be a server refusing the client
+  certificate, or its absence (how TLS 1.3 refusals look to a request: ``tls_probe``),
+  which is ``tls`` (``refused_client``);
 - a URL that cannot be used is ``configuration``.
 """
 
 from __future__ import annotations
 
+import errno
 import ssl
 
 import aiohttp
@@ -25,7 +28,7 @@ from webhooks.v1 import messages_pb2
 from webhooks_sender.client_certificates import UnusableCertificate
 from webhooks_sender.guard import BlockedDestination, DnsFailure
 
-__all__ = ["FAILURES", "failure_cause"]
+__all__ = ["FAILURES", "failure_cause", "refused_client", "reset_once_connected"]
 
 _FC = messages_pb2.FailureClass
 
@@ -47,6 +50,23 @@ def failure_cause(exc: BaseException, timeout: float) -> tuple[int, str]:
     ``timeout``: the seconds the request had."""
     failure_class, message = _describe(exc, timeout)
     return failure_class, _one_line(message)
+
+
+def reset_once_connected(exc: BaseException) -> bool:
+    """A connection that was made, then closed or reset before any response: what a TLS
+    1.3 server refusing the client's certificate looks like (and other things)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return False  # never connected
+    if isinstance(exc, aiohttp.ServerDisconnectedError | ConnectionResetError):
+        return True
+    return isinstance(exc, aiohttp.ClientOSError) and exc.errno == errno.ECONNRESET
+
+
+def refused_client(refusal: str, presented: bool) -> tuple[int, str]:
+    """The failure of a request whose client certificate (or its absence) the server
+    refused; ``refusal``: how (its TLS alert, or that it closed the connection)."""
+    what = "the client certificate" if presented else "a connection without a client certificate"
+    return _FC.FAILURE_CLASS_TLS, _one_line(f"TLS: the server refused {what}: {refusal}")
 
 
 def _one_line(text: str, limit: int = 300) -> str:

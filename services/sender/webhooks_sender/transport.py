@@ -17,6 +17,7 @@ contexts are ``client_certificates``'s, the classification of failures
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,8 +39,14 @@ from webhooks_sender.client_certificates import (
     ClientContexts,
     verifying_context,
 )
-from webhooks_sender.failure_causes import FAILURES, failure_cause
+from webhooks_sender.failure_causes import (
+    FAILURES,
+    failure_cause,
+    refused_client,
+    reset_once_connected,
+)
 from webhooks_sender.guard import BlockedDestination, OutboundGuard
+from webhooks_sender.tls_probe import handshake_refusal
 
 USER_AGENT = "webhooks-platform-sender/0.1"
 MAX_BODY_BYTES = 64 * 1024  # read of any response; the rest is left unread
@@ -165,6 +172,8 @@ class Outbound:
         """
         started = time.perf_counter()
         total = self.timeout if timeout is None else timeout
+        target: URL | None = None
+        context: ssl.SSLContext | None = None
         try:
             target = self._targets.get(url)
             if target is None:
@@ -197,7 +206,28 @@ class Outbound:
                     duration_ms=_elapsed_ms(started),
                 )
         except _FAILURES as exc:
-            raise _classify(exc, total, _elapsed_ms(started)) from exc
+            error = _classify(exc, total, _elapsed_ms(started))
+            if target is not None and context is not None and reset_once_connected(exc):
+                error = await self._refusal_or(error, target, context, client_certificate)
+            raise error from exc
+
+    async def _refusal_or(
+        self,
+        error: OutboundError,
+        target: URL,
+        context: ssl.SSLContext,
+        certificate: ClientCertificate | None,
+    ) -> OutboundError:
+        """``error`` (a reset), or ``tls`` when a probe hears the server refuse the client
+        certificate or its absence (TLS 1.3 refusals reach a request as resets)."""
+        if target.scheme != "https":
+            return error
+        started = time.perf_counter()
+        refusal = await handshake_refusal(self.guard, target, context)
+        if refusal is None:
+            return error
+        failure_class, message = refused_client(refusal, presented=certificate is not None)
+        return OutboundError(failure_class, message, error.duration_ms + _elapsed_ms(started))
 
     async def get(self, url: str, *, max_bytes: int) -> bytes:
         """GET a document (a WSDL): its body when the status is 2xx and it fits."""
