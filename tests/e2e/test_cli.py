@@ -4,6 +4,7 @@ a restart. Nothing is delivered here, so the URLs are https://example.com/..."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
 import uuid
@@ -329,3 +330,33 @@ def test_certificates_upload_use_and_delete(platform: Platform, tmp_path: Path) 
     assert deleted.returncode == 0, deleted.stderr
     remaining = platform.run_json("certificates", "list")["certificates"]
     assert uploaded["id"] not in [c["id"] for c in remaining]
+
+
+def test_json_numbers_failure_counts_health_and_secret_key(platform: Platform) -> None:
+    """--json everywhere: 64-bit integers as numbers, the listing's FAILURES column, and
+    health and secret-key answering in JSON."""
+    sub = create_rest_basic(platform, unique("Scripted"))["subscription"]
+    assert isinstance(sub["version"], int) and sub["version"] >= 1
+    got = platform.run_json("subscriptions", "get", sub["id"])
+    assert got["version"] == sub["version"]
+    (listed,) = platform.run_json("subscriptions", "list", "--name-contains", sub["name"])[
+        "subscriptions"
+    ]
+    assert listed["failures"] == {"failed_attempts": 0, "failed_events": 0}
+    entries = platform.run_json("subscriptions", "history", sub["id"])["entries"]
+    assert all(isinstance(e["version"], int) for e in entries), entries
+    assert not whole_floats([e["changes"] for e in entries]), entries  # 2, not 2.0
+
+    for service in ("subscriptions", "console"):
+        health = platform.run_json("health", service)
+        address = platform.addresses[service]
+        assert health == {"service": service, "address": address, "status": "SERVING"}
+    key = platform.run_json("secret-key")["key"]
+    assert len(base64.urlsafe_b64decode(key)) == 32  # a Fernet key
+
+
+def whole_floats(value: Any) -> list[float]:
+    if isinstance(value, float):
+        return [value] if value.is_integer() else []
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [found for item in items for found in whole_floats(item)]

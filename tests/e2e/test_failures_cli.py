@@ -90,11 +90,25 @@ def test_a_failed_delivery_is_listed_shown_counted_retried_and_rebuilt(
         history = text[text.index("Trial History") :]
         assert "failed" in history and "500" in history and "database is down" in history
 
+        # --json: the payload and the endpoint's answer as text, numbers as numbers.
+        as_json = platform.run_json("failures", "show", delivery_id)
+        assert json.loads(as_json["payload"])["Event"]["EventId"] == event_id
+        (tried,) = as_json["trial_history"]
+        assert tried["response_snippet"] == "database is down"
+        assert json.loads(tried["request_body"])["Event"]["EventId"] == event_id
+        assert tried["status_code"] == 500 and isinstance(tried["duration_ms"], int)
+        assert as_json["overview"]["retry_attempts"] == 0
+
         listing = platform.run_cli("subscriptions", "list", "--name-contains", name)
         assert listing.returncode == 0, listing.stderr
         header, row = listing.stdout.splitlines()
         assert "FAILURES" in header.split()
         assert "! 1 (1 event)" in row
+        (listed,) = platform.run_json("subscriptions", "list", "--name-contains", name)[
+            "subscriptions"
+        ]
+        assert listed["failures"] == {"failed_attempts": 1, "failed_events": 1}
+        assert isinstance(listed["version"], int)
         # Without the failures service the listing still works, the counts say "-".
         dead = {**platform.env, "WEBHOOKS_FAILURES_ADDR": f"127.0.0.1:{free_port()}"}
         blind = subprocess.run(
@@ -117,6 +131,17 @@ def test_a_failed_delivery_is_listed_shown_counted_retried_and_rebuilt(
         row = blind.stdout.splitlines()[1]
         assert name in row and " - " in row and "!" not in row
         assert "failure counts not shown" in blind.stderr and "Traceback" not in blind.stderr
+        listing_json = ("subscriptions", "list", "--json", "--name-contains", name)
+        blind_json = subprocess.run(
+            [sys.executable, "-m", "webhooks_cli", *listing_json],
+            env=dead,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert blind_json.returncode == 0, blind_json.stderr
+        assert json.loads(blind_json.stdout)["subscriptions"][0]["failures"] is None
 
         # A filtered retry asks first; without a terminal it wants --yes.
         refused = platform.run_cli("failures", "retry", "--subscription", sub_id)
@@ -162,4 +187,4 @@ def test_a_failed_delivery_is_listed_shown_counted_retried_and_rebuilt(
         parsed = json.loads(
             platform.run_cli("failures", "retry", delivery_id, "--dry-run", "--json").stdout
         )
-        assert parsed["matched"] == "1"  # int64 in proto JSON is a string
+        assert parsed["matched"] == 1  # a number, though int64 is a string in proto JSON
