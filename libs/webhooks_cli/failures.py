@@ -30,7 +30,9 @@ from webhooks.v1.failures_pb2 import (
     RedeliverFailedEventsRequest,
     RedeliverFailedEventsResponse,
 )
+from webhooks.v1.messages_pb2 import FailureClass
 from webhooks_catalogue import parse_channel
+from webhooks_catalogue.failure_classes import failure_name
 from webhooks_cli.client import Client
 from webhooks_cli.errors import UsageError
 from webhooks_cli.output import note, print_fields, print_json, print_table
@@ -225,6 +227,19 @@ def rebuild(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
+# Every class but HTTP_STATUS, which is asked for by its status.
+_CLASSES = [
+    failure_name(value)
+    for value in FailureClass.values()
+    if value not in (FailureClass.FAILURE_CLASS_UNSPECIFIED, FailureClass.FAILURE_CLASS_HTTP_STATUS)
+]
+ERROR_CODE_HELP = (
+    "an HTTP status (500: also SOAP faults, which answer 500) or a failure class, which "
+    f"matches its failures whatever their status: {', '.join(_CLASSES)} "
+    "(any case; 'SOAP fault' reads as soap_fault); repeatable or comma-separated"
+)
+
+
 def add_filter_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters (all given must hold)")
     group.add_argument(
@@ -238,8 +253,7 @@ def add_filter_flags(parser: argparse.ArgumentParser) -> None:
         "--error-code",
         action="append",
         metavar="CODE",
-        help="an HTTP status (500) or a failure class (timeout, tls, connect, dns, ...); "
-        "repeatable or comma-separated",
+        help=ERROR_CODE_HELP,
     )
     group.add_argument(
         "--state",

@@ -21,8 +21,9 @@ MAX_RETRY_ATTEMPTS = limits.FILTER_RETRY_ATTEMPTS
 MAX_ID = limits.ID_LENGTH  # subscription and delivery ids (UUIDs)
 MAX_PAGE_TOKEN = limits.PAGE_TOKEN_LENGTH
 KNOWN_STATES = frozenset(value for value in failures_pb2.FailedEventState.values() if value != 0)
-# Error codes that are not an HTTP status: the failure classes that have no status code
-# (an HTTP_STATUS failure always has one, so its error code is the status itself).
+# Error codes that are not an HTTP status: the failure classes (an HTTP_STATUS failure is
+# asked for by its status). A class matches its failures with a status too: a SOAP fault's
+# error code is its HTTP 500 (view_query).
 FAILURE_CODES = frozenset(
     failure_name(value)
     for value in messages_pb2.FailureClass.values()
@@ -56,7 +57,8 @@ def _error_code(value: str) -> str:
         raise InvalidRequest(
             "filter.error_codes", f"an error code has at most {limits.ERROR_CODE_LENGTH} characters"
         )
-    code = value.strip().lower()
+    # A class as people write it too: "SOAP fault", "soap-fault" are soap_fault.
+    code = "_".join(value.strip().lower().replace("-", " ").split())
     if code.isdigit() and 100 <= int(code) <= 599:
         return str(int(code))
     if code in FAILURE_CODES:

@@ -27,10 +27,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from webhooks.v1 import messages_pb2
+from webhooks_catalogue.failure_classes import failure_name
 from webhooks_failures.model import Filter, InvalidPageToken
 from webhooks_grpc import page_tokens
 
 ORDER = "last_attempt_us DESC, delivery_id DESC"
+# A failure class by the name filters give (``soap_fault``): an error code that is a class
+# matches every failure of that class, also those with an HTTP status (a SOAP fault's
+# error_code is its status, 500), so it is matched on failure_class.
+CLASSES = {
+    failure_name(value): value
+    for value in messages_pb2.FailureClass.values()
+    if value != messages_pb2.FAILURE_CLASS_UNSPECIFIED
+}
 # Ids per IN list on SQLite (it allows 32766 parameters); PostgreSQL takes one array.
 CHUNK = 500
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -128,7 +138,9 @@ def where(
     w.add("tenant = ?", tenant)
     for name, column in LIST_FIELDS:
         values: tuple[Any, ...] = getattr(filter, name)
-        if values and name != skip:
+        if name == "error_codes" and failure_classes(filter):
+            _error_codes(w, filter)
+        elif values and name != skip:
             w.any_of(column, values)
     if filter.entity:
         w.add("entity = ?", filter.entity)
@@ -153,6 +165,23 @@ def where(
     return w
 
 
+def failure_classes(filter: Filter) -> tuple[int, ...]:
+    """The failure classes among the filter's error codes (the others are HTTP statuses)."""
+    return tuple(CLASSES[code] for code in filter.error_codes if code in CLASSES)
+
+
+def _error_codes(w: Where, filter: Filter) -> None:
+    """Error codes with failure classes in them: a row's error code is one of them (a
+    status, or the class of a failure without one) or its class is one of the classes."""
+    codes, classes = filter.error_codes, failure_classes(filter)
+    w.add(
+        f"(error_code IN ({', '.join('?' * len(codes))}) "
+        f"OR failure_class IN ({', '.join('?' * len(classes))}))",
+        *codes,
+        *classes,
+    )
+
+
 def source(table: str, messages: Messages | None = None) -> str:
     """The FROM of a query over ``table``."""
     return table if messages is None else f"{table} INDEXED BY {messages.index}"
@@ -169,6 +198,8 @@ def split_field(
         return None
     for name, column in LIST_FIELDS:
         values: tuple[Any, ...] = getattr(filter, name)
+        if name == "error_codes" and failure_classes(filter):
+            continue  # not one column: the condition is where's
         if 1 < len(values) <= MAX_SPLIT_VALUES:
             return name, column, values
     return None
