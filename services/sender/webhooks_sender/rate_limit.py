@@ -101,7 +101,7 @@ class RateLimiter:
                 )
             except RateSlotContention:
                 # Other replicas kept taking the slot: the job tries again in a moment.
-                kept = {k: v for k, v in (headers or {}).items() if k != RATE_SLOT_HEADER}
+                kept = without_slot(headers) or dict(headers or {})
                 return parked_until(datetime.now(UTC)), kept
         step = pace(slot, time.time())
         if step.park_until is not None:

@@ -49,7 +49,8 @@ RECONNECT_SECONDS = 1.0
 # beyond it the reply goes and the delete is retried every round.
 DELETE_WAIT_SECONDS = 2.0
 PAUSED_LOG_EVERY_SECONDS = 60.0
-UNHEALTHY = ("failing", "circuit_open", "throttled", "disabled")
+# The states the gauge counts: every state name but healthy's (no record is healthy).
+UNHEALTHY = tuple(dict.fromkeys(name for name in STATE_NAMES.values() if name != "healthy"))
 
 
 def disabled_health(reason: str) -> common_pb2.Health:
