@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from webhooks_catalogue.keys import catalogue_key
+
 
 class Component(StrEnum):
     """A filter a trigger may carry; the value is the key in trigger dicts and protos."""
@@ -53,9 +55,10 @@ class Entity:
     summary_fields: tuple[str, ...]
 
     def trigger(self, name: str) -> Trigger | None:
-        """The trigger of this entity called ``name`` (case-insensitive), or None."""
-        wanted = name.casefold()
-        return next((t for t in self.triggers if t.name.casefold() == wanted), None)
+        """The trigger of this entity called ``name`` (its id or display name, in any case:
+        ``On Message Status`` is ``OnMessageStatus``), or None."""
+        wanted = catalogue_key(name)
+        return next((t for t in self.triggers if catalogue_key(t.name) == wanted), None)
 
 
 _C = Component

@@ -16,6 +16,7 @@ from webhooks_catalogue.data import (
     Entity,
     Trigger,
 )
+from webhooks_catalogue.keys import catalogue_key
 
 
 def entity_names() -> tuple[str, ...]:
@@ -23,9 +24,9 @@ def entity_names() -> tuple[str, ...]:
 
 
 def entity(name: str) -> Entity | None:
-    """The entity called ``name`` (case-insensitive), or None."""
-    wanted = name.strip().casefold()
-    return next((e for e in ENTITIES if e.name.casefold() == wanted), None)
+    """The entity called ``name`` (its id or display name, any case), or None."""
+    wanted = catalogue_key(name)
+    return next((e for e in ENTITIES if catalogue_key(e.name) == wanted), None)
 
 
 def trigger(entity_name: str, name: str) -> Trigger | None:
@@ -66,9 +67,9 @@ def _parse(values: Mapping[int, str], kind: str, text: str | int) -> int:
     given = str(text).strip()
     if given.lstrip("-").isdigit():
         return _parse(values, kind, int(given))
-    wanted = given.casefold()
+    wanted = catalogue_key(given)
     for value_id, value_name in values.items():
-        if value_name.casefold() == wanted:
+        if catalogue_key(value_name) == wanted:
             return value_id
     raise ValueError(f"unknown {kind} {given!r}; {_expected(values)}")
 
@@ -95,7 +96,7 @@ def parse_tag_type(text: str | int) -> int:
 
 
 def parse_whatsapp_status(text: str) -> str:
-    wanted = text.strip().casefold()
+    wanted = catalogue_key(text)
     if wanted in WHATSAPP_STATUSES:
         return wanted
     raise ValueError(f"unknown WhatsApp status {text!r}; expected {', '.join(WHATSAPP_STATUSES)}")

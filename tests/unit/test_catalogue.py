@@ -121,12 +121,17 @@ def test_names_of_ids() -> None:
         catalogue.object_status_name(12)
 
 
-@pytest.mark.parametrize("text", ["WhatsApp", "whatsapp", " WHATSAPP ", "7", 7])
+@pytest.mark.parametrize("text", ["WhatsApp", "whatsapp", " WHATSAPP ", "Whats App", "7", 7])
 def test_parse_channel_accepts_id_or_name(text: str | int) -> None:
     assert catalogue.parse_channel(text) == 7
 
 
-@pytest.mark.parametrize("text", ["Whats App", "18", "-1", "", True])
+@pytest.mark.parametrize("text", ["Google My Business", "google-my-business", "GoogleMyBusiness"])
+def test_parse_channel_accepts_the_display_name(text: str) -> None:
+    assert catalogue.parse_channel(text) == 13
+
+
+@pytest.mark.parametrize("text", ["WhatsApp Web", "18", "-1", "", True])
 def test_parse_channel_rejects_unknown(text: str | int) -> None:
     with pytest.raises(ValueError, match="unknown channel"):
         catalogue.parse_channel(text)

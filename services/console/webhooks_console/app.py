@@ -19,6 +19,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from webhooks_catalogue.vocabulary import words
 from webhooks_client.health_text import health_name
 from webhooks_config import Settings
 from webhooks_console import (
@@ -29,7 +30,7 @@ from webhooks_console import (
     subscription_form_views,
     subscription_views,
 )
-from webhooks_console.display import url_breaks, words
+from webhooks_console.display import url_breaks
 from webhooks_console.gateway import Gateway
 from webhooks_console.health_banners import health_class
 from webhooks_console.pages import app_sessions, error_page, rpc_error_page

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from webhooks.v1.common_pb2 import Catalogue, TriggerSpec
+from webhooks_catalogue.vocabulary import words
 
 # The labels of the Add New Subscription form's components, shortened for a list cell.
 COMPONENT_LABELS = {
@@ -24,14 +25,6 @@ ANY_STATUS_TEXT = "Any"
 # Page tokens kept for "Previous": each is ~100 characters, so the URL stays short; deeper
 # than this, "Previous" ends where the kept tokens end and "First page" still works.
 MAX_BACK_PAGES = 20
-
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-
-
-def words(name: str) -> str:
-    """A catalogue name in words: ``OnNewActivity`` -> ``On New Activity``."""
-    found = _WORD.findall(name)
-    return " ".join(found) if found else name
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from google.protobuf.json_format import ParseDict, ParseError
 
 from webhooks.v1.common_pb2 import Catalogue, TriggerSpec
 from webhooks.v1.subscriptions_pb2 import GetSubscriptionHistoryRequest
+from webhooks_catalogue.vocabulary import words
 from webhooks_client.health_text import DISABLED_BY_PLATFORM, disabled_text
 from webhooks_client.protos import message_dict, timestamp_text
 from webhooks_client.subscription_text import subscription_fields, whole_numbers
-from webhooks_console.display import trigger_text, words
+from webhooks_console.display import trigger_text
 from webhooks_console.health_banners import webhook_health
 from webhooks_console.pages import Route, add_routes, call, catalogue
 from webhooks_console.subscription_views import failure_counts, get_subscription
