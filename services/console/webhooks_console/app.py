@@ -1,7 +1,7 @@
 """The console's composition root: the Flask application with its sessions, CSRF
 protection, security headers, error pages and the views of its modules (``signin_views``,
 ``subscription_views``, ``subscription_form_views``, ``subscription_details_views``,
-``secret_views``, ``failure_views``).
+``secret_views``, ``failure_views``, ``failure_detail_views``).
 
 Every view calls the services through ``Gateway`` as the signed-in caller; what a failed
 call means for a person is decided here once (``rpc_error_page``): never a traceback.
@@ -23,6 +23,7 @@ from webhooks_catalogue.vocabulary import words
 from webhooks_client.health_text import health_name
 from webhooks_config import Settings
 from webhooks_console import (
+    failure_detail_views,
     failure_views,
     secret_views,
     signin_views,
@@ -47,6 +48,7 @@ VIEWS = (
     subscription_details_views,
     secret_views,
     failure_views,
+    failure_detail_views,
 )
 
 

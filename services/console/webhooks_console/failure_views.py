@@ -1,6 +1,6 @@
-"""The Failed Events view: the filtered list (newest first, paged), Failed Event Details
-(Overview, Payload, Trial History) and redelivery of one or of all filtered events after a
-confirmation that states how many (a dry run counts them)."""
+"""The Failed Events view: the filtered list (newest first, paged) and redelivery of one
+or of all filtered events after a confirmation that states how many (a dry run counts
+them). One failed event's details: failure_detail_views."""
 
 from __future__ import annotations
 
@@ -14,21 +14,12 @@ from webhooks.v1.common_pb2 import Catalogue
 from webhooks.v1.failures_pb2 import (
     FailedEventFilter,
     FailedEventState,
-    GetFailedEventRequest,
     ListFailedEventsRequest,
     RedeliverFailedEventsRequest,
 )
 from webhooks.v1.subscriptions_pb2 import ListSubscriptionsRequest, SubscriptionOrder
 from webhooks_catalogue import limits
-from webhooks_client.failure_text import (
-    HISTORY_HEADERS,
-    STATES,
-    channel_text,
-    history_row,
-    overview_fields,
-    payload_text,
-    state_text,
-)
+from webhooks_client.failure_text import STATES, channel_text, state_text
 from webhooks_client.protos import timestamp, timestamp_text
 from webhooks_console.display import Pages, trigger_name
 from webhooks_console.pages import Route, add_routes, call, catalogue
@@ -40,9 +31,6 @@ FILTERS = (
     *("error_code", "retries", "state", "since", "until", "message"),
 )
 SUBSCRIPTION_CHOICES = 1000  # names in the webhook filter
-
-
-TABS = ("overview", "payload", "history")
 
 
 class FilterProblem(BadValue):
@@ -150,23 +138,6 @@ def failed_events() -> ResponseReturnValue:
     return page, 400 if problem else 200
 
 
-def failed_event(delivery_id: str) -> ResponseReturnValue:
-    tab = choice("tab", request.args.get("tab", "overview"), TABS)
-    details = call("failures", "GetFailedEvent", GetFailedEventRequest(delivery_id=delivery_id))
-    overview = details.overview
-    return render_template(
-        "failed_event.html",
-        overview=overview,
-        fields=overview_fields(overview),
-        payload=payload_text(details.payload, details.payload_content_type),
-        content_type=details.payload_content_type or "unknown content type",
-        history_headers=HISTORY_HEADERS,
-        history=[history_row(record) for record in details.trial_history],
-        tab=tab,
-        redeliverable=overview.state != FailedEventState.FAILED_EVENT_STATE_RETRYING,
-    )
-
-
 def redeliver_one(delivery_id: str) -> ResponseReturnValue:
     response = call(
         "failures",
@@ -205,7 +176,6 @@ def redeliver_filtered() -> ResponseReturnValue:
 
 ROUTES = (
     Route("/failed-events", failed_events),
-    Route("/failed-events/<delivery_id>", failed_event),
     Route("/failed-events/<delivery_id>/redeliver", redeliver_one, ("POST",)),
     Route("/failed-events/redeliver", redeliver_filtered, ("GET", "POST")),
 )
