@@ -111,28 +111,36 @@ class GetSubscriptionRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListSubscriptionsRequest(_message.Message):
-    __slots__ = ("entity", "active", "name_contains", "page_size", "page_token", "order_by")
+    __slots__ = ("entity", "active", "name_contains", "page_size", "page_token", "order_by", "ids", "exclude_ids", "include_total")
     ENTITY_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     NAME_CONTAINS_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_IDS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_TOTAL_FIELD_NUMBER: _ClassVar[int]
     entity: str
     active: bool
     name_contains: str
     page_size: int
     page_token: str
     order_by: SubscriptionOrder
-    def __init__(self, entity: _Optional[str] = ..., active: _Optional[bool] = ..., name_contains: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., order_by: _Optional[_Union[SubscriptionOrder, str]] = ...) -> None: ...
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    exclude_ids: _containers.RepeatedScalarFieldContainer[str]
+    include_total: bool
+    def __init__(self, entity: _Optional[str] = ..., active: _Optional[bool] = ..., name_contains: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., order_by: _Optional[_Union[SubscriptionOrder, str]] = ..., ids: _Optional[_Iterable[str]] = ..., exclude_ids: _Optional[_Iterable[str]] = ..., include_total: _Optional[bool] = ...) -> None: ...
 
 class ListSubscriptionsResponse(_message.Message):
-    __slots__ = ("subscriptions", "next_page_token")
+    __slots__ = ("subscriptions", "next_page_token", "total_size")
     SUBSCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     subscriptions: _containers.RepeatedCompositeFieldContainer[Subscription]
     next_page_token: str
-    def __init__(self, subscriptions: _Optional[_Iterable[_Union[Subscription, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    total_size: int
+    def __init__(self, subscriptions: _Optional[_Iterable[_Union[Subscription, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class UpdateSubscriptionRequest(_message.Message):
     __slots__ = ("id", "subscription", "update_mask", "expected_version")

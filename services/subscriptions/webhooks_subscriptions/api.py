@@ -55,6 +55,7 @@ Context = grpc.aio.ServicerContext[Any, Any]
 SPEC_FIELDS = frozenset(UPDATABLE_FIELDS)
 MAX_PAGE_SIZE = limits.SUBSCRIPTIONS_PAGE_SIZE
 DEFAULT_PAGE_SIZE = 50
+LIST_IDS = 5000  # ids (or exclude_ids) of one ListSubscriptions
 
 
 def _caller() -> Caller:
@@ -161,13 +162,14 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
     ) -> subscriptions_pb2.ListSubscriptionsResponse:
         query = await self._list_query(request, context)
         tenant = current_principal().tenant
-        views, next_token = await self._run(
-            context, lambda: self._projector.fresh().list_subscriptions(tenant, query)
+        views, next_token, total = await self._run(
+            context, lambda: self._projector.fresh().list_page(tenant, query)
         )
         now = datetime.now(UTC)
         return subscriptions_pb2.ListSubscriptionsResponse(
             subscriptions=[self._message(view, now) for view in views],
             next_page_token=next_token,
+            total_size=total or 0,
         )
 
     async def _list_query(
@@ -191,6 +193,10 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
             field, problem = "name_contains", f"at most {limits.NAME_CONTAINS_LENGTH} characters"
         if len(request.page_token) > limits.PAGE_TOKEN_LENGTH:
             field, problem = "page_token", f"at most {limits.PAGE_TOKEN_LENGTH} characters"
+        for name in ("ids", "exclude_ids"):
+            ids = getattr(request, name)
+            if len(ids) > LIST_IDS or any(len(i) > limits.ID_LENGTH for i in ids):
+                field, problem = name, f"at most {LIST_IDS} ids of {limits.ID_LENGTH} characters"
         if field:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem, field)
         return ListQuery(
@@ -200,6 +206,9 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
             page_size=request.page_size or DEFAULT_PAGE_SIZE,
             page_token=request.page_token,
             order=ORDERS[request.order_by],
+            ids=tuple(request.ids) if request.ids else None,
+            exclude_ids=tuple(request.exclude_ids),
+            include_total=request.include_total,
         )
 
     async def UpdateSubscription(

@@ -92,6 +92,9 @@ class ListQuery:
     page_size: int = 50
     page_token: str = ""
     order: str = "created_desc"
+    ids: tuple[str, ...] | None = None  # only these (None: every one)
+    exclude_ids: tuple[str, ...] = ()
+    include_total: bool = False
 
 
 class ListingRecorder(SqlStore):
@@ -170,43 +173,41 @@ class ListingRecorder(SqlStore):
             )
 
     def list_subscriptions(self, tenant: str, query: ListQuery) -> tuple[list[dict[str, Any]], str]:
+        rows, next_token, _ = self.list_page(tenant, query)
+        return rows, next_token
+
+    def list_page(
+        self, tenant: str, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], str, int | None]:
+        """One page of the subscriptions the query matches, the next page's token and, with
+        include_total, how many match over every page."""
         column, descending = ORDERS[query.order]
-        where = ["tenant = ?"]
-        params: list[Any] = [tenant]
-        if query.entity:
-            where.append("entity = ?")
-            params.append(query.entity)
-        if query.active is not None:
-            where.append("active = ?")
-            params.append(int(query.active))
-        if query.name_contains:
-            escaped = (
-                query.name_contains.casefold()
-                .replace("\\", "\\\\")
-                .replace("%", "\\%")
-                .replace("_", "\\_")
-            )
-            where.append("name_key LIKE ? ESCAPE '\\'")
-            params.append(f"%{escaped}%")
+        where, params = _filters(tenant, query)
+        total: int | None = None
+        if query.include_total:
+            with self._transaction(write=False) as cursor:
+                cursor.execute(
+                    self._sql(f"SELECT COUNT(*) FROM subscription_listing WHERE {where}"), params
+                )
+                total = int(cursor.fetchone()[0])
         if query.page_token:
             key, last_id = decode_page_token(query.page_token, query.order)
             op = "<" if descending else ">"
-            where.append(f"({column} {op} ? OR ({column} = ? AND id {op} ?))")
-            params += [key, key, last_id]
+            where += f" AND ({column} {op} ? OR ({column} = ? AND id {op} ?))"
+            params = [*params, key, key, last_id]
         direction = "DESC" if descending else "ASC"
         sql = (
-            f"SELECT {column}, id, doc FROM subscription_listing WHERE {' AND '.join(where)} "
+            f"SELECT {column}, id, doc FROM subscription_listing WHERE {where} "
             f"ORDER BY {column} {direction}, id {direction} LIMIT ?"
         )
-        params.append(query.page_size + 1)
         with self._transaction(write=False) as cursor:
-            cursor.execute(self._sql(sql), params)
+            cursor.execute(self._sql(sql), [*params, query.page_size + 1])
             rows = cursor.fetchall()
         next_token = ""
         if len(rows) > query.page_size:
             rows = rows[: query.page_size]
             next_token = encode_page_token(query.order, rows[-1][0], rows[-1][1])
-        return [json.loads(row[2]) for row in rows], next_token
+        return [json.loads(row[2]) for row in rows], next_token, total
 
     def list_certificates(self, tenant: str) -> list[dict[str, Any]]:
         with self._transaction(write=False) as cursor:
@@ -238,6 +239,35 @@ class ListingRecorder(SqlStore):
                 (tenant, certificate_id),
             )
             return [row[0] for row in cursor.fetchall()]
+
+
+def _filters(tenant: str, query: ListQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (without paging) of a listing query, and its parameters."""
+    where = ["tenant = ?"]
+    params: list[Any] = [tenant]
+    if query.entity:
+        where.append("entity = ?")
+        params.append(query.entity)
+    if query.active is not None:
+        where.append("active = ?")
+        params.append(int(query.active))
+    if query.name_contains:
+        escaped = (
+            query.name_contains.casefold()
+            .replace("\\", "\\\\")
+            .replace("%", "\\%")
+            .replace("_", "\\_")
+        )
+        where.append("name_key LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    if query.ids is not None:
+        # No ids: nothing matches (IN () is not SQL).
+        where.append(f"id IN ({', '.join('?' * len(query.ids))})" if query.ids else "1 = 0")
+        params += query.ids
+    if query.exclude_ids:
+        where.append(f"id NOT IN ({', '.join('?' * len(query.exclude_ids))})")
+        params += query.exclude_ids
+    return " AND ".join(where), params
 
 
 def encode_page_token(order: str, key: Any, last_id: str) -> str:
