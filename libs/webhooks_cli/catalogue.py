@@ -35,18 +35,3 @@ def show(args: argparse.Namespace, client: Client) -> int:
         print("\nWhatsApp statuses")
         print(", ".join(catalogue.whatsapp_statuses))
     return 0
-
-
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
-    parser = commands.add_parser(
-        "catalogue", help="entities, triggers and components", parents=[common]
-    )
-    parser.add_argument(
-        "--values",
-        action="store_true",
-        help="also the channels, activity types, statuses and tag types (names and ids)",
-    )
-    parser.set_defaults(client_handler=show)

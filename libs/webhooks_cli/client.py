@@ -11,13 +11,15 @@ from typing import Any
 
 import grpc
 
-from webhooks_cli.errors import CliError
+from webhooks_cli.errors import CliError, rpc_error_text
 from webhooks_client.stubs import STUBS
 from webhooks_config import PREFIX, Settings
-from webhooks_grpc.auth import DEFAULT_TENANT_HEADER, TENANT_HEADER
-from webhooks_grpc.errors import describe_rpc_error
 
 CALL_TIMEOUT_SECONDS = 30.0
+# webhooks_grpc.auth's (importing it would load the services' NATS and telemetry code):
+# tests/unit/test_cli_startup.py holds them equal.
+TENANT_HEADER = "x-webhooks-tenant"
+DEFAULT_TENANT_HEADER = "x-webhooks-default-tenant"
 
 
 def resolve_token(flag: str | None, settings: Settings) -> str:
@@ -119,7 +121,7 @@ def rpc_error_line(
             f"{service} is not reachable at {address} "
             "(start the platform with `webhooks up`, or pass --address)"
         )
-    return describe_rpc_error(err)
+    return rpc_error_text(err)
 
 
 @contextmanager

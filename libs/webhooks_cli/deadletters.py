@@ -17,11 +17,9 @@ from webhooks.v1.failures_pb2 import (
 from webhooks_cli.client import Client
 from webhooks_cli.output import note, print_json, print_table
 from webhooks_client.protos import timestamp_text
-from webhooks_messaging.deadletters import COMPONENTS, REASONS
 
 HEADERS = ("SEQ", "SET ASIDE", "COMPONENT", "REASON", "FROM", "SUBJECT", "DETAIL")
 DETAIL_WIDTH = 80
-MAX_LIMIT = 1000
 
 
 def origin_text(listed: ListedDeadLetter) -> str:
@@ -69,32 +67,3 @@ def list_(args: argparse.Namespace, client: Client) -> int:
     if result.next_page_token:
         note(f"older ones may remain: --page-token {result.next_page_token} (or --all)")
     return 0
-
-
-def _limit(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 1 <= number <= MAX_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIMIT}")
-    return number
-
-
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    parser = commands.add_parser(
-        "deadletters",
-        help="what producers and consumers set aside, newest first (platform token)",
-        parents=[common],
-        allow_abbrev=False,
-    )
-    parser.add_argument("--component", choices=COMPONENTS, help="only this component's")
-    parser.add_argument("--reason", choices=REASONS, help="only this reason")
-    parser.add_argument(
-        "--limit", type=_limit, metavar="N", help=f"at most N letters (default 50, max {MAX_LIMIT})"
-    )
-    parser.add_argument("--page-token", metavar="TOKEN", help="go on with older letters")
-    parser.add_argument("--all", action="store_true", help="follow every next page")
-    parser.set_defaults(client_handler=list_)

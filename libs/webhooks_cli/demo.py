@@ -439,25 +439,3 @@ def summary(
             ]
         )
     )
-
-
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    parser = commands.add_parser(
-        "demo",
-        help="see the platform work: a local receiver, subscriptions, deliveries, a failure",
-        description=(
-            "Watch the platform work: a local HTTPS receiver, a REST and a SOAP subscription, "
-            "sample events delivered and their signatures checked, one endpoint failing, the "
-            "failed event with its trial history, and its redelivery. Uses the platform "
-            "running at the configured addresses, or starts one (and stops it at the end)."
-        ),
-        parents=[common],
-        allow_abbrev=False,
-    )
-    parser.add_argument(
-        "--keep",
-        action="store_true",
-        help="leave the platform the demo started running at the end",
-    )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from webhooks.v1.failures_pb2 import (
@@ -30,13 +29,12 @@ from webhooks.v1.failures_pb2 import (
     RedeliverFailedEventsRequest,
     RedeliverFailedEventsResponse,
 )
-from webhooks.v1.messages_pb2 import FailureClass
 from webhooks_catalogue import parse_channel
-from webhooks_catalogue.failure_classes import failure_name
+from webhooks_cli.args_failures import ERROR_CODE_HELP as ERROR_CODE_HELP
 from webhooks_cli.client import Client
 from webhooks_cli.errors import UsageError
 from webhooks_cli.output import note, print_fields, print_json, print_table
-from webhooks_cli.times import TIME_HELP, TimeSyntaxError, parse_time
+from webhooks_cli.times import TimeSyntaxError, parse_time
 from webhooks_client.failure_text import (
     HISTORY_HEADERS,
     STATES,
@@ -49,7 +47,6 @@ from webhooks_client.failure_text import (
 )
 from webhooks_client.protos import timestamp, timestamp_text
 
-Handler = Callable[[argparse.Namespace, Client], int]
 LIST_HEADERS = (
     *("WEBHOOK", "ENTITY", "TRIGGER", "LAST ATTEMPT", "CHANNEL", "SUBCHANNEL"),
     *("ERROR", "MESSAGE", "RETRIES", "STATE", "DELIVERY ID"),
@@ -225,79 +222,3 @@ def rebuild(args: argparse.Namespace, client: Client) -> int:
             f"{response.failed_events} failed events"
         )
     return 0
-
-
-# Every class but HTTP_STATUS, which is asked for by its status.
-_CLASSES = [
-    failure_name(value)
-    for value in FailureClass.values()
-    if value not in (FailureClass.FAILURE_CLASS_UNSPECIFIED, FailureClass.FAILURE_CLASS_HTTP_STATUS)
-]
-ERROR_CODE_HELP = (
-    "an HTTP status (500: also SOAP faults, which answer 500) or a failure class, which "
-    f"matches its failures whatever their status: {', '.join(_CLASSES)} "
-    "(any case; 'SOAP fault' reads as soap_fault); repeatable or comma-separated"
-)
-
-
-def add_filter_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("filters (all given must hold)")
-    group.add_argument(
-        "--subscription", action="append", metavar="ID", help="subscription id (repeatable)"
-    )
-    group.add_argument("--entity", help="Object, User, Tag, WhatsApp, ...")
-    group.add_argument("--trigger", help="OnNew, OnAdd, ...")
-    group.add_argument("--channel", metavar="NAME|ID", help="e.g. WhatsApp or 7")
-    group.add_argument("--subchannel")
-    group.add_argument(
-        "--error-code",
-        action="append",
-        metavar="CODE",
-        help=ERROR_CODE_HELP,
-    )
-    group.add_argument(
-        "--state",
-        action="append",
-        metavar="STATE",
-        help=f"{', '.join(STATES)}; repeatable or comma-separated",
-    )
-    group.add_argument("--since", metavar="TIME", help=f"last attempt at or after; {TIME_HELP}")
-    group.add_argument("--until", metavar="TIME", help="last attempt before")
-    group.add_argument("--message", metavar="TEXT", help="in the error message (any case)")
-    group.add_argument("--min-retries", type=int, metavar="N", help="at least N retry attempts")
-
-
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    parent = commands.add_parser(
-        "failures",
-        help="failed webhook deliveries: list, show, retry",
-        parents=[common],
-        allow_abbrev=False,
-    )
-    sub = parent.add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    def action(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help, parents=[common], allow_abbrev=False)
-        parser.set_defaults(client_handler=handler)
-        return parser
-
-    parser = action("list", list_, "list failed events, newest first")
-    add_filter_flags(parser)
-    parser.add_argument("--page-size", type=int, metavar="N", help="default 50, at most 500")
-    parser.add_argument("--page-token", metavar="TOKEN")
-    parser.add_argument("--all", action="store_true", help="follow every next page")
-
-    parser = action("show", show, "one failed event: Overview, Payload, Trial History")
-    parser.add_argument("id", metavar="ID", help="delivery id (the webhook-id)")
-
-    parser = action(
-        "retry", retry, "send a failed event (ID) or every one matching the filters again"
-    )
-    parser.add_argument("id", metavar="ID", nargs="?", help="delivery id")
-    add_filter_flags(parser)
-    parser.add_argument("--dry-run", action="store_true", help="only count what would be sent")
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-
-    action("rebuild", rebuild, "replay ATTEMPTS into a fresh view (platform token)")

@@ -19,37 +19,13 @@ import urllib.request
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from webhooks_cli.args_platform import HEALTH_TIMEOUT_SECONDS
 from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import print_json
-from webhooks_config import SERVICES, Settings
+from webhooks_config import Settings
 
-DEFAULT_TIMEOUT_SECONDS = 3.0
+DEFAULT_TIMEOUT_SECONDS = HEALTH_TIMEOUT_SECONDS  # --timeout's default
 WILDCARD_HOSTS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]", "::": "[::1]"}
-
-
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "health",
-        help="exit 0 when a service answers SERVING (container health checks)",
-        allow_abbrev=False,
-    )
-    parser.add_argument("service", metavar="SERVICE", choices=SERVICES, help=", ".join(SERVICES))
-    parser.add_argument(
-        "--address",
-        default=argparse.SUPPRESS,
-        metavar="HOST:PORT",
-        help="where to ask (default: the service's WEBHOOKS_<SERVICE>_ADDR)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help=f"give up after this long (default {DEFAULT_TIMEOUT_SECONDS:g})",
-    )
-    parser.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
-    )
 
 
 def probe_target(address: str) -> str:

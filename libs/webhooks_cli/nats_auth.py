@@ -18,23 +18,6 @@ from webhooks_messaging import auth as nats_auth
 from webhooks_messaging.permissions import USERS
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "nats-auth",
-        help="write NATS users (nkeys) and the nats-server configuration admitting them",
-        description="Make an nkey seed for every NATS user of the platform (kept when "
-        "present) and render DIR/server/auth.conf, the nats-server configuration that "
-        "admits exactly those users with their permissions (nats-server -c, or include it).",
-    )
-    parser.add_argument(
-        "--out",
-        metavar="DIR",
-        default=None,
-        help="where to write (default: nats-auth in the data dir, as `webhooks up` uses)",
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-
 def run_nats_auth(args: argparse.Namespace, settings: Settings) -> int:
     directory = Path(args.out).absolute() if args.out else settings.nats_auth_dir
     try:

@@ -1,12 +1,5 @@
-"""``webhooks replay SUBSCRIPTION --since T --until T [--dry-run]``: route a window of past
-events again to one subscription (ReplayEvents), showing progress as it streams.
-
-Times are RFC 3339 (``2024-05-01T09:30:00Z``), ``now``, or a duration ago (``2h``,
-``30m``, ``1d``, ``1h30m``; "2h ago" reads the same). ``--until`` defaults to now.
-Progress goes to stderr: a bar on a terminal (how far the window's time span has been
-read), plain lines otherwise; the final counts go to stdout (``--json``: the final
-ReplayProgress).
-"""
+"""``webhooks replay``: route a window of past events again to one subscription
+(ReplayEvents), showing progress as it streams (args_events.REPLAY_DESCRIPTION: its --help)."""
 
 from __future__ import annotations
 
@@ -20,7 +13,7 @@ from webhooks.v1.router_pb2 import ReplayEventsRequest, ReplayProgress
 from webhooks_cli.errors import CliError, UsageError
 from webhooks_cli.output import print_json
 from webhooks_cli.router_client import RouterClient
-from webhooks_cli.times import TIME_HELP, TimeSyntaxError, parse_time
+from webhooks_cli.times import TimeSyntaxError, parse_time
 from webhooks_client.protos import timestamp, timestamp_text
 
 BAR_WIDTH = 30
@@ -133,24 +126,3 @@ def replay(args: argparse.Namespace, client: RouterClient) -> int:
     else:
         print(summary(final, args.dry_run))
     return 0
-
-
-def add_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-) -> None:
-    parser = commands.add_parser(
-        "replay",
-        help="route a window of past events again to one subscription",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[common],
-        allow_abbrev=False,
-    )
-    parser.set_defaults(router_handler=replay)
-    parser.add_argument("subscription_id", metavar="SUBSCRIPTION_ID")
-    parser.add_argument("--since", required=True, metavar="TIME", help=TIME_HELP)
-    parser.add_argument("--until", default="now", metavar="TIME", help="default: now")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="count the matching events, publish nothing"
-    )

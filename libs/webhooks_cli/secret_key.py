@@ -10,15 +10,6 @@ from webhooks_cli.output import print_json
 from webhooks_secrets import new_key
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "secret-key", help="print a new key for WEBHOOKS_SECRET_KEYS", allow_abbrev=False
-    )
-    parser.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
-    )
-
-
 def run_secret_key(args: argparse.Namespace) -> int:
     key = new_key()
     if args.json:

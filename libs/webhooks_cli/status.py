@@ -32,8 +32,6 @@ from webhooks_cli.status_report import Probe, build_report, render
 from webhooks_config import UP_METRICS_ADDRESSES, Settings
 from webhooks_telemetry.metrics import split_address
 
-DEFAULT_TIMEOUT_SECONDS = 3.0
-DEFAULT_WATCH_SECONDS = 2.0
 MAX_SCRAPE_BYTES = 16 * 1024 * 1024
 # Cursor home, then each line cleared to its end and the rest of the screen after the
 # last: the screen is redrawn in place, without the flicker of clearing it first.
@@ -121,39 +119,3 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:
             print()
         return 0
-
-
-def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0 < number <= 3600:
-        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600")
-    return number
-
-
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "status",
-        help="one screen for an SRE: health, versions, backlog, lags, dead letters",
-        allow_abbrev=False,
-    )
-    parser.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
-    )
-    parser.add_argument(
-        "--watch",
-        nargs="?",
-        type=_seconds,
-        const=DEFAULT_WATCH_SECONDS,
-        metavar="SECONDS",
-        help=f"redraw every SECONDS (default {DEFAULT_WATCH_SECONDS:g}) until Ctrl-C",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help=f"give each service this long to answer (default {DEFAULT_TIMEOUT_SECONDS:g})",
-    )

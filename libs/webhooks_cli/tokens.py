@@ -1,11 +1,6 @@
 """``webhooks tokens``: API tokens in the tokens file, kept as SHA-256 digests.
 
-``add NAME --tenant T`` makes a token, stores its digest and prints the token once (it
-cannot be read back); ``list`` shows names and tenants, never a digest; ``convert`` turns
-entries holding the token itself into digests (for ``WEBHOOKS_TOKENS``, which it cannot
-change, it prints the converted list to put in its place). The file is the one the services
-read: ``WEBHOOKS_TOKENS_FILE``, else ``tokens.json`` in the data dir. Services read it when
-they start.
+What each action does: args_platform.TOKENS_DESCRIPTION (its --help).
 """
 
 from __future__ import annotations
@@ -109,30 +104,3 @@ def convert(args: argparse.Namespace, settings: Settings) -> int:
 def run_tokens(args: argparse.Namespace, settings: Settings) -> int:
     handler = {"add": add, "list": list_tokens, "convert": convert}[args.tokens_command]
     return handler(args, settings)
-
-
-def add_parser(
-    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
-    data_dir: argparse.ArgumentParser,
-) -> None:
-    output = argparse.ArgumentParser(add_help=False)
-    output.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
-    )
-    parser = commands.add_parser(
-        "tokens",
-        help="API tokens: add one, list them, convert plaintext entries to digests",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
-    actions = parser.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
-    adding = actions.add_parser(
-        "add", help="make a token and print it once", parents=[data_dir, output]
-    )
-    adding.add_argument("name", help="who or what uses the token")
-    adding.add_argument(
-        "--tenant", required=True, help="the organisation it acts for, or '*' (platform token)"
-    )
-    actions.add_parser("list", help="names and tenants", parents=[data_dir, output])
-    actions.add_parser(
-        "convert", help="store digests instead of plaintext tokens", parents=[data_dir, output]
-    )

@@ -14,15 +14,14 @@ from webhooks.v1.common_pb2 import StatusChange
 from webhooks.v1.messages_pb2 import PlatformEvent
 from webhooks.v1.router_pb2 import ReplayProgress
 from webhooks_cli.errors import UsageError
-from webhooks_cli.events import (
+from webhooks_cli.event_objects import (
     EventSyntaxError,
-    batches,
     build_event,
-    event_from_args,
     parse_events_text,
     parse_status_change,
     read_events_file,
 )
+from webhooks_cli.events import batches, event_from_args
 from webhooks_cli.main import main, parse_args
 from webhooks_cli.replay import ProgressView, fraction_done, progress_bar, window
 from webhooks_cli.times import TimeSyntaxError, parse_duration, parse_time

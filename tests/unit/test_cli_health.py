@@ -135,8 +135,8 @@ def test_enable_is_activate() -> None:
     args = parse_args(["subscriptions", "enable", "s1", "--expected-version", "3"])
     assert args.id == "s1" and args.expected_version == 3
     # The same handler as activate: SetSubscriptionActive(active=True).
-    assert args.client_handler is activate
-    assert parse_args(["subscriptions", "activate", "s1"]).client_handler is activate
+    assert args.client_handler.target() is activate
+    assert parse_args(["subscriptions", "activate", "s1"]).client_handler.target() is activate
 
 
 def test_rate_limit_on_create_and_update() -> None:
