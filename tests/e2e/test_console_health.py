@@ -301,4 +301,4 @@ async def test_the_form_saves_a_rate_limit(stack: Stack) -> None:
     await page.goto(f"{stack.url}/webhooks/{stack.ids['Healthy']}/edit")
     assert await page.input_value(field) == "25"
     await page.goto(f"{stack.url}/webhooks/{stack.ids['Healthy']}")
-    assert "25 per second" in await page.inner_text("dl.fields")
+    assert "25 per second" in await page.inner_text("#summary")

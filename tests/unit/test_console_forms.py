@@ -252,19 +252,22 @@ def test_a_trigger_reads_as_its_name_and_labelled_components() -> None:
     )
     shown = trigger_text(trigger, "Object", CATALOGUE)
     assert shown.text == (
-        "On New Activity — Channels: WhatsApp · Activity types: Remark, StatusChange"
+        "On New Activity — Channels: WhatsApp · Activity types: Remark, Status Change"
         " · Status: Open → Resolved, Any → Archive"
     )
-    assert shown.title == "OnNewActivity: fires when an activity is logged on a conversation"
+    assert shown.title == "On New Activity: fires when an activity is logged on a conversation"
     assert trigger_text(TriggerSpec(trigger="onnew"), "User", CATALOGUE).text == "On New"
     whatsapp = TriggerSpec(
         trigger="OnMessageStatus", whatsapp_channels=["wa-1"], whatsapp_statuses=["read"]
     )
     assert trigger_text(whatsapp, "WhatsApp", CATALOGUE).text == (
-        "On Message Status — WhatsApp channels: wa-1 · WhatsApp statuses: read"
+        "On Message Status — WhatsApp channels: wa-1 · WhatsApp statuses: Read ✓✓"
     )
     unknown = trigger_text(TriggerSpec(trigger="OnSomethingNew", channels=[99]), "X", CATALOGUE)
-    assert (unknown.text, unknown.title) == ("On Something New — Channels: 99", "OnSomethingNew")
+    assert (unknown.text, unknown.title) == (
+        "On Something New — Channels: unknown (99)",
+        "On Something New",
+    )
     assert words("OnUpdateTag") == "On Update Tag" and words("OnUserExit") == "On User Exit"
 
 
@@ -304,11 +307,12 @@ def test_history_triggers_read_as_the_list_writes_them() -> None:
         "authentication": {"kind": "basic", "password": "***"},
     }
     lines = dict(change_lines(changes, "Object", CATALOGUE))
-    assert lines["trigger 1"] == "On New Activity — Channels: WhatsApp · Activity types: Forward"
-    assert lines["trigger 2"] == "On New Activity — Status: Open → Resolved, Any → Archive"
-    assert lines["authentication.password"] == "***"
+    assert lines["Trigger 1"] == "On New Activity — Channels: WhatsApp · Activity types: Forward"
+    assert lines["Trigger 2"] == "On New Activity — Status: Open → Resolved, Any → Archive"
+    assert lines["Authentication"] == "Basic"
+    assert lines["Password"] == "set (not shown)", "the form's labels, a secret never"
     retyped = {"entity": "User", "triggers": [{"trigger": "OnNew"}]}
-    assert dict(change_lines(retyped, "Object", CATALOGUE))["trigger 1"] == "On New"
+    assert dict(change_lines(retyped, "Object", CATALOGUE))["Trigger 1"] == "On New"
 
 
 def test_history_entries_read_as_sentences() -> None:

@@ -72,7 +72,9 @@ def test_one_webhooks_banner_offers_enable_only_when_disabled() -> None:
     shown = webhook_health(failing, NOW)
     assert shown.shown and not shown.disabled
     assert shown.summary == "Failing: 6 attempts in a row failed since 11:02 UTC"
-    assert shown.failing_since == "2026-12-07 11:02:00Z"
+    assert shown.failing_since == (
+        '<time class="local" datetime="2026-12-07T11:02:00Z">7 Dec 2026, 11:02 UTC</time>'
+    )
     assert (shown.consecutive_failures, shown.last_error) == (6, "HTTP 500: database is down")
     assert shown.disabled_since == "", "not disabled"
     gone = Health(state=HealthState.HEALTH_STATE_DISABLED, reason="r")

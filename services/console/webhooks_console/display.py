@@ -1,17 +1,29 @@
 """How the console shows what the CLI writes as syntax: a trigger as its name in words with
-its components as short labelled lists, a URL that wraps only after its slashes, and the
-back-stack of page tokens that gives keyset paging a "Previous" link."""
+its components as short labelled lists (every value by its display name), a time as a
+``<time>`` element the page's script shows in the viewer's local time, a URL that wraps
+only after its slashes, and the back-stack of page tokens that gives keyset paging a
+"Previous" link."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from markupsafe import Markup, escape
 
 from webhooks.v1.common_pb2 import Catalogue, TriggerSpec
-from webhooks_catalogue.vocabulary import words
+from webhooks_catalogue.keys import catalogue_key
+from webhooks_catalogue.vocabulary import (
+    activity_type_label,
+    channel_label,
+    object_status_label,
+    trigger_label,
+    whatsapp_status_label,
+)
+from webhooks_catalogue.vocabulary import words as words  # re-exported: the pages' filter
 
 # The labels of the Add New Subscription form's components, shortened for a list cell.
 COMPONENT_LABELS = {
@@ -38,7 +50,7 @@ class TriggerText:
 
     @property
     def title(self) -> str:
-        return f"{self.code}: fires when {self.fires_when}" if self.fires_when else self.code
+        return f"{self.name}: fires when {self.fires_when}" if self.fires_when else self.name
 
     @property
     def text(self) -> str:
@@ -47,57 +59,73 @@ class TriggerText:
         return f"{self.name} — {listed}" if listed else self.name
 
 
-def _names(values: Sequence[object], table: Mapping[int, str]) -> str:
-    return ", ".join(table.get(v, str(v)) if isinstance(v, int) else str(v) for v in values)
+def _labels(values: Sequence[int], label: Callable[[int], str]) -> str:
+    return ", ".join(label(v) for v in values)
 
 
-def trigger_text(trigger: TriggerSpec, entity: str, catalogue: Catalogue) -> TriggerText:
-    """``trigger`` in words: the name from the catalogue's entity (or the name as stored
-    when the catalogue does not know it), each chosen component as "Label: a, b"."""
-    channels = {v.id: v.name for v in catalogue.channels}
-    activity_types = {v.id: v.name for v in catalogue.activity_types}
-    statuses = {v.id: v.name for v in catalogue.object_statuses}
-    found = next(
-        (
-            t
-            for e in catalogue.entities
-            if e.name == entity
-            for t in e.triggers
-            if t.name.casefold() == trigger.trigger.casefold()
-        ),
-        None,
-    )
-    code = found.name if found is not None else trigger.trigger
+def _status(value: int) -> str:
+    return object_status_label(value) if value else ANY_STATUS_TEXT
+
+
+def trigger_parts(trigger: TriggerSpec) -> tuple[tuple[str, str], ...]:
+    """Each chosen component as (label, values in words): "Channels", "WhatsApp, Web"."""
     parts: list[tuple[str, str]] = []
     if trigger.channels:
-        parts.append((COMPONENT_LABELS["channels"], _names(trigger.channels, channels)))
+        parts.append((COMPONENT_LABELS["channels"], _labels(trigger.channels, channel_label)))
     if trigger.activity_types:
-        names = _names(trigger.activity_types, activity_types)
+        names = _labels(trigger.activity_types, activity_type_label)
         parts.append((COMPONENT_LABELS["activity_types"], names))
     if trigger.status_changes:
-
-        def status(value: int) -> str:
-            return statuses.get(value, str(value)) if value else ANY_STATUS_TEXT
-
         changes = ", ".join(
-            f"{status(c.from_status)} → {status(c.to_status)}" for c in trigger.status_changes
+            f"{_status(c.from_status)} → {_status(c.to_status)}" for c in trigger.status_changes
         )
         parts.append((COMPONENT_LABELS["status_changes"], changes))
     if trigger.whatsapp_channels:
         parts.append((COMPONENT_LABELS["whatsapp_channels"], ", ".join(trigger.whatsapp_channels)))
     if trigger.whatsapp_statuses:
-        parts.append((COMPONENT_LABELS["whatsapp_statuses"], ", ".join(trigger.whatsapp_statuses)))
+        statuses = ", ".join(whatsapp_status_label(s) for s in trigger.whatsapp_statuses)
+        parts.append((COMPONENT_LABELS["whatsapp_statuses"], statuses))
+    return tuple(parts)
+
+
+def trigger_text(trigger: TriggerSpec, entity: str, catalogue: Catalogue) -> TriggerText:
+    """``trigger`` in words: the name from the catalogue's entity (or the name as stored
+    when the catalogue does not know it), each chosen component as "Label: a, b", every
+    value by its display name (``webhooks_catalogue.vocabulary``)."""
+    wanted = catalogue_key(trigger.trigger)
+    found = next(
+        (
+            t
+            for e in catalogue.entities
+            if catalogue_key(e.name) == catalogue_key(entity)
+            for t in e.triggers
+            if catalogue_key(t.name) == wanted
+        ),
+        None,
+    )
+    code = found.name if found is not None else trigger.trigger
     return TriggerText(
-        name=words(code),
+        name=trigger_label(code),
         code=code,
         fires_when=found.fires_when if found is not None else "",
-        parts=tuple(parts),
+        parts=trigger_parts(trigger),
     )
 
 
 def trigger_name(name: str, entity: str, catalogue: Catalogue) -> str:
     """Just the name in words (the Failed Events view's Trigger column)."""
     return trigger_text(TriggerSpec(trigger=name), entity, catalogue).name
+
+
+def time_html(ts: Timestamp, empty: str = "—") -> Markup:
+    """``ts`` as ``<time class="local" datetime="ISO">2 May 2024, 12:03 UTC</time>``: the
+    script shows it in the viewer's local time; without it the UTC text reads as it is."""
+    if ts.seconds == 0 and ts.nanos == 0:
+        return Markup("{}").format(empty)
+    at = ts.ToDatetime(tzinfo=UTC)
+    return Markup('<time class="local" datetime="{}">{}</time>').format(
+        at.strftime("%Y-%m-%dT%H:%M:%SZ"), f"{at.day} {at:%b %Y, %H:%M} UTC"
+    )
 
 
 _BREAK_AFTER = re.compile(r"(/+|[?&=])")

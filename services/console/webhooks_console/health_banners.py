@@ -27,7 +27,7 @@ from webhooks_client.health_text import (
     health_state,
     health_summary,
 )
-from webhooks_client.protos import timestamp_text
+from webhooks_console.display import time_html
 from webhooks_console.pages import call
 
 # The most webhooks the list's banners look at: one ListSubscriptions page at its largest.
@@ -104,7 +104,7 @@ def webhook_health(health: Health, now: datetime, disabled_at: str = "") -> Webh
         css=health_class(health),
         summary=health_summary(health, now),
         disabled_since=disabled_at if state == DISABLED else "",
-        failing_since=timestamp_text(health.failing_since),
+        failing_since=time_html(health.failing_since, ""),
         consecutive_failures=health.consecutive_failures,
         last_error=health.last_error,
     )

@@ -23,7 +23,7 @@ from webhooks.v1.subscriptions_pb2 import (
     RotateSigningSecretRequest,
     Subscription,
 )
-from webhooks_client.protos import timestamp_text
+from webhooks_console.display import time_html
 from webhooks_console.pages import Route, add_routes, app_sessions, call
 from webhooks_secrets import SecretUnreadable
 
@@ -100,7 +100,7 @@ def signing_secret(subscription_id: str) -> ResponseReturnValue:
         "subscriptions", "GetSubscription", GetSubscriptionRequest(id=subscription_id)
     )
     previous_until = (
-        timestamp_text(sub.signing_secret.previous_valid_until)
+        time_html(sub.signing_secret.previous_valid_until)
         if shown is not None
         and shown.rotated
         and sub.signing_secret.HasField("previous_valid_until")
