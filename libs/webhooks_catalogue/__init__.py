@@ -29,7 +29,7 @@ from webhooks_catalogue.data import (
     Entity,
     Trigger,
 )
-from webhooks_catalogue.errors import CatalogueError
+from webhooks_catalogue.errors import CatalogueError, CatalogueErrors
 from webhooks_catalogue.lookup import (
     activity_type_name,
     channel_name,
@@ -73,6 +73,7 @@ __all__ = [
     "WHATSAPP_CHANNEL_ID",
     "WHATSAPP_STATUSES",
     "CatalogueError",
+    "CatalogueErrors",
     "Component",
     "Entity",
     "Trigger",

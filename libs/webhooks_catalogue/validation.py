@@ -23,7 +23,7 @@ from webhooks_catalogue.data import (
     Entity,
     Trigger,
 )
-from webhooks_catalogue.errors import CatalogueError
+from webhooks_catalogue.errors import CatalogueError, CatalogueErrors
 from webhooks_catalogue.lookup import entity as find_entity
 from webhooks_catalogue.lookup import entity_names
 from webhooks_catalogue.overlaps import check_overlaps
@@ -43,17 +43,47 @@ COMPONENT_LIMITS: dict[Component, int] = {
 def validate_triggers(
     entity: str, triggers: Sequence[Mapping[str, Any]]
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The canonical entity name and triggers, or CatalogueError naming the bad value."""
-    found = _entity(entity)
+    """The canonical entity name and triggers, or CatalogueError naming the bad value.
+
+    Every problem at once (CatalogueErrors when there are several): the entity, the list,
+    and each trigger on its own, the first problem of each. Whether triggers overlap is
+    checked only once every trigger is valid on its own.
+    """
+    problems: list[CatalogueError] = []
+    found: Entity | None = None
+    try:
+        found = _entity(entity)
+    except CatalogueError as error:
+        problems.append(error)
+    canonical: list[dict[str, Any]] = []
+    try:
+        _check_list(found, triggers)
+    except CatalogueError as error:
+        problems.append(error)
+    else:
+        for i, raw in enumerate(triggers):
+            try:
+                if found is None:  # only what does not depend on the entity
+                    _trigger_name(f"triggers[{i}]", raw)
+                else:
+                    canonical.append(_trigger(found, f"triggers[{i}]", raw))
+            except CatalogueError as error:
+                problems.append(error)
+    if problems:
+        raise problems[0] if len(problems) == 1 else CatalogueErrors(problems)
+    assert found is not None
+    check_overlaps(found, canonical)
+    return found.name, canonical
+
+
+def _check_list(entity: Entity | None, triggers: object) -> None:
     if not isinstance(triggers, list | tuple):
         raise CatalogueError("triggers", "must be a list")
     if not triggers:
-        raise CatalogueError("triggers", f"at least one trigger of {found.name} is required")
+        of = f" of {entity.name}" if entity is not None else ""
+        raise CatalogueError("triggers", f"at least one trigger{of} is required")
     if len(triggers) > MAX_TRIGGERS:
         raise CatalogueError("triggers", f"at most {MAX_TRIGGERS} triggers, got {len(triggers)}")
-    canonical = [_trigger(found, f"triggers[{i}]", raw) for i, raw in enumerate(triggers)]
-    check_overlaps(found, canonical)
-    return found.name, canonical
 
 
 def validate_rate_limit(value: object, field: str = "webhook.rate_limit_per_second") -> int:
@@ -79,7 +109,8 @@ def _entity(name: object) -> Entity:
     return found
 
 
-def _trigger(entity: Entity, path: str, raw: object) -> dict[str, Any]:
+def _trigger_name(path: str, raw: object) -> str:
+    """The trigger's name, once the trigger is an object of known keys with a name."""
     if not isinstance(raw, Mapping):
         raise CatalogueError(path, "must be an object")
     # A misspelt component would otherwise be read as "all" and widen the subscription.
@@ -90,7 +121,12 @@ def _trigger(entity: Entity, path: str, raw: object) -> dict[str, Any]:
     if not isinstance(name, str) or not name.strip():
         raise CatalogueError(f"{path}.trigger", "is required")
     _check_word_length(f"{path}.trigger", name)
-    spec = entity.trigger(name.strip())
+    return name.strip()
+
+
+def _trigger(entity: Entity, path: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    name = _trigger_name(path, raw)
+    spec = entity.trigger(name)
     if spec is None:
         expected = ", ".join(t.name for t in entity.triggers)
         message = f"{name!r} is not a trigger of {entity.name}; expected one of {expected}"

@@ -9,7 +9,7 @@ from webhooks_grpc.auth import (
     current_principal,
 )
 from webhooks_grpc.boundary import BoundaryInterceptor, InvalidField, to_datetime
-from webhooks_grpc.errors import abort, describe_rpc_error, field_violations
+from webhooks_grpc.errors import abort, abort_fields, describe_rpc_error, field_violations
 from webhooks_grpc.server import build_server, run_service
 from webhooks_grpc.supervision import keep_running
 from webhooks_grpc.tokens import PLATFORM_TENANT, TokenTable, load_tokens
@@ -24,6 +24,7 @@ __all__ = [
     "Principal",
     "TokenTable",
     "abort",
+    "abort_fields",
     "authenticate",
     "build_server",
     "current_principal",

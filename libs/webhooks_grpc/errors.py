@@ -1,11 +1,14 @@
 """Error statuses: rich INVALID_ARGUMENT (and others) on the server, one clear line on the client.
 
 A rejected field travels twice: as a ``google.rpc.BadRequest`` detail for clients that read
-rich statuses, and at the start of the message for every other client.
+rich statuses, and at the start of the message for every other client. Several rejected
+fields travel as one BadRequest with a violation each; the message names the first and
+says how many more there are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import grpc
@@ -30,12 +33,46 @@ async def abort(
     field: str | None = None,
 ) -> NoReturn:
     """End the RPC with ``code``; ``field`` (a path like ``webhook.url``) names the culprit."""
-    text = status_message(message, field)
-    status = status_pb2.Status(code=code.value[0], message=text)
     if field:
-        violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+        await abort_fields(context, code, [(field, message)])
+    await _abort(context, code, message, [])
+
+
+async def abort_fields(
+    context: grpc.aio.ServicerContext[Any, Any],
+    code: grpc.StatusCode,
+    violations: Sequence[tuple[str, str]],
+) -> NoReturn:
+    """End the RPC with ``code`` and a BadRequest of every (field, description), in order.
+
+    The message is the first violation, as ``abort`` words it, and how many more follow.
+    """
+    if not violations:
+        raise ValueError("abort_fields needs at least one violation")
+    field, message = violations[0]
+    text = status_message(message, field)
+    if len(violations) > 1:
+        more = len(violations) - 1
+        text += f" (and {more} more problem{'s' if more > 1 else ''})"
+    await _abort(context, code, text, violations)
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any],
+    code: grpc.StatusCode,
+    text: str,
+    violations: Sequence[tuple[str, str]],
+) -> NoReturn:
+    status = status_pb2.Status(code=code.value[0], message=text)
+    if violations:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=field, description=message)
+                for field, message in violations
+            ]
+        )
         detail = any_pb2.Any()
-        detail.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+        detail.Pack(bad)
         status.details.append(detail)
     rich = rpc_status.to_status(status)
     # context.abort with the status trailer, rather than abort_with_status, so that the

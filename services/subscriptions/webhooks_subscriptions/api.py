@@ -22,7 +22,7 @@ from webhooks.v1 import common_pb2, subscriptions_pb2, subscriptions_pb2_grpc
 from webhooks_catalogue import entity as catalogue_entity
 from webhooks_catalogue import limits
 from webhooks_catalogue.proto import catalogue_message
-from webhooks_grpc import abort, current_principal
+from webhooks_grpc import abort, abort_fields, current_principal
 from webhooks_subscriptions.application import Caller, Subscriptions
 from webhooks_subscriptions.convert import (
     ORDERS,
@@ -70,9 +70,12 @@ def _spec_field(field: str) -> str:
 
 
 async def _fail(context: Context, error: DomainError, in_spec: bool) -> NoReturn:
-    if isinstance(error, InvalidField):
-        field = _spec_field(error.field) if in_spec else error.field
-        await abort(context, grpc.StatusCode.INVALID_ARGUMENT, error.message, field)
+    if isinstance(error, InvalidField):  # and InvalidFields: every violation at once
+        violations = [
+            (_spec_field(one.field) if in_spec else one.field, one.message)
+            for one in error.violations
+        ]
+        await abort_fields(context, grpc.StatusCode.INVALID_ARGUMENT, violations)
     if isinstance(error, NameTaken):
         await abort(context, grpc.StatusCode.ALREADY_EXISTS, str(error))
     if isinstance(error, NotFound):
@@ -202,7 +205,8 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionServiceServicer):
         return ListQuery(
             entity=entity,
             active=request.active if request.HasField("active") else None,
-            name_contains=request.name_contains.strip(),
+            # As typed ("R " is not "R"); only an all-blank text is no filter.
+            name_contains=request.name_contains if request.name_contains.strip() else "",
             page_size=request.page_size or DEFAULT_PAGE_SIZE,
             page_token=request.page_token,
             order=ORDERS[request.order_by],

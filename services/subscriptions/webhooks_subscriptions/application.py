@@ -1,8 +1,9 @@
 """The Subscriptions application: load, command, save, return.
 
-Commands arrive as plain dicts shaped like the API's ``SubscriptionSpec``; the rules module
-turns them into canonical values, secrets are sealed here before they reach an aggregate,
-and every save wakes the listing projector and the outbox relay.
+Commands arrive as plain dicts shaped like the API's ``SubscriptionSpec``; ``spec_checks``
+turns them into canonical values by the rules module, naming every bad field at once, and
+seals secrets before they reach an aggregate; every save wakes the listing projector and
+the outbox relay.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from webhooks_catalogue import limits
-from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_secrets import SecretBox
 from webhooks_subscriptions.certificates import parse_certificate
 from webhooks_subscriptions.domain import rules
-from webhooks_subscriptions.domain.authentication import validate_authentication
 from webhooks_subscriptions.domain.certificate import ClientCertificate
 from webhooks_subscriptions.domain.errors import (
     CertificateInUse,
@@ -38,8 +37,9 @@ from webhooks_subscriptions.domain.errors import (
 )
 from webhooks_subscriptions.domain.names import SubscriptionName
 from webhooks_subscriptions.domain.subscription import Subscription, Trace
-from webhooks_subscriptions.domain.update_mask import validate_update_mask
+from webhooks_subscriptions.domain.update_mask import UPDATABLE_FIELDS, validate_update_mask
 from webhooks_subscriptions.published import subscription_state
+from webhooks_subscriptions.spec_checks import SpecChecks
 
 # Concurrent changes without an expected version are re-applied to the newer state. A few
 # immediate retries are not enough when several writers race on one subscription: each
@@ -85,30 +85,30 @@ class Subscriptions(Application[UUID]):
         # Called after each save with the last notification id it recorded.
         self.saved_listeners: list[Callable[[int], None]] = []
         self.certificate_users: Callable[[str, str], list[str]] = lambda _tenant, _id: []
+        self.checks = SpecChecks(
+            seal=secrets.seal,
+            load_certificate=self._load_certificate,
+            allow_http_loopback=policy.allow_http_loopback,
+            min_retry_interval_seconds=policy.min_retry_interval_seconds,
+        )
 
     # Subscriptions
 
     def create_subscription(
         self, caller: Caller, spec: dict[str, Any], active: bool = True
     ) -> tuple[Subscription, str]:
-        name = rules.validate_name(spec.get("name", ""))
-        entity, triggers = rules.validate_triggers(spec.get("entity", ""), spec.get("triggers", []))
-        webhook = self._webhook(caller.tenant, spec.get("webhook") or {})
-        authentication = self._authentication(spec.get("authentication"), None)
-        retry_policy = rules.validate_retry_policy(
-            spec.get("retry_policy") or {},
-            min_interval=self.policy.min_retry_interval_seconds,
-        )
+        valid = self.checks.valid(caller.tenant, spec, UPDATABLE_FIELDS, None)
+        name = valid["name"]
         signing_secret = new_signing_secret()
         subscription = Subscription(
             tenant=caller.tenant,
             name=name,
-            entity=entity,
-            triggers=triggers,
+            entity=valid["triggers"][0],
+            triggers=valid["triggers"][1],
             include_complete_data=bool(spec.get("include_complete_data", False)),
-            webhook=webhook,
-            authentication=authentication,
-            retry_policy=retry_policy,
+            webhook=valid["webhook"],
+            authentication=valid["authentication"],
+            retry_policy=valid["retry_policy"],
             active=active,
             signing_secret=self.secrets.seal(signing_secret),
             actor=caller.actor,
@@ -269,34 +269,26 @@ class Subscriptions(Application[UUID]):
     def _apply_update(
         self, caller: Caller, subscription: Subscription, spec: dict[str, Any], fields: list[str]
     ) -> list[Aggregate]:
+        valid = self.checks.valid(caller.tenant, spec, fields, subscription)
         reservations: list[Aggregate] = []
         actor, trace = caller.actor, caller.trace
-        if "name" in fields:
-            name = rules.validate_name(spec.get("name", ""))
-            reservation = self._reservation_for(caller.tenant, name, subscription.id)
+        if "name" in valid:
+            reservation = self._reservation_for(caller.tenant, valid["name"], subscription.id)
             if reservation is not None:
                 reservations.append(reservation)
-            subscription.rename(name, actor, trace)
-        if "entity" in fields or "triggers" in fields:
-            entity = spec.get("entity", "") if "entity" in fields else subscription.entity
-            triggers = spec.get("triggers", []) if "triggers" in fields else subscription.triggers
-            entity, triggers = rules.validate_triggers(entity, triggers)
+            subscription.rename(valid["name"], actor, trace)
+        if "triggers" in valid:
+            entity, triggers = valid["triggers"]
             subscription.change_triggers(entity, triggers, actor, trace)
         if "include_complete_data" in fields:
             include = bool(spec.get("include_complete_data", False))
             subscription.set_complete_data(include, actor, trace)
-        if "webhook" in fields:
-            webhook = self._webhook(caller.tenant, spec.get("webhook") or {})
-            subscription.change_endpoint(webhook, actor, trace)
-        if "authentication" in fields:
-            auth = self._authentication(spec.get("authentication"), subscription.authentication)
-            subscription.change_authentication(auth, actor, trace)
-        if "retry_policy" in fields:
-            policy = rules.validate_retry_policy(
-                spec.get("retry_policy") or {},
-                min_interval=self.policy.min_retry_interval_seconds,
-            )
-            subscription.change_retry_policy(policy, actor, trace)
+        if "webhook" in valid:
+            subscription.change_endpoint(valid["webhook"], actor, trace)
+        if "authentication" in valid:
+            subscription.change_authentication(valid["authentication"], actor, trace)
+        if "retry_policy" in valid:
+            subscription.change_retry_policy(valid["retry_policy"], actor, trace)
         return reservations
 
     def _reservation_for(
@@ -316,46 +308,6 @@ class Subscriptions(Application[UUID]):
         ):
             raise NameTaken(name)
         return None
-
-    def _webhook(self, tenant: str, webhook: dict[str, Any]) -> dict[str, Any]:
-        canonical = rules.validate_webhook(
-            webhook, allow_http_loopback=self.policy.allow_http_loopback
-        )
-        certificate_id = canonical.get("client_certificate_id") or ""
-        if certificate_id:
-            field = "webhook.client_certificate_id"
-            try:
-                certificate = self._load_certificate(tenant, certificate_id)
-            except NotFound:
-                raise InvalidField(field, "no such certificate in this organisation") from None
-            if certificate.expired(datetime.now(UTC)):
-                raise InvalidField(field, f"expired on {certificate.not_after.isoformat()}")
-        return canonical
-
-    def _authentication(
-        self, given: dict[str, Any] | None, current: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        """Validated authentication with its secrets sealed.
-
-        On update, a secret left empty under an unchanged kind keeps its stored value.
-        """
-        auth = dict(given or {"kind": "none"})
-        keeping = current is not None and auth.get("kind") == current.get("kind")
-        canonical = validate_authentication(
-            auth,
-            allow_http_loopback=self.policy.allow_http_loopback,
-            require_secrets=not keeping,
-        )
-        for key in SECRET_FIELDS:
-            if key not in canonical:
-                continue
-            if canonical[key]:
-                canonical[key] = self.secrets.seal(canonical[key])
-            elif current is not None and current.get(key):
-                canonical[key] = current[key]  # already sealed
-            else:
-                raise InvalidField(f"authentication.{canonical['kind']}.{key}", "is required")
-        return canonical
 
     def _save(self, *aggregates: Aggregate) -> None:
         recordings = self.save(*aggregates)

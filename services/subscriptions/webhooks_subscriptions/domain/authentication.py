@@ -1,7 +1,8 @@
 """The rules a subscription's authentication obeys, and its canonical form.
 
 Pure, like ``rules``: what a caller wrote becomes ``{"kind": ..., <that kind's fields>}`` or
-InvalidField with the value's path under ``authentication``. Messages never repeat a secret.
+InvalidField with the value's path under ``authentication`` (InvalidFields naming each bad
+field when several are). Messages never repeat a secret.
 Which fields each kind has is ``webhooks_catalogue.authentication``; the secrets are sealed
 by the application, not here.
 """
@@ -9,12 +10,12 @@ by the application, not here.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from webhooks_catalogue import limits
 from webhooks_catalogue.authentication import AUTH_FIELDS, AUTH_KINDS, SECRET_FIELDS
-from webhooks_subscriptions.domain.errors import InvalidField
+from webhooks_subscriptions.domain.errors import InvalidField, collect
 from webhooks_subscriptions.domain.rules import validate_url
 
 _HEADER_PREFIX = re.compile(r"[A-Za-z0-9._~+/-]{1,32}")
@@ -51,8 +52,21 @@ def validate_authentication(
         raise InvalidField("authentication", "kind is required when credentials are given")
     if kind not in AUTH_KINDS:
         raise InvalidField("authentication", f"kind must be one of {', '.join(AUTH_KINDS)}")
-    result: dict[str, Any] = {"kind": kind}
-    for name in AUTH_FIELDS[kind]:
+    checks = (
+        _field_check(auth, kind, name, require_secrets, allow_http_loopback)
+        for name in AUTH_FIELDS[kind]
+    )
+    values = collect(*checks)
+    return {"kind": kind, **dict(zip(AUTH_FIELDS[kind], values, strict=True))}
+
+
+def _field_check(
+    auth: Mapping[str, Any], kind: str, name: str, require_secrets: bool, allow_http_loopback: bool
+) -> Callable[[], str]:
+    """The check of one field of the kind, on its own: its canonical value or the first
+    problem with it."""
+
+    def check() -> str:
         required, limit = _AUTH_FIELD_RULES[name]
         field = f"authentication.{kind}.{name}"
         value = auth.get(name)
@@ -68,27 +82,24 @@ def validate_authentication(
             raise InvalidField(field, f"must be at most {limit} characters, got {len(value)}")
         if not value.isprintable():
             raise InvalidField(field, "must not contain control characters or line breaks")
-        result[name] = value
-    _check_auth_formats(result, allow_http_loopback)
-    return result
+        return _formatted(kind, name, field, value, allow_http_loopback)
+
+    return check
 
 
-def _check_auth_formats(result: dict[str, Any], allow_http_loopback: bool) -> None:
-    kind = result["kind"]
-    field = f"authentication.{kind}"
-    if kind == "basic" and ":" in result["username"]:
+def _formatted(kind: str, name: str, field: str, value: str, allow_http_loopback: bool) -> str:
+    if name == "username" and kind == "basic" and ":" in value:
         # RFC 7617: the user-id ends at the first colon.
-        raise InvalidField(f"{field}.username", "must not contain ':'")
-    if kind == "oauth2_access_token":
-        result["header_prefix"] = result["header_prefix"] or "Bearer"
-        if not _HEADER_PREFIX.fullmatch(result["header_prefix"]):
-            raise InvalidField(f"{field}.header_prefix", "must be one word such as Bearer")
-        # The token is sent verbatim in an HTTP header, which carries ASCII only.
-        if not result["access_token"].isascii():
-            raise InvalidField(f"{field}.access_token", "must be ASCII")
-    if "token_url" in result:
-        result["token_url"] = validate_url(
-            result["token_url"], f"{field}.token_url", allow_http_loopback=allow_http_loopback
-        )
-        if result["scope"] and not _SCOPE.fullmatch(result["scope"]):
-            raise InvalidField(f"{field}.scope", "must be space-separated OAuth scope names")
+        raise InvalidField(field, "must not contain ':'")
+    if name == "header_prefix":
+        value = value or "Bearer"
+        if not _HEADER_PREFIX.fullmatch(value):
+            raise InvalidField(field, "must be one word such as Bearer")
+    # The token is sent verbatim in an HTTP header, which carries ASCII only.
+    if name == "access_token" and not value.isascii():
+        raise InvalidField(field, "must be ASCII")
+    if name == "token_url":
+        return validate_url(value, field, allow_http_loopback=allow_http_loopback)
+    if name == "scope" and value and not _SCOPE.fullmatch(value):
+        raise InvalidField(field, "must be space-separated OAuth scope names")
+    return value

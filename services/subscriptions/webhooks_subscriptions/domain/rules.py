@@ -1,7 +1,8 @@
 """The rules a subscription's fields obey, and their canonical form.
 
 Pure functions: each takes what a caller wrote and returns the canonical value, or raises
-InvalidField with the value's path in SubscriptionSpec. Messages never repeat a secret or a
+InvalidField with the value's path in SubscriptionSpec; InvalidFields when independent
+values are wrong (every one of them: the first problem of each). Messages never repeat a secret or a
 URL (a URL may carry credentials). The authentication's rules are in ``authentication``.
 """
 
@@ -16,23 +17,19 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import webhooks_catalogue
-from webhooks_catalogue import CatalogueError, limits
+from webhooks_catalogue import CatalogueError, CatalogueErrors, limits
 from webhooks_catalogue.retry_policy import (
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_RETRIES,
     MAX_INTERVAL_SECONDS,
     MAX_RETRIES,
 )
-from webhooks_subscriptions.domain.errors import InvalidField
-
-# The bounds live in webhooks_catalogue.limits, with why each is that number.
-MAX_NAME_LENGTH = limits.NAME_LENGTH
-MAX_URL_LENGTH = limits.URL_LENGTH
-MAX_SOAP_ACTION_LENGTH = limits.SOAP_ACTION_LENGTH
-MAX_SOAP_PARAMETERS = limits.SOAP_PARAMETERS
-MAX_SOAP_PARAMETER_VALUE_LENGTH = limits.SOAP_PARAMETER_VALUE_LENGTH
-MAX_WSDL_DOCUMENT_BYTES = limits.WSDL_DOCUMENT_BYTES
-MAX_SUBSCRIPTION_STATE_BYTES = limits.SUBSCRIPTION_STATE_BYTES
+from webhooks_subscriptions.domain.errors import (
+    InvalidField,
+    InvalidFields,
+    collect,
+    valid_or_none,
+)
 
 # XML 1.0 (fifth edition) NameStartChar and NameChar, without ":" (an NCName).
 _NAME_START = (
@@ -55,8 +52,10 @@ def validate_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidField("name", "is required")
     name = name.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidField("name", f"must be at most {MAX_NAME_LENGTH} characters, got {len(name)}")
+    if len(name) > limits.NAME_LENGTH:
+        raise InvalidField(
+            "name", f"must be at most {limits.NAME_LENGTH} characters, got {len(name)}"
+        )
     if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in name):
         raise InvalidField("name", "must not contain control characters or line breaks")
     return name
@@ -65,11 +64,11 @@ def validate_name(name: str) -> str:
 def check_state_size(size: int) -> None:
     """The whole subscription, as the relay publishes it, must fit one NATS message with
     room to spare; each field within its own bound can still add up to more."""
-    if size > MAX_SUBSCRIPTION_STATE_BYTES:
+    if size > limits.SUBSCRIPTION_STATE_BYTES:
         raise InvalidField(
             "subscription",
             f"the whole subscription serialises to {size} bytes, at most "
-            f"{MAX_SUBSCRIPTION_STATE_BYTES} bytes are allowed: use fewer triggers or values, "
+            f"{limits.SUBSCRIPTION_STATE_BYTES} bytes are allowed: use fewer triggers or values, "
             "or give the WSDL by wsdl_url",
         )
 
@@ -86,6 +85,9 @@ def validate_triggers(
 ) -> tuple[str, list[dict[str, Any]]]:
     try:
         return webhooks_catalogue.validate_triggers(entity, triggers)
+    except CatalogueErrors as errors:
+        problems = [InvalidField(error.field, error.message) for error in errors.errors]
+        raise InvalidFields(problems) from errors
     except CatalogueError as error:
         raise InvalidField(error.field, error.message) from error
 
@@ -95,8 +97,8 @@ def validate_url(value: object, field: str, *, allow_http_loopback: bool) -> str
     if not isinstance(value, str) or not value.strip():
         raise InvalidField(field, "is required")
     url = value.strip()
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidField(field, f"must be at most {MAX_URL_LENGTH} characters, got {len(url)}")
+    if len(url) > limits.URL_LENGTH:
+        raise InvalidField(field, f"must be at most {limits.URL_LENGTH} characters, got {len(url)}")
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         raise InvalidField(field, "must not contain whitespace or control characters")
     try:
@@ -143,29 +145,51 @@ def _is_loopback(host: str) -> bool:
 
 
 def validate_webhook(webhook: Mapping[str, Any], *, allow_http_loopback: bool) -> dict[str, Any]:
-    kind = webhook.get("type")
-    kind = kind.strip().upper() if isinstance(kind, str) else ""
-    if kind not in ("REST", "SOAP"):
-        raise InvalidField("webhook.type", "must be REST or SOAP")
-    url = validate_url(webhook.get("url"), "webhook.url", allow_http_loopback=allow_http_loopback)
-    certificate = webhook.get("client_certificate_id") or ""
-    if not isinstance(certificate, str) or (certificate and not _UUID.fullmatch(certificate)):
-        raise InvalidField("webhook.client_certificate_id", "must be a certificate id (a UUID)")
-    soap = webhook.get("soap") or {}
-    if not isinstance(soap, Mapping):
-        raise InvalidField("webhook.soap", "must be an object")
-    if kind == "REST" and any(value not in (None, "", [], 0) for value in soap.values()):
-        raise InvalidField("webhook.soap", "only SOAP webhooks take SOAP settings")
+    """The canonical webhook; its type, URL, certificate, SOAP settings and rate limit
+    are checked each on its own, and every problem is reported."""
+    kind, url, certificate, soap, rate = collect(
+        lambda: _webhook_type(webhook.get("type")),
+        lambda: validate_url(
+            webhook.get("url"), "webhook.url", allow_http_loopback=allow_http_loopback
+        ),
+        lambda: certificate_id(webhook.get("client_certificate_id")),
+        lambda: _soap_settings(webhook, allow_http_loopback),
+        lambda: _rate_limit(webhook.get("rate_limit_per_second")),
+    )
     canonical: dict[str, Any] = {
         "type": kind,
         "url": url,
-        "client_certificate_id": certificate.lower(),
-        "soap": _soap(soap, allow_http_loopback) if kind == "SOAP" else None,
+        "client_certificate_id": certificate,
+        "soap": soap,
     }
-    rate = _rate_limit(webhook.get("rate_limit_per_second"))
     if rate:  # absent when none: a webhook stored before limits existed compares equal
         canonical["rate_limit_per_second"] = rate
     return canonical
+
+
+def _webhook_type(value: object) -> str:
+    kind = value.strip().upper() if isinstance(value, str) else ""
+    if kind not in ("REST", "SOAP"):
+        raise InvalidField("webhook.type", "must be REST or SOAP")
+    return kind
+
+
+def certificate_id(value: object) -> str:
+    certificate = value or ""
+    if not isinstance(certificate, str) or (certificate and not _UUID.fullmatch(certificate)):
+        raise InvalidField("webhook.client_certificate_id", "must be a certificate id (a UUID)")
+    return certificate.lower()
+
+
+def _soap_settings(webhook: Mapping[str, Any], allow_http_loopback: bool) -> dict[str, Any] | None:
+    """The canonical SOAP settings of a SOAP webhook; None for any other type."""
+    soap = webhook.get("soap") or {}
+    if not isinstance(soap, Mapping):
+        raise InvalidField("webhook.soap", "must be an object")
+    kind = valid_or_none(lambda: _webhook_type(webhook.get("type")))
+    if kind == "REST" and any(value not in (None, "", [], 0) for value in soap.values()):
+        raise InvalidField("webhook.soap", "only SOAP webhooks take SOAP settings")
+    return _soap(soap, allow_http_loopback) if kind == "SOAP" else None
 
 
 def _rate_limit(value: Any) -> int:
@@ -186,30 +210,72 @@ def webhook_presentation(webhook: Mapping[str, Any]) -> tuple[str, str, str]:
 
 def _soap(soap: Mapping[str, Any], allow_http_loopback: bool) -> dict[str, Any]:
     field = "webhook.soap"
-    operation = _text(soap, "operation", field)
+    operation, namespace, action, version, wsdl, parameters = collect(
+        lambda: _soap_operation(soap),
+        lambda: _soap_namespace(soap),
+        lambda: _soap_action(soap),
+        lambda: _soap_version(soap),
+        lambda: _wsdl(soap, valid_or_none(lambda: _soap_operation(soap)), allow_http_loopback),
+        lambda: _soap_parameters(soap.get("parameters") or [], f"{field}.parameters"),
+    )
+    return {
+        "operation": operation,
+        "namespace": namespace,
+        "soap_action": action,
+        "version": version,
+        "parameters": parameters,
+        "wsdl_url": wsdl[0],
+        "wsdl_document": wsdl[1],
+    }
+
+
+def _soap_operation(soap: Mapping[str, Any]) -> str:
+    field = "webhook.soap.operation"
+    operation = _text(soap, "operation", "webhook.soap")
     if not operation:
-        raise InvalidField(f"{field}.operation", "is required")
-    _check_xml_name_length(f"{field}.operation", operation)
+        raise InvalidField(field, "is required")
+    _check_xml_name_length(field, operation)
     if not NCNAME.fullmatch(operation):
-        raise InvalidField(f"{field}.operation", "must be an XML name without a prefix")
-    namespace = _text(soap, "namespace", field)
-    if len(namespace) > MAX_URL_LENGTH:
-        limit = MAX_URL_LENGTH
-        raise InvalidField(f"{field}.namespace", f"must be at most {limit} characters")
+        raise InvalidField(field, "must be an XML name without a prefix")
+    return operation
+
+
+def _soap_namespace(soap: Mapping[str, Any]) -> str:
+    field = "webhook.soap.namespace"
+    namespace = _text(soap, "namespace", "webhook.soap")
+    if len(namespace) > limits.URL_LENGTH:
+        raise InvalidField(field, f"must be at most {limits.URL_LENGTH} characters")
     if namespace and not _absolute_uri(namespace):
-        raise InvalidField(f"{field}.namespace", "must be an absolute http(s) or urn: URI")
-    action = _text(soap, "soap_action", field)
+        raise InvalidField(field, "must be an absolute http(s) or urn: URI")
+    return namespace
+
+
+def _soap_action(soap: Mapping[str, Any]) -> str:
+    action = _text(soap, "soap_action", "webhook.soap")
     # The action travels inside a quoted HTTP header or media-type parameter.
-    if len(action) > MAX_SOAP_ACTION_LENGTH or any(
+    if len(action) > limits.SOAP_ACTION_LENGTH or any(
         ch == '"' or not ch.isprintable() for ch in action
     ):
         raise InvalidField(
-            f"{field}.soap_action",
-            f"must be at most {MAX_SOAP_ACTION_LENGTH} printable characters without '\"'",
+            "webhook.soap.soap_action",
+            f"must be at most {limits.SOAP_ACTION_LENGTH} printable characters without '\"'",
         )
-    version = _text(soap, "version", field) or "1.1"
+    return action
+
+
+def _soap_version(soap: Mapping[str, Any]) -> str:
+    version = _text(soap, "version", "webhook.soap") or "1.1"
     if version not in ("1.1", "1.2"):
-        raise InvalidField(f"{field}.version", "must be 1.1 or 1.2")
+        raise InvalidField("webhook.soap.version", "must be 1.1 or 1.2")
+    return version
+
+
+def _wsdl(
+    soap: Mapping[str, Any], operation: str | None, allow_http_loopback: bool
+) -> tuple[str, str]:
+    """(wsdl_url, wsdl_document); a document is checked to list the operation when the
+    operation itself is valid."""
+    field = "webhook.soap"
     wsdl_url = _text(soap, "wsdl_url", field)
     wsdl_document = _text(soap, "wsdl_document", field)
     if wsdl_url and wsdl_document:
@@ -220,15 +286,7 @@ def _soap(soap: Mapping[str, Any], allow_http_loopback: bool) -> dict[str, Any]:
         )
     if wsdl_document:
         _check_wsdl(wsdl_document, operation, field)
-    return {
-        "operation": operation,
-        "namespace": namespace,
-        "soap_action": action,
-        "version": version,
-        "parameters": _soap_parameters(soap.get("parameters") or [], f"{field}.parameters"),
-        "wsdl_url": wsdl_url,
-        "wsdl_document": wsdl_document,
-    }
+    return wsdl_url, wsdl_document
 
 
 def _check_xml_name_length(field: str, name: str) -> None:
@@ -247,7 +305,7 @@ def _text(values: Mapping[str, Any], key: str, field: str) -> str:
 
 
 def _absolute_uri(value: str) -> bool:
-    if len(value) > MAX_URL_LENGTH or any(ch.isspace() or not ch.isprintable() for ch in value):
+    if len(value) > limits.URL_LENGTH or any(ch.isspace() or not ch.isprintable() for ch in value):
         return False
     if _URN.fullmatch(value):
         return True
@@ -261,8 +319,8 @@ def _absolute_uri(value: str) -> bool:
 def _soap_parameters(parameters: object, field: str) -> list[dict[str, str]]:
     if not isinstance(parameters, list | tuple):
         raise InvalidField(field, "must be a list")
-    if len(parameters) > MAX_SOAP_PARAMETERS:
-        limit = MAX_SOAP_PARAMETERS
+    if len(parameters) > limits.SOAP_PARAMETERS:
+        limit = limits.SOAP_PARAMETERS
         raise InvalidField(field, f"at most {limit} parameters, got {len(parameters)}")
     result: list[dict[str, str]] = []
     first_use: dict[str, int] = {}
@@ -280,8 +338,8 @@ def _soap_parameters(parameters: object, field: str) -> list[dict[str, str]]:
         value = parameter.get("value") or ""
         if not isinstance(value, str):
             raise InvalidField(f"{path}.value", "must be a string")
-        if len(value) > MAX_SOAP_PARAMETER_VALUE_LENGTH:
-            limit = MAX_SOAP_PARAMETER_VALUE_LENGTH
+        if len(value) > limits.SOAP_PARAMETER_VALUE_LENGTH:
+            limit = limits.SOAP_PARAMETER_VALUE_LENGTH
             raise InvalidField(f"{path}.value", f"must be at most {limit} characters")
         if not _XML_CHARS.fullmatch(value):
             raise InvalidField(f"{path}.value", "contains characters XML cannot carry")
@@ -289,11 +347,11 @@ def _soap_parameters(parameters: object, field: str) -> list[dict[str, str]]:
     return result
 
 
-def _check_wsdl(document: str, operation: str, field: str) -> None:
+def _check_wsdl(document: str, operation: str | None, field: str) -> None:
     path = f"{field}.wsdl_document"
     size = len(document.encode("utf-8"))
-    if size > MAX_WSDL_DOCUMENT_BYTES:
-        limit = MAX_WSDL_DOCUMENT_BYTES
+    if size > limits.WSDL_DOCUMENT_BYTES:
+        limit = limits.WSDL_DOCUMENT_BYTES
         raise InvalidField(path, f"must be at most {limit} bytes, got {size}; or give a wsdl_url")
     # A WSDL needs no DTD; refusing one rules out entity-expansion tricks outright.
     if "<!DOCTYPE" in document.upper():
@@ -309,7 +367,7 @@ def _check_wsdl(document: str, operation: str, field: str) -> None:
     operations = {op.get("name") for op in root.iterfind(f"{prefix}{container}/{prefix}operation")}
     # Operations may live in an imported document; only a document that lists some can
     # say the chosen one is missing.
-    if operations and operation not in operations:
+    if operation is not None and operations and operation not in operations:
         raise InvalidField(f"{field}.operation", "is not an operation of the WSDL document")
 
 
@@ -321,13 +379,14 @@ def validate_retry_policy(
 ) -> dict[str, int]:
     """Retries 0..5 (default 3) and seconds between attempts ``min_interval``..86400
     (default 300); an operator may lower the minimum (drills, tests)."""
-    policy = policy or {}
-    return {
-        "retries": _bounded(policy, "retries", DEFAULT_RETRIES, 0, MAX_RETRIES),
-        "interval_seconds": _bounded(
-            policy, "interval_seconds", DEFAULT_INTERVAL_SECONDS, min_interval, MAX_INTERVAL_SECONDS
+    given = policy or {}
+    retries, interval = collect(
+        lambda: _bounded(given, "retries", DEFAULT_RETRIES, 0, MAX_RETRIES),
+        lambda: _bounded(
+            given, "interval_seconds", DEFAULT_INTERVAL_SECONDS, min_interval, MAX_INTERVAL_SECONDS
         ),
-    }
+    )
+    return {"retries": retries, "interval_seconds": interval}
 
 
 def _bounded(values: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
