@@ -274,7 +274,7 @@ def trigger_components(catalogue: Catalogue, entity: str, trigger: str) -> list[
 
 
 def _values(
-    form: SubscriptionForm, current: Subscription | None, catalogue: Catalogue
+    form: SubscriptionForm, current: Subscription | None, catalogue: Catalogue, numbers: Numbers
 ) -> SpecValues:
     """The form as plain values: every section given, so an edit rewrites all of them."""
     auth_values = {
@@ -285,7 +285,7 @@ def _values(
     }
     keep_wsdl_document = current is not None and bool(current.webhook.soap.wsdl_document)
     soap = form.type == "soap"
-    retries, interval, rate_limit = _numbers(form)
+    retries, interval, rate_limit = numbers
     return SpecValues(
         name=form.name,
         entity=form.entity,
@@ -314,9 +314,16 @@ def _values(
     )
 
 
-def _numbers(form: SubscriptionForm) -> tuple[int, int, int]:
-    """Retries, interval and rate limit (empty: none) as numbers; the service checks their
-    bounds and names the field."""
+Numbers = tuple[int, int, int]
+# What a number that is not one is sent as: a value the service refuses at the same field
+# (retries, interval and rate limit are never negative), so the request fails and its
+# answer names every other problem too.
+REFUSED_NUMBER = -1
+
+
+def _numbers(form: SubscriptionForm) -> tuple[Numbers, dict[str, str]]:
+    """Retries, interval and rate limit (empty: none) as numbers, and the inputs that hold
+    no whole number; the service checks their bounds and names the field."""
     problems = {}
     numbers = []
     for name, value in (
@@ -328,23 +335,35 @@ def _numbers(form: SubscriptionForm) -> tuple[int, int, int]:
             numbers.append(whole_number(name, value or "", -INT32_MAX, INT32_MAX))
         except BadValue:
             problems[name] = "must be a whole number"
-    if problems:
-        raise FormProblems(problems)
-    return numbers[0], numbers[1], numbers[2]
+            numbers.append(REFUSED_NUMBER)
+    return (numbers[0], numbers[1], numbers[2]), problems
 
 
 def build_spec(
     form: SubscriptionForm, catalogue: Catalogue, current: Subscription | None = None
 ) -> tuple[SubscriptionSpec, FieldMask]:
     """The request's spec: whole for create; for update ``current`` with every section of
-    the form applied and a mask naming all of them."""
-    values = _values(form, current, catalogue)
+    the form applied and a mask naming all of them. FormProblems when a number is not one."""
+    spec, mask, problems = checked_spec(form, catalogue, current)
+    if problems:
+        raise FormProblems(problems)
+    return spec, mask
+
+
+def checked_spec(
+    form: SubscriptionForm, catalogue: Catalogue, current: Subscription | None = None
+) -> tuple[SubscriptionSpec, FieldMask, dict[str, str]]:
+    """As ``build_spec``, with the inputs that hold no number (input -> problem) instead of
+    raising: their values go as ``REFUSED_NUMBER``, so the service still judges the rest
+    and can never accept the request."""
+    numbers, problems = _numbers(form)
+    values = _values(form, current, catalogue, numbers)
     spec = spec_of(current) if current is not None else SubscriptionSpec()
     try:
         apply_values(spec, values)
     except SpecProblem as err:
-        raise FormProblems({err.field: err.message}) from None
-    return spec, FieldMask(paths=list(MASK_ORDER))
+        raise FormProblems({**problems, err.field: err.message}) from None
+    return spec, FieldMask(paths=list(MASK_ORDER)), problems
 
 
 def distinct_component(entity: str, trigger: str) -> str:

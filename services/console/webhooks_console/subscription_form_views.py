@@ -17,15 +17,17 @@ from webhooks.v1.subscriptions_pb2 import (
     Subscription,
     UpdateSubscriptionRequest,
 )
+from webhooks_catalogue import vocabulary
 from webhooks_catalogue.authentication import AUTH_FIELDS, SECRET_FIELDS
-from webhooks_console.form_errors import form_inputs, step_of, violation_input
+from webhooks_console.form_errors import FormErrors, collect, error_id, field_id
+from webhooks_console.form_messages import Message
 from webhooks_console.forms import (
     AUTH_CHOICES,
     FIELD_LABELS,
     FormProblems,
     SubscriptionForm,
     TriggerRow,
-    build_spec,
+    checked_spec,
     distinct_component,
     form_of,
     parse_form,
@@ -36,6 +38,7 @@ from webhooks_console.pages import (
     app_sessions,
     call,
     catalogue,
+    error_sentence,
     rpc_code,
     rpc_error_page,
 )
@@ -57,24 +60,29 @@ def form_page(
     form: SubscriptionForm,
     *,
     current: Subscription | None = None,
-    errors: dict[str, list[str]] | None = None,
+    errors: FormErrors | None = None,
     status: int = 200,
     step: str = "details",
 ) -> ResponseReturnValue:
     certificates = call("subscriptions", "ListCertificates", ListCertificatesRequest())
     cat = catalogue()
     entities = {
-        e.name: [{"name": t.name, "components": list(t.components)} for t in e.triggers]
+        e.name: [
+            {
+                "name": t.name,
+                "label": vocabulary.trigger_label(t.name),
+                "fires_when": t.fires_when,
+                "components": list(t.components),
+            }
+            for t in e.triggers
+        ]
         for e in cat.entities
     }
     distinct = {
         e.name: {t.name: distinct_component(e.name, t.name) for t in e.triggers}
         for e in cat.entities
     }
-    errors = errors or {}
-    if errors:
-        first = next((name for name in errors if name), "")
-        step = step_of(first) if first else step
+    errors = errors or FormErrors()
     return (
         render_template(
             "subscription_form.html",
@@ -89,9 +97,12 @@ def form_page(
             field_labels=FIELD_LABELS,
             secret_names=SECRET_FIELDS,
             errors=errors,
-            step=step,
+            step=errors.first_step() or step,
             taken=taken_values(form),
             sealed=seal_typed(form),
+            field_id=field_id,
+            error_id=error_id,
+            vocabulary=vocabulary,
         ),
         status,
     )
@@ -145,29 +156,32 @@ def taken_values(form: SubscriptionForm) -> list[dict[str, list[Any]]]:
     return taken
 
 
-def collect_errors(form: SubscriptionForm, problems: dict[str, str]) -> dict[str, list[str]]:
-    inputs = form_inputs(form)
-    errors: dict[str, list[str]] = {}
-    for path, message in problems.items():
-        errors.setdefault(violation_input(path, inputs), []).append(message)
-    return errors
+def rpc_form_errors(
+    form: SubscriptionForm, error: grpc.RpcError, local: dict[str, str]
+) -> FormErrors:
+    """Every problem the service named, with the form's own (``local``: inputs that hold no
+    number, sent so that the service refuses them) in place of the service's at that input."""
+    found: list[tuple[str, str | Message]] = []
+    for path, description in field_violations(error):
+        bare = path.removeprefix("subscription.")
+        if bare == "triggers" and description.startswith("at least one trigger"):
+            # The form always has a first trigger row: its event is what is missing.
+            found.append(("triggers[0].trigger", "is required"))
+        elif bare not in local:
+            found.append((path, description))
+    found.extend(local.items())
+    if not found:
+        found.append(_without_field(error))
+    return collect(form, found)
 
 
-def rpc_form_errors(form: SubscriptionForm, error: grpc.RpcError) -> dict[str, list[str]]:
-    violations = field_violations(error)
-    if violations:
-        return collect_errors(form, dict(violations))
-    details = error.details() if isinstance(error, grpc.Call) else str(error)
+def _without_field(error: grpc.RpcError) -> tuple[str, str | Message]:
+    details = (error.details() if isinstance(error, grpc.Call) else "") or ""
     if rpc_code(error) == grpc.StatusCode.ALREADY_EXISTS:
-        return {"name": [details or "is already used by another subscription"]}
-    if rpc_code(error) == grpc.StatusCode.FAILED_PRECONDITION and "version" in (details or ""):
-        return {
-            "": [
-                "This subscription was changed by someone else since you opened it: "
-                "reload the page to see the current settings."
-            ]
-        }
-    return {"": [details or "the service refused the request"]}
+        return "name", details or "is or was already used"
+    if rpc_code(error) == grpc.StatusCode.FAILED_PRECONDITION and "version" in details:
+        return "expected_version", "is 0, the subscription is at 1"
+    return "", Message("", error_sentence(error))
 
 
 def form_action(form: SubscriptionForm) -> SubscriptionForm | None:
@@ -199,19 +213,21 @@ def new_subscription() -> ResponseReturnValue:
     changed = form_action(form)
     if changed is not None:
         return form_page(changed)
+    local: dict[str, str] = {}
     try:
-        spec, _ = build_spec(form, catalogue())
+        spec, _, local = checked_spec(form, catalogue())
         response = call(
             "subscriptions",
             "CreateSubscription",
             CreateSubscriptionRequest(subscription=spec),
         )
     except FormProblems as problems:
-        return form_page(form, errors=collect_errors(form, problems.problems), status=400)
+        errors = collect(form, list(problems.problems.items()))
+        return form_page(form, errors=errors, status=400)
     except grpc.RpcError as error:
         if rpc_code(error) not in FORM_ERRORS:
             return rpc_error_page(error)
-        return form_page(form, errors=rpc_form_errors(form, error), status=400)
+        return form_page(form, errors=rpc_form_errors(form, error, local), status=400)
     created = response.subscription
     # The signing secret is in this reply only: shown once on the next page.
     stash_secret(created.id, response.signing_secret, rotated=False)
@@ -230,19 +246,20 @@ def edit_subscription(subscription_id: str) -> ResponseReturnValue:
     changed = form_action(form)
     if changed is not None:
         return form_page(changed, current=current)
+    local: dict[str, str] = {}
     try:
-        spec, mask = build_spec(form, catalogue(), current)
+        spec, mask, local = checked_spec(form, catalogue(), current)
         update = UpdateSubscriptionRequest(id=subscription_id, subscription=spec, update_mask=mask)
         if form.version:
             update.expected_version = form.version
         updated = call("subscriptions", "UpdateSubscription", update)
     except FormProblems as problems:
-        errors = collect_errors(form, problems.problems)
+        errors = collect(form, list(problems.problems.items()))
         return form_page(form, current=current, errors=errors, status=400)
     except grpc.RpcError as error:
         if rpc_code(error) not in FORM_ERRORS:
             return rpc_error_page(error)
-        errors = rpc_form_errors(form, error)
+        errors = rpc_form_errors(form, error, local)
         return form_page(form, current=current, errors=errors, status=400)
     flash(f"Webhook “{updated.name}” updated.")
     return redirect(url_for("subscriptions"))
