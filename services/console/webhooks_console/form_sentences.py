@@ -31,7 +31,7 @@ _UNITS = {"retry_policy.interval_seconds": " seconds"}
 def lower_first(text: str) -> str:
     """ "Enter a name" -> "enter a name"; "SOAP …", "WhatsApp …" stay as they are."""
     first = text.split(" ", 1)[0]
-    if len(first) > 1 and first[0].isupper() and first[1:].islower():
+    if first.isalpha() and first[0].isupper() and first[1:] == first[1:].lower():
         return text[0].lower() + text[1:]
     return text
 
@@ -74,9 +74,9 @@ _SENTENCE_TEXT: tuple[tuple[str, Sentence], ...] = (
     (
         r"^\w+ (\w+) takes (no components|only)",
         lambda label, path, m: (
-            f"{trigger_label(m[1])} takes no "
-            f"{COMPONENT_WORDS.get(path.rsplit('.', 1)[-1].split('[')[0], 'such values')}: "
-            "clear them."
+            "Clear the "
+            f"{COMPONENT_WORDS.get(path.rsplit('.', 1)[-1].split('[')[0], 'values')}: "
+            f"{trigger_label(m[1])} takes none."
         ),
     ),
     (
@@ -187,15 +187,14 @@ _SENTENCE_TEXT: tuple[tuple[str, Sentence], ...] = (
     (
         r"^must be at most (\d+) bytes, got (\d+); or give a wsdl_url",
         lambda _l, _p, m: (
-            f"The WSDL document is too large ({m[2]} bytes, at most {m[1]}): "
-            "give its WSDL URL instead."
+            f"WSDL document is too large ({m[2]} bytes, at most {m[1]}): give its WSDL URL instead."
         ),
     ),
-    (r"^must not contain a DOCTYPE", lambda *_: "The WSDL document cannot contain a DOCTYPE."),
+    (r"^must not contain a DOCTYPE", lambda label, *_: f"{label} cannot contain a DOCTYPE."),
     (r"^is not well-formed XML", lambda label, *_: f"{label} is not well-formed XML."),
     (
         r"^must be a WSDL 1\.1 definitions",
-        lambda *_: "The WSDL document is neither a WSDL 1.1 nor a WSDL 2.0 document.",
+        lambda label, *_: f"{label} must be a WSDL 1.1 or WSDL 2.0 document.",
     ),
     (
         r"^is not an operation of the WSDL document",
