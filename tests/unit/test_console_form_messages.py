@@ -16,7 +16,8 @@ import pytest
 from webhooks_catalogue import CatalogueError, validate_triggers
 from webhooks_catalogue.validation import validate_rate_limit
 from webhooks_console.form_errors import collect, error_id, field_id
-from webhooks_console.form_messages import Message, label_of, lower_first, message_for
+from webhooks_console.form_messages import Message, label_of, message_for
+from webhooks_console.form_sentences import lower_first
 from webhooks_console.forms import SubscriptionForm, TriggerRow
 from webhooks_subscriptions.domain import rules
 from webhooks_subscriptions.domain.authentication import validate_authentication
