@@ -13,9 +13,15 @@ from flask.typing import ResponseReturnValue
 from webhooks.v1.subscriptions_pb2 import ListCertificatesRequest, ListSubscriptionsRequest
 from webhooks_config import Settings
 from webhooks_console.gateway import Caller, Gateway
-from webhooks_console.pages import Route, add_routes, app_gateway, app_sessions, local_path
+from webhooks_console.pages import (
+    Route,
+    add_routes,
+    app_gateway,
+    app_sessions,
+    error_sentence,
+    local_path,
+)
 from webhooks_console.signin_limit import SignInLimiter
-from webhooks_grpc.errors import describe_rpc_error
 
 # The endpoints a browser without a session may reach.
 OPEN_ENDPOINTS = {"sign_in", "static", "healthz"}
@@ -106,7 +112,7 @@ def sign_in_problem(error: grpc.RpcError, candidate: Caller) -> str:
         )
     if code == grpc.StatusCode.UNAVAILABLE:
         return "The subscriptions service is not reachable: try again shortly."
-    return describe_rpc_error(error)
+    return error_sentence(error)
 
 
 ROUTES = (
