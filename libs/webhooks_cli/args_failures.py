@@ -86,6 +86,11 @@ def add_failures(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     add_filter_flags(parser)
     parser.add_argument("--dry-run", action="store_true", help="only count what would be sent")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="also send deliveries that already recovered (they arrive twice) without asking",
+    )
 
     action("rebuild", "rebuild", "replay ATTEMPTS into a fresh view (platform token)")
 

@@ -25,6 +25,16 @@ class UsageError(CliError):
         super().__init__(message, EXIT_USAGE)
 
 
+def data_size_problem(size: int) -> str:
+    """Why an event's data of ``size`` bytes cannot be sent (webhooks_catalogue.limits)."""
+    from webhooks_catalogue.limits import EVENT_DATA_BYTES
+
+    return (
+        f"data is {size:,} bytes; an event's data may be at most "
+        f"{EVENT_DATA_BYTES:,} bytes ({EVENT_DATA_BYTES // 1024} KiB); nothing was sent"
+    )
+
+
 def field_violations(err: Any) -> list[tuple[str, str]]:
     """(field, description) of every BadRequest violation in a failed call's status."""
     from google.rpc import error_details_pb2  # type: ignore[import-untyped]

@@ -25,9 +25,10 @@ from webhooks.v1.router_pb2 import (
     PublishResult,
 )
 from webhooks_catalogue import parse_activity_type, parse_channel
+from webhooks_catalogue.limits import EVENT_DATA_BYTES
 from webhooks_catalogue.samples import sample_event
 from webhooks_cli.args_events import EVENT_FLAGS
-from webhooks_cli.errors import CliError, UsageError
+from webhooks_cli.errors import CliError, UsageError, data_size_problem
 from webhooks_cli.event_objects import (
     EventSyntaxError,
     build_event,
@@ -164,6 +165,16 @@ def batches(
         yield batch
 
 
+def check_data_sizes(events: Sequence[PlatformEvent], path: str | None) -> None:
+    """Refuse, before anything is sent, an event whose data is over the catalogue's limit
+    (the router would refuse it, or the call fail whole as too large to carry)."""
+    for number, event in enumerate(events, start=1):
+        size = len(event.data_json)
+        if size > EVENT_DATA_BYTES:
+            where = f"--file {path}: event {number}: " if path is not None else ""
+            raise UsageError(f"events publish: {where}{data_size_problem(size)}")
+
+
 def result_row(result: PublishResult) -> tuple[str, str, str, str]:
     status = STATUS_NAMES.get(result.status, "unspecified")
     return (result.event_id, status, result.field, result.reason)
@@ -181,6 +192,7 @@ def publish(args: argparse.Namespace, client: RouterClient) -> int:
         events = [event_from_args(args)]
     if args.batch_size < 1:
         raise UsageError("--batch-size: must be at least 1")
+    check_data_sizes(events, args.file)
     max_bytes = client.settings.grpc_max_message_bytes - MESSAGE_MARGIN_BYTES
     results: list[PublishResult] = []
     for batch in batches(events, args.batch_size, max_bytes):

@@ -22,6 +22,7 @@ from webhooks.v1.failures_pb2 import (
     FailedEvent,
     FailedEventDetails,
     FailedEventFilter,
+    FailedEventState,
     GetFailedEventRequest,
     ListFailedEventsRequest,
     ListFailedEventsResponse,
@@ -29,7 +30,15 @@ from webhooks.v1.failures_pb2 import (
     RedeliverFailedEventsRequest,
     RedeliverFailedEventsResponse,
 )
+from webhooks.v1.messages_pb2 import AttemptRecord
 from webhooks_catalogue import parse_channel
+from webhooks_catalogue.failure_classes import failure_name
+from webhooks_catalogue.vocabulary import (
+    channel_label,
+    entity_label,
+    failure_class_label,
+    trigger_label,
+)
 from webhooks_cli.args_failures import ERROR_CODE_HELP as ERROR_CODE_HELP
 from webhooks_cli.client import Client
 from webhooks_cli.errors import UsageError
@@ -38,7 +47,6 @@ from webhooks_cli.times import TimeSyntaxError, parse_time
 from webhooks_client.failure_text import (
     HISTORY_HEADERS,
     STATES,
-    channel_text,
     history_row,
     one_line,
     overview_fields,
@@ -52,22 +60,54 @@ LIST_HEADERS = (
     *("ERROR", "MESSAGE", "RETRIES", "STATE", "DELIVERY ID"),
 )
 REBUILD_TIMEOUT_SECONDS = 3600.0  # a rebuild replays all of ATTEMPTS
+RECOVERED = FailedEventState.FAILED_EVENT_STATE_RECOVERED
+RECOVERED_SHOWN = 10  # recovered deliveries a filtered retry names before asking
 
 
 def failed_event_row(event: FailedEvent) -> tuple[str, ...]:
     return (
         event.subscription_name or event.subscription_id,
-        event.entity,
-        event.trigger,
+        entity_label(event.entity),
+        trigger_label(event.trigger),
         timestamp_text(event.last_attempt_at),
-        channel_text(event),
+        channel_label(event.channel) if event.HasField("channel") else "-",
         event.subchannel or "-",
-        event.error_code or "-",
+        error_text(event),
         one_line(event.error_message) or "-",
         str(event.retry_attempts),
         state_text(event.state),
         event.delivery_id,
     )
+
+
+def error_text(event: FailedEvent) -> str:
+    """The error code with its failure class's name beside it: ``500 (SOAP fault)``,
+    ``timeout (Timed out)``; a bare HTTP status as it is."""
+    name = failure_name(event.failure_class)
+    code = event.error_code or name or "-"
+    if not name or name == "http_status":
+        return code
+    label = failure_class_label(name)
+    return label if code == label else f"{code} ({label})"
+
+
+def overview_rows(event: FailedEvent) -> list[tuple[str, str]]:
+    """The Overview's fields, catalogue values in display names."""
+    shown = {
+        "entity": entity_label(event.entity),
+        "trigger": trigger_label(event.trigger),
+        "channel": channel_label(event.channel) if event.HasField("channel") else "-",
+        "error code": error_text(event),
+    }
+    return [(key, shown.get(key, value)) for key, value in overview_fields(event)]
+
+
+def attempt_row(record: AttemptRecord) -> tuple[str, ...]:
+    """A Trial History row, its CLASS column in display names."""
+    row = list(history_row(record))
+    name = failure_name(record.failure_class)
+    row[HISTORY_HEADERS.index("CLASS")] = failure_class_label(name) if name else "-"
+    return tuple(row)
 
 
 def _time(flag: str, value: str | None, now: datetime) -> datetime | None:
@@ -140,12 +180,12 @@ def show(args: argparse.Namespace, client: Client) -> int:
         print_json(details)
         return 0
     print("Overview")
-    print_fields(overview_fields(details.overview))
+    print_fields(overview_rows(details.overview))
     content_type = details.payload_content_type or "unknown content type"
     print(f"\nPayload ({content_type})")
     print(payload_text(details.payload, details.payload_content_type))
     print("\nTrial History")
-    print_table(HISTORY_HEADERS, [history_row(r) for r in details.trial_history])
+    print_table(HISTORY_HEADERS, [attempt_row(r) for r in details.trial_history])
     return 0
 
 
@@ -169,6 +209,9 @@ def retry(args: argparse.Namespace, client: Client) -> int:
     else:
         request = RedeliverFailedEventsRequest(filter=filter_of(args), dry_run=True)
     with client.other("failures") as failures:
+        if not args.dry_run and not _resend_recovered(args, _recovered(args, failures)):
+            note("nothing was sent")
+            return 1
         if args.id or args.dry_run:
             return _report(args, failures.call("RedeliverFailedEvents", request), args.dry_run)
         # How many first: a filter can match thousands, and that deserves a yes.
@@ -181,6 +224,37 @@ def retry(args: argparse.Namespace, client: Client) -> int:
         request.dry_run = False
         response = failures.call("RedeliverFailedEvents", request)
     return _report(args, response, dry=False)
+
+
+def _recovered(args: argparse.Namespace, failures: Client) -> list[str]:
+    """The deliveries the retry would send that already recovered (were delivered): the
+    one ID's, or of a filter that asks for recovered ones the first RECOVERED_SHOWN (and
+    "..." when there are more)."""
+    if args.id:
+        request = GetFailedEventRequest(delivery_id=args.id)
+        details: FailedEventDetails = failures.call("GetFailedEvent", request)
+        return [args.id] if details.overview.state == RECOVERED else []
+    wanted = filter_of(args)
+    if RECOVERED not in wanted.states:
+        return []
+    del wanted.states[:]
+    wanted.states.append(RECOVERED)
+    listing = ListFailedEventsRequest(filter=wanted, page_size=RECOVERED_SHOWN)
+    page: ListFailedEventsResponse = failures.call("ListFailedEvents", listing)
+    found = [event.delivery_id for event in page.failed_events]
+    return [*found, "..."] if page.next_page_token else found
+
+
+def _resend_recovered(args: argparse.Namespace, recovered: list[str]) -> bool:
+    """Whether to send deliveries that already recovered again (each would arrive twice):
+    --force, else a yes on a terminal; without a terminal, a UsageError naming them."""
+    if not recovered or args.force:
+        return True
+    what = f"already recovered (delivered): {', '.join(recovered)}"
+    if not sys.stdin.isatty():
+        raise UsageError(f"retry: {what}; to deliver again anyway, confirm with --force")
+    answer = input(f"{what}.\nSend again anyway? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _confirmed(args: argparse.Namespace, matched: int) -> bool:

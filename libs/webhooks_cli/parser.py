@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import NoReturn, cast
 
 from webhooks_cli import args_events, args_failures, args_platform, args_subscriptions
+from webhooks_cli.errors import EXIT_USAGE
+from webhooks_cli.lazy import SubParsers
 
 # Options every command accepts before or after its name; SUPPRESS keeps a value given
 # before the command from being reset by the command's own parser.
@@ -18,6 +21,15 @@ CLIENT_DEFAULTS: dict[str, object] = {
     "address": None,
     "json": False,
 }
+
+
+class CliParser(argparse.ArgumentParser):
+    """A command line that cannot be used: what is wrong and where the help is, in two
+    lines (argparse prints the whole usage first, 22 lines for ``subscriptions create``).
+    Subcommands' parsers are of the class of their parent."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\nSee '{self.prog} --help'.\n")
 
 
 def data_dir_options() -> argparse.ArgumentParser:
@@ -59,13 +71,16 @@ def client_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = client_options()
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="webhooks",
         description="Webhook subscriptions platform: run it and manage subscriptions.",
         parents=[common],
         allow_abbrev=False,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Each command's parser is a CliParser too (argparse makes them of the parent's class).
+    commands = cast(
+        SubParsers, parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    )
     args_platform.add_running(commands, data_dir_options())
     args_subscriptions.add_subscriptions(commands, common)
     args_subscriptions.add_certificates(commands, common)

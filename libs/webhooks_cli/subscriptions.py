@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from webhooks.v1.failures_pb2 import CountFailuresRequest, SubscriptionFailureCount
 from webhooks.v1.sender_pb2 import SendTestEventRequest
@@ -24,8 +26,10 @@ from webhooks.v1.subscriptions_pb2 import (
     UpdateSubscriptionRequest,
 )
 from webhooks_catalogue.failure_classes import failure_name
+from webhooks_catalogue.limits import EVENT_DATA_BYTES
+from webhooks_catalogue.vocabulary import failure_class_label, trigger_label
 from webhooks_cli.client import Client
-from webhooks_cli.errors import CliError, UsageError
+from webhooks_cli.errors import CliError, UsageError, data_size_problem
 from webhooks_cli.output import note, print_fields, print_json, print_table
 from webhooks_cli.spec import create_spec, update_spec
 from webhooks_cli.views import (
@@ -186,7 +190,8 @@ def rotate_secret(args: argparse.Namespace, client: Client) -> int:
 
 
 def find(client: Client, id_or_name: str) -> Subscription:
-    """The subscription with this id, else the one with exactly this name (any case)."""
+    """The subscription with this id, else the one with exactly this name (any case);
+    CliError "no subscription named ..." when neither is found."""
     request = ListSubscriptionsRequest(name_contains=id_or_name, page_size=1000)
     while True:
         page = client.call("ListSubscriptions", request)
@@ -199,8 +204,18 @@ def find(client: Client, id_or_name: str) -> Subscription:
         if not page.next_page_token:
             break
         request.page_token = page.next_page_token
+    if not _is_uuid(id_or_name):  # not a name, and no id either
+        raise CliError(f"no subscription named {id_or_name!r}")
     got: Subscription = client.call("GetSubscription", GetSubscriptionRequest(id=id_or_name))
     return got
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def send_test(args: argparse.Namespace, client: Client) -> int:
@@ -213,12 +228,12 @@ def send_test(args: argparse.Namespace, client: Client) -> int:
     if args.json:
         print_json(attempt)
     else:
-        failure = failure_name(attempt.failure_class) or "unspecified"
+        failure = failure_class_label(failure_name(attempt.failure_class) or "unspecified")
         print_fields(
             [
                 ("subscription", f"{subscription.name} ({subscription.id})"),
                 ("url", attempt.url),
-                ("trigger", attempt.trigger),
+                ("trigger", trigger_label(attempt.trigger)),
                 ("result", "delivered" if attempt.outcome == 1 else f"failed ({failure})"),
                 ("status code", str(attempt.status_code or "-")),
                 ("duration", f"{attempt.duration_ms} ms"),
@@ -231,6 +246,9 @@ def send_test(args: argparse.Namespace, client: Client) -> int:
 
 def _read_data(path: str) -> bytes:
     try:
-        return sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as error:
         raise UsageError(f"--data: cannot read {path}: {error.strerror}") from None
+    if len(data) > EVENT_DATA_BYTES:
+        raise UsageError(f"--data: {data_size_problem(len(data))}")
+    return data

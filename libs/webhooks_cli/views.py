@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from webhooks.v1.common_pb2 import StatusChange, TriggerSpec
 from webhooks.v1.failures_pb2 import SubscriptionFailureCount
 from webhooks.v1.subscriptions_pb2 import (
     Certificate,
@@ -13,10 +14,18 @@ from webhooks.v1.subscriptions_pb2 import (
     Subscription,
     SubscriptionHistoryEntry,
 )
+from webhooks_catalogue.vocabulary import (
+    activity_type_label,
+    channel_label,
+    entity_label,
+    object_status_label,
+    trigger_label,
+    whatsapp_status_label,
+)
 from webhooks_cli.output import json_data
 from webhooks_client.health_text import DISABLED_BY_PLATFORM, disabled_text, health_name
 from webhooks_client.protos import message_dict, timestamp_text
-from webhooks_client.subscription_text import triggers_text, whole_numbers, yes_no
+from webhooks_client.subscription_text import whole_numbers, yes_no
 
 SUBSCRIPTION_HEADERS = (
     *("NAME", "ENTITY", "TRIGGERS", "URL"),
@@ -42,8 +51,8 @@ def subscription_row(
 ) -> tuple[str, ...]:
     return (
         sub.name,
-        sub.entity,
-        triggers_text(sub),
+        entity_label(sub.entity),
+        " | ".join(trigger_text(t) for t in sub.triggers),
         sub.webhook.url,
         timestamp_text(sub.created_at),
         timestamp_text(sub.updated_at),
@@ -52,6 +61,26 @@ def subscription_row(
         failures_text(failures),
         sub.id,
     )
+
+
+def trigger_text(trigger: TriggerSpec) -> str:
+    """A trigger as a table shows it, in display names: ``On New Activity (activity types:
+    Status Change, Remark; status changes: any → Archive)``; options take these names too."""
+
+    def change(sc: StatusChange) -> str:
+        source = object_status_label(sc.from_status) if sc.from_status else "any"
+        return f"{source} → {object_status_label(sc.to_status)}"
+
+    parts = [
+        ("channels", [channel_label(c) for c in trigger.channels]),
+        ("activity types", [activity_type_label(a) for a in trigger.activity_types]),
+        ("status changes", [change(sc) for sc in trigger.status_changes]),
+        ("WhatsApp channels", list(trigger.whatsapp_channels)),
+        ("WhatsApp statuses", [whatsapp_status_label(w) for w in trigger.whatsapp_statuses]),
+    ]
+    shown = "; ".join(f"{name}: {', '.join(values)}" for name, values in parts if values)
+    label = trigger_label(trigger.trigger)
+    return f"{label} ({shown})" if shown else label
 
 
 def subscriptions_data(

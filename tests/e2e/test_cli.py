@@ -97,7 +97,9 @@ def test_create_rest_basic_and_soap_oauth_then_list(platform: Platform) -> None:
     ]
     rest_row = next(r for r in rows if rest_name in r)
     assert "Object" in rest_row and "https://example.com/hooks/crm" in rest_row
-    assert "OnNewActivity:" in rest_row and "OnNew:channels=Mail" in rest_row
+    # Triggers in display names (--json keeps the ids, above).
+    assert "On New Activity (channels: Mail, WhatsApp; activity types: Remark," in rest_row
+    assert "On New (channels: Mail)" in rest_row
     assert "yes" in rest_row and sub["id"] in rest_row
     assert any(soap_name in r and "User" in r for r in rows)
 
@@ -257,6 +259,38 @@ def test_bad_input_is_one_line_naming_the_field(platform: Platform) -> None:
     assert trigger.returncode == 2 and "OnNew:channels=Pigeon" in error_line(trigger)
     unknown = platform.run_cli("subscriptions", "get", str(uuid.uuid4()))
     assert unknown.returncode == 1 and "NOT_FOUND" in error_line(unknown)
+
+
+def test_test_resolves_a_name_and_says_so_when_there_is_none(platform: Platform) -> None:
+    missing = unique("No such webhook")
+    unknown = platform.run_cli("subscriptions", "test", missing)
+    assert unknown.returncode == 1
+    assert error_line(unknown) == f"error: no subscription named {missing!r}"
+
+
+def test_name_contains_keeps_the_text_as_typed(platform: Platform) -> None:
+    tag = uuid.uuid4().hex[:8]
+    spaced = create_rest_basic(platform, f"{tag} R side")["subscription"]
+    create_rest_basic(platform, f"{tag} Rx")
+    found = platform.run_json("subscriptions", "list", "--name-contains", f"{tag} R ")
+    assert [s["id"] for s in found["subscriptions"]] == [spaced["id"]]
+    both = platform.run_json("subscriptions", "list", "--name-contains", f"{tag} R")
+    assert len(both["subscriptions"]) == 2
+    # Only an all-blank text is no filter at all.
+    everything = platform.run_json("subscriptions", "list", "--name-contains", "  ")
+    assert len(everything["subscriptions"]) >= 2
+
+
+def test_every_refused_field_is_a_line_of_its_own(platform: Platform) -> None:
+    refused = platform.run_cli(
+        *("subscriptions", "create", "--name", " ", "--entity", "Objekt"),
+        *("--trigger", "OnNew", "--url", "http://example.com/x", "--retries", "7"),
+    )
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    first, *fields = refused.stderr.splitlines()
+    assert first == f"error: INVALID_ARGUMENT: {len(fields)} fields to correct:"
+    named = [line.strip().split(":")[0] for line in fields]
+    assert {"name", "entity", "webhook.url", "retry_policy.retries"} <= set(named), fields
 
 
 def test_a_wrong_token_or_address_is_one_clear_line(platform: Platform) -> None:

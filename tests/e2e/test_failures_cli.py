@@ -7,6 +7,8 @@ runs in this process, on loopback under a test CA that the platform trusts."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 import time
@@ -188,3 +190,39 @@ def test_a_failed_delivery_is_listed_shown_counted_retried_and_rebuilt(
             platform.run_cli("failures", "retry", delivery_id, "--dry-run", "--json").stdout
         )
         assert parsed["matched"] == 1  # a number, though int64 is a string in proto JSON
+
+        # Sending a recovered delivery again delivers it twice: it asks on a terminal,
+        # refuses without one, and --force sends it.
+        again = platform.run_cli("failures", "retry", delivery_id)
+        line = error_line(again)
+        assert again.returncode == 2 and f"already recovered (delivered): {delivery_id}" in line
+        assert "--force" in line
+        declined = run_on_a_terminal(platform, ["failures", "retry", delivery_id], "n\n")
+        assert declined.returncode == 1, declined.stderr
+        assert "already recovered" in declined.stdout and "Send again anyway?" in declined.stdout
+        assert "nothing was sent" in declined.stderr
+        assert len(receiver.at(path)) == 2
+        forced = platform.run_cli("failures", "retry", delivery_id, "--force")
+        assert forced.returncode == 0, forced.stderr
+        thread.wait_for(3, path, timeout=30)
+        assert receiver.at(path)[2].headers["webhook-id"] == delivery_id
+
+
+def run_on_a_terminal(
+    platform: Platform, args: list[str], answer: str
+) -> subprocess.CompletedProcess[str]:
+    """``webhooks *args`` with a terminal (a pty) as stdin, ``answer`` typed into it."""
+    leader, follower = pty.openpty()
+    try:
+        os.write(leader, answer.encode())
+        return subprocess.run(
+            [sys.executable, "-m", "webhooks_cli", *args],
+            env=platform.env,
+            stdin=follower,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(leader)
+        os.close(follower)
