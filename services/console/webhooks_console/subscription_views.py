@@ -6,41 +6,37 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import grpc
-from flask import Flask, flash, redirect, render_template, request, url_for
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from webhooks.v1.failures_pb2 import CountFailuresRequest, SubscriptionFailureCount
 from webhooks.v1.messages_pb2 import AttemptOutcome
 from webhooks.v1.sender_pb2 import SendTestEventRequest
 from webhooks.v1.subscriptions_pb2 import (
     DeleteSubscriptionRequest,
     GetSubscriptionRequest,
     ListSubscriptionsRequest,
+    ListSubscriptionsResponse,
     SetSubscriptionActiveRequest,
     Subscription,
     SubscriptionOrder,
 )
+from webhooks_catalogue import limits
 from webhooks_client.failure_text import class_text
 from webhooks_client.health_text import health_summary
-from webhooks_client.protos import timestamp_text
 from webhooks_console.display import Pages, trigger_text
 from webhooks_console.health_banners import banner_subscriptions, banners
 from webhooks_console.pages import Route, add_routes, call, catalogue, local_path, remember_tenant
+from webhooks_console.subscription_list import (
+    SORTS,
+    FailuresUnknown,
+    ListRequest,
+    list_page,
+    total_text,
+)
+from webhooks_console.subscription_list import failure_counts as failure_counts  # details view
+from webhooks_console.times import local_time
 
-PAGE_SIZE = 20
-
-
-def failure_counts(ids: list[str]) -> dict[str, SubscriptionFailureCount] | None:
-    """Failed attempts per subscription; None when the failures service cannot say (the
-    list is still shown)."""
-    if not ids:
-        return {}
-    try:
-        response = call("failures", "CountFailures", CountFailuresRequest(subscription_ids=ids))
-    except grpc.RpcError:
-        return None
-    return {count.subscription_id: count for count in response.counts}
+SEARCH_RESULTS = 20  # the webhook picker's suggestions
 
 
 def get_subscription(subscription_id: str) -> Subscription:
@@ -50,47 +46,79 @@ def get_subscription(subscription_id: str) -> Subscription:
     return found
 
 
-def subscriptions() -> ResponseReturnValue:
-    query = request.args.get("q", "").strip()
-    page_token = request.args.get("page", "")
-    back = request.args.getlist("back")
-    response = call(
-        "subscriptions",
-        "ListSubscriptions",
-        ListSubscriptionsRequest(
-            name_contains=query,
-            page_size=PAGE_SIZE,
-            page_token=page_token,
-            order_by=SubscriptionOrder.SUBSCRIPTION_ORDER_CREATED_DESC,
-        ),
+def list_request() -> ListRequest:
+    return ListRequest(
+        query=request.args.get("q", "").strip(),
+        sort=request.args.get("sort", "") or "created",
+        with_failures=request.args.get("failures") == "1",
+        page_token=request.args.get("page", ""),
     )
-    items = list(response.subscriptions)
+
+
+def subscriptions() -> ResponseReturnValue:
+    wanted = list_request()
+    problem = ""
+    try:
+        page = list_page(wanted)
+    except FailuresUnknown:
+        problem = (
+            "The failures service did not answer: the list cannot be filtered or sorted "
+            "by failures right now. Showing every webhook, newest first."
+        )
+        page = list_page(ListRequest(query=wanted.query))
+    items = page.subscriptions
     if items:
         remember_tenant(items[0].tenant)
-    counts = failure_counts([s.id for s in items])
-    whole = not query and not page_token and not response.next_page_token
-    troubled, more = banner_subscriptions(response, whole)
+    whole = wanted.whole and not page.next_token
+    troubled, more = banner_subscriptions(ListSubscriptionsResponse(subscriptions=items), whole)
     cat = catalogue()
     now = datetime.now(UTC)
     rows = [
         {
             "sub": sub,
             "triggers": [trigger_text(t, sub.entity, cat) for t in sub.triggers],
-            "created": timestamp_text(sub.created_at),
-            "modified": timestamp_text(sub.updated_at),
-            "failures": (counts or {}).get(sub.id),
+            "created": local_time(sub.created_at),
+            "modified": local_time(sub.updated_at),
+            "failures": (page.counts or {}).get(sub.id),
             "health_summary": health_summary(sub.health, now),
         }
         for sub in items
     ]
+    keep = {
+        "q": wanted.query or None,
+        "sort": wanted.sort if wanted.sort != "created" else None,
+        "failures": "1" if wanted.with_failures else None,
+    }
     return render_template(
         "subscriptions.html",
         rows=rows,
-        query=query,
-        pages=Pages.of(page_token, back, response.next_page_token),
-        counts_known=counts is not None,
+        query=wanted.query,
+        wanted=wanted,
+        keep=keep,
+        sorts=SORTS,
+        total_text=total_text(page.total, wanted),
+        problem=problem,
+        pages=Pages.of(wanted.page_token, request.args.getlist("back"), page.next_token),
+        counts_known=page.counts is not None,
         banners=banners(troubled, now, more),
     )
+
+
+def search_webhooks() -> ResponseReturnValue:
+    """Up to SEARCH_RESULTS webhooks whose name contains ``q``, by name, as JSON: the
+    Failed Events page's webhook picker asks as the user types."""
+    query = request.args.get("q", "").strip()[: limits.NAME_CONTAINS_LENGTH]
+    response = call(
+        "subscriptions",
+        "ListSubscriptions",
+        ListSubscriptionsRequest(
+            name_contains=query,
+            page_size=SEARCH_RESULTS,
+            order_by=SubscriptionOrder.SUBSCRIPTION_ORDER_NAME_ASC,
+        ),
+    )
+    found = [{"id": s.id, "name": s.name} for s in response.subscriptions]
+    return jsonify(webhooks=found, more=bool(response.next_page_token))
 
 
 def set_active(subscription_id: str) -> ResponseReturnValue:
@@ -153,6 +181,7 @@ def delete_subscription(subscription_id: str) -> ResponseReturnValue:
 
 ROUTES = (
     Route("/webhooks", subscriptions),
+    Route("/webhooks/search", search_webhooks),
     Route("/webhooks/<subscription_id>/active", set_active, ("POST",)),
     Route("/webhooks/<subscription_id>/enable", enable, ("POST",)),
     Route("/webhooks/<subscription_id>/test", send_test_event, ("POST",)),
