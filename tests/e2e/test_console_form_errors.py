@@ -144,6 +144,7 @@ async def test_an_empty_form_shows_every_error_in_one_answer(stack: Stack) -> No
     mark = page.locator("#step-details legend [data-step-errors]")
     assert await mark.inner_text() == "3 problems", lines
     assert_readable(await page.inner_text("body"))
+    await page.screenshot(path=str(ARTIFACTS / "form-errors-no-script-1400.png"), full_page=True)
     await page.close()
 
 
@@ -233,6 +234,7 @@ async def test_error_pages_speak_in_sentences(stack: Stack) -> None:
         assert response is not None and response.status == 404, path
         assert await page.inner_text("p.problem") == sentence, path
         assert_readable(await page.inner_text("body"))
+    await page.screenshot(path=str(ARTIFACTS / "error-page-no-such-1400.png"), full_page=True)
     await page.goto(f"{stack.url}/failed-events?trigger=No+such+trigger&message=timeout")
     text = await page.inner_text("main")
     assert "no such trigger" in text.lower(), text
