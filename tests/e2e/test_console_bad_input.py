@@ -53,7 +53,7 @@ BAD_VALUES = [
     "%ff%fe",
 ]
 FAILED_EVENT_FILTERS = (
-    *("subscription", "entity", "trigger", "channel", "subchannel"),
+    *("subscription", "webhook", "entity", "trigger", "channel", "subchannel"),
     *("error_code", "retries", "state", "since", "until", "message"),
 )
 # What the console reads itself: a bad value is a 400 page that names the input.
@@ -64,6 +64,7 @@ NAMED = {
     "until": "to",
     "state": "state",
     "tab": "tab",
+    "sort": "sort",
 }
 # Values of those that are valid after all: any page but a 500.
 VALID = {("since", "0001-01-01T00:00:00"), ("since", "9999-12-31T23:59:59")}
@@ -139,7 +140,8 @@ async def console(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Con
 def routes(console: Console) -> Iterator[tuple[str, tuple[str, ...]]]:
     """Every GET route with the query parameters it reads."""
     sub, delivery = console.subscription_id, console.delivery_id
-    yield "/webhooks", ("q", "page", "back")
+    yield "/webhooks", ("q", "page", "back", "sort", "failures")
+    yield "/webhooks/search", ("q",)
     yield "/failed-events", (*FAILED_EVENT_FILTERS, "page", "back")
     yield "/failed-events/redeliver", FAILED_EVENT_FILTERS
     yield f"/failed-events/{delivery}", ("tab",)
