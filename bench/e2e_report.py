@@ -25,8 +25,8 @@ ROLES = (*PLATFORM_ROLES, "nginx", "bench", "irq", "others")
 class Goal:
     key: str
     label: str
-    figure: float | None  # None: not measured in this run
     bound: str
+    figure: float | None  # None: not measured in this run
     met: bool | None
 
     def row(self) -> dict[str, Any]:
@@ -51,36 +51,47 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     half, single = report["half_load"], report["single_event"]
     ratio, cpu = fan1.get("ratio_to_raw"), fan1.get("cpu_to_raw")
     found = [
-        Goal("throughput_to_raw", "fan-out 1 deliveries/s / raw loop req/s", ratio,
-             f">= {RAW_RATIO_MIN}", None if ratio is None else ratio >= RAW_RATIO_MIN),
-        Goal("cpu_to_raw", "CPU per delivery (platform) / raw loop CPU per request", cpu,
-             f"<= {CPU_RATIO_MAX}", _at_most(cpu, CPU_RATIO_MAX)),
-        Goal("half_load_p99_ms", "half load: p99 publish -> receipt, ms", half["p99_ms"],
-             f"<= {HALF_P99_MS:g}", _at_most(half["p99_ms"], HALF_P99_MS)),
-        Goal("half_load_p50_ms", "half load: p50 publish -> receipt, ms", half["p50_ms"],
-             f"<= {HALF_P50_MS:g}", _at_most(half["p50_ms"], HALF_P50_MS)),
+        Goal("throughput_to_raw", "fan-out 1 deliveries/s / raw loop req/s",
+             f">= {RAW_RATIO_MIN}", ratio, None if ratio is None else ratio >= RAW_RATIO_MIN),
+        Goal("cpu_to_raw", "CPU per delivery (platform) / raw loop CPU per request",
+             f"<= {CPU_RATIO_MAX}", cpu, _at_most(cpu, CPU_RATIO_MAX)),
+        Goal("half_load_p99_ms", "half load: p99 publish -> receipt, ms",
+             f"<= {HALF_P99_MS:g}", half["p99_ms"], _at_most(half["p99_ms"], HALF_P99_MS)),
+        Goal("half_load_p50_ms", "half load: p50 publish -> receipt, ms",
+             f"<= {HALF_P50_MS:g}", half["p50_ms"], _at_most(half["p50_ms"], HALF_P50_MS)),
         Goal("single_event_p99_ms", "single-event calls, quarter load: p99, ms",
-             single["p99_ms"], f"<= {SINGLE_P99_MS:g}", _at_most(single["p99_ms"], SINGLE_P99_MS)),
+             f"<= {SINGLE_P99_MS:g}", single["p99_ms"],
+             _at_most(single["p99_ms"], SINGLE_P99_MS)),
     ]  # fmt: skip
     return [goal.row() for goal in [*found, *soak_goals(report.get("soak"))]]
 
 
+SOAK_LABELS = {
+    "soak_lost": "soak: deliveries lost",
+    "soak_duplicates": "soak: duplicates at the receiver",
+    "soak_rss_growth_pct": "soak: largest service RSS growth after 1st sample, %",
+    "soak_pending_growth": "soak: consumers' unfinished msgs, end - 1st sample",
+}
+
+
 def soak_goals(soak: dict[str, Any] | None) -> list[Goal]:
+    tolerance = "1 s of load" if soak is None else f"{soak['pending']['tolerance']:,} (1 s of load)"
+    bounds = {
+        "soak_lost": "== 0",
+        "soak_duplicates": "== 0",
+        "soak_rss_growth_pct": f"< {RSS_GROWTH_MAX_PCT:g}",
+        "soak_pending_growth": f"<= {tolerance}",
+    }
     if soak is None:
-        labels = ("soak_lost", "soak_duplicates", "soak_rss_growth_pct", "soak_pending_growth")
-        return [Goal(key, key.replace("_", " "), None, "", None) for key in labels]
-    lost, dup, rss = soak["lost"], soak["duplicates"], soak["rss_growth_pct_max"]
-    pending = soak["pending"]
-    return [
-        Goal("soak_lost", "soak: deliveries lost", lost, "== 0", lost == 0),
-        Goal("soak_duplicates", "soak: duplicates at the receiver", dup, "== 0", dup == 0),
-        Goal("soak_rss_growth_pct", "soak: largest service RSS growth after 1st sample, %",
-             rss, f"< {RSS_GROWTH_MAX_PCT:g}",
-             None if rss is None else rss < RSS_GROWTH_MAX_PCT),
-        Goal("soak_pending_growth", "soak: consumers' unfinished msgs, end - 1st sample",
-             pending["growth"], f"<= {pending['tolerance']:,} (1 s of load)",
-             not pending["grew"]),
-    ]  # fmt: skip
+        return [Goal(key, label, bounds[key], None, None) for key, label in SOAK_LABELS.items()]
+    rss = soak["rss_growth_pct_max"]
+    figures = {
+        "soak_lost": (soak["lost"], soak["lost"] == 0),
+        "soak_duplicates": (soak["duplicates"], soak["duplicates"] == 0),
+        "soak_rss_growth_pct": (rss, None if rss is None else rss < RSS_GROWTH_MAX_PCT),
+        "soak_pending_growth": (soak["pending"]["growth"], not soak["pending"]["grew"]),
+    }
+    return [Goal(key, label, bounds[key], *figures[key]) for key, label in SOAK_LABELS.items()]
 
 
 # ---- printing
@@ -165,7 +176,7 @@ def show_soak(soak: dict[str, Any]) -> None:
     print(f"  RSS, sample at {soak['sample_seconds']:g} s -> end: {rss}")
     pending = soak["pending"]
     print(
-        f"  unfinished messages on the durable consumers, every {soak['sample_seconds']:g} s: "
+        f"  unfinished messages on the consumers, every {soak['sample_seconds']:g} s: "
         f"{pending['totals']} (end: {pending['by_consumer_end']})"
     )
 
