@@ -196,7 +196,7 @@ def test_a_failed_attempt_reads_in_words() -> None:
     last = AttemptRecord(attempt=2, max_attempts=2, outcome=AttemptOutcome.ATTEMPT_OUTCOME_FAILED)
     first, again, final = attempts([failed, marker, last])
     assert (first.attempt, first.error, first.duration) == (
-        "Attempt 1 of 2",
+        "1 of 2",
         "HTTP 503 Service Unavailable",
         "1,234 ms",
     )

@@ -20,7 +20,6 @@ from webhooks_catalogue.vocabulary import channel_label, entity_label, failure_c
 from webhooks_client.failure_text import payload_text
 from webhooks_console.display import time_html, trigger_name
 from webhooks_console.pages import Route, add_routes, call, catalogue
-from webhooks_console.values import choice
 
 TABS = ("overview", "payload", "history")
 STATE_LABELS: dict[int, str] = {
@@ -85,7 +84,7 @@ def lead_facts(event: FailedEvent) -> list[Fact]:
         Fact("Webhook", webhook),
         Fact("Trigger", trigger_name(event.trigger, event.entity, catalogue())),
         Fact("Error", error or "—", "error"),
-        Fact("Message", event.error_message or "—"),
+        Fact("Message", message_text(event.error_message, error) or "—"),
         Fact("Last attempt", time_html(event.last_attempt_at)),
         Fact("State", state_text(event.state), "state " + STATE_CSS.get(event.state, "")),
         Fact("Retries made", str(event.retry_attempts)),
@@ -133,7 +132,12 @@ def result_text(record: AttemptRecord) -> Value:
 
 def attempt_text(record: AttemptRecord) -> str:
     of = f" of {record.max_attempts}" if record.max_attempts else ""
-    return f"Attempt {record.attempt}{of}"
+    return f"{record.attempt}{of}"
+
+
+def message_text(message: str, error: str) -> str:
+    """The error message when it says more than the error in words ("HTTP 500" does not)."""
+    return "" if not message or message.strip() in error else message
 
 
 def attempts(records: Iterable[AttemptRecord]) -> list[Attempt]:
@@ -154,8 +158,8 @@ def attempts(records: Iterable[AttemptRecord]) -> list[Attempt]:
                 at=time_html(record.started_at),
                 attempt=attempt_text(record),
                 result=result_text(record),
-                error=error_text(record.failure_class, record.status_code),
-                message=record.error_message,
+                error=(error := error_text(record.failure_class, record.status_code)),
+                message=message_text(record.error_message, error),
                 duration=f"{record.duration_ms:,} ms",
                 response=record.response_snippet.decode("utf-8", "replace"),
                 request=record.request_body.decode("utf-8", "replace"),
@@ -165,7 +169,8 @@ def attempts(records: Iterable[AttemptRecord]) -> list[Attempt]:
 
 
 def failed_event(delivery_id: str) -> ResponseReturnValue:
-    tab = choice("tab", request.args.get("tab", "overview"), TABS)
+    tab = request.args.get("tab", "overview")
+    tab = tab if tab in TABS else "overview"  # an unknown tab: the first, not an error
     details = call("failures", "GetFailedEvent", GetFailedEventRequest(delivery_id=delivery_id))
     overview = details.overview
     return render_template(

@@ -112,7 +112,7 @@ def _iso_time(value: Any) -> Value:
 def _retries(value: Any) -> str:
     if value is None:
         return f"default ({DEFAULT_RETRIES})"
-    return "none" if value == 0 else str(value)
+    return str(value)
 
 
 def _interval(value: Any) -> str:

@@ -103,10 +103,11 @@ def certificate_text(certificate_id: str, certificates: Mapping[str, Certificate
 
 def soap_fields(webhook: Webhook) -> list[Field]:
     soap = webhook.soap
+    unset = "from the WSDL" if soap.wsdl_url or soap.wsdl_document else "—"
     fields = [
-        Field("Operation", soap.operation or "—"),
-        Field("Namespace", soap.namespace or "—"),
-        Field("SOAPAction", soap.soap_action or "—"),
+        Field("Operation", soap.operation or unset),
+        Field("Namespace", soap.namespace or unset),
+        Field("SOAPAction", soap.soap_action or unset),
         Field("SOAP version", SOAP_VERSIONS.get(soap.version, "1.1")),
     ]
     if soap.parameters:
