@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from markupsafe import Markup, escape
@@ -24,6 +23,7 @@ from webhooks_catalogue.vocabulary import (
     whatsapp_status_label,
 )
 from webhooks_catalogue.vocabulary import words as words  # re-exported: the pages' filter
+from webhooks_console.times import local_time
 
 # The labels of the Add New Subscription form's components, shortened for a list cell.
 COMPONENT_LABELS = {
@@ -118,14 +118,9 @@ def trigger_name(name: str, entity: str, catalogue: Catalogue) -> str:
 
 
 def time_html(ts: Timestamp, empty: str = "—") -> Markup:
-    """``ts`` as ``<time class="local" datetime="ISO">2 May 2024, 12:03 UTC</time>``: the
-    script shows it in the viewer's local time; without it the UTC text reads as it is."""
-    if ts.seconds == 0 and ts.nanos == 0:
-        return Markup("{}").format(empty)
-    at = ts.ToDatetime(tzinfo=UTC)
-    return Markup('<time class="local" datetime="{}">{}</time>').format(
-        at.strftime("%Y-%m-%dT%H:%M:%SZ"), f"{at.day} {at:%b %Y, %H:%M} UTC"
-    )
+    """``ts`` as ``times.local_time`` writes it (a ``<time class="local">`` the script
+    shows in the viewer's local time), ``empty`` when unset."""
+    return local_time(ts) or Markup("{}").format(empty)
 
 
 _BREAK_AFTER = re.compile(r"(/+|[?&=])")
