@@ -21,6 +21,8 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.support.console_stack import ARTIFACTS, ConsoleProcess, console_process, require_browser
 from tests.support.platform_stack import running_platform
+from webhooks_console.form_errors import error_id, field_id, form_inputs
+from webhooks_console.forms import SubscriptionForm
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -144,6 +146,13 @@ async def test_an_empty_form_shows_every_error_in_one_answer(stack: Stack) -> No
     mark = page.locator("#step-details legend [data-step-errors]")
     assert await mark.inner_text() == "3 problems", lines
     assert_readable(await page.inner_text("body"))
+    # Every input a violation may name has an id to link to and an error element.
+    inputs = form_inputs(SubscriptionForm())
+    missing = await page.evaluate(
+        "ids => ids.filter(id => !document.getElementById(id))",
+        [*map(field_id, inputs), *map(error_id, inputs)],
+    )
+    assert not missing, missing
     await page.screenshot(path=str(ARTIFACTS / "form-errors-no-script-1400.png"), full_page=True)
     await page.close()
 

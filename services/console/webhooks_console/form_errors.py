@@ -51,6 +51,8 @@ def form_inputs(form: HasTriggerRows) -> list[str]:
         )
         names.extend(f"triggers[{index}].{c}" for c in ("whatsapp_channels", "whatsapp_statuses"))
     for kind, fields in AUTH_FIELDS.items():
+        if not fields:  # "none": the Authentication radios say it
+            continue
         names.append(f"authentication.{kind}")
         names.extend(f"authentication.{kind}.{name}" for name in fields)
     return names

@@ -256,6 +256,8 @@ function formProblems(form, entity, goto) {
     list.replaceChildren(...items);
     const n = items.length;
     summary.querySelector("h2").textContent = n === 1 ? "There is 1 problem" : `There are ${n} problems`;
+    // Nothing was sent yet: the page's own checks found these.
+    summary.querySelector("p").textContent = "Each problem is also shown at its field:";
     summary.hidden = n === 0;
     form.querySelectorAll("[data-step-errors]").forEach((mark) => {
       const count = counts[mark.dataset.stepErrors] || 0;
