@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from webhooks_catalogue.vocabulary import FAILURE_CLASS_LABELS
-from webhooks_cli.lazy import SubParsers, handler
+from webhooks_cli.lazy import SubParsers, actions, handler
 from webhooks_cli.times import TIME_HELP
 
 # The keys of webhooks_client.failure_text.STATES and webhooks_messaging.deadletters'
@@ -65,10 +65,7 @@ def add_failures(commands: SubParsers, common: argparse.ArgumentParser) -> None:
     )
     sub = parent.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(name: str, function: str, help: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help, parents=[common], allow_abbrev=False)
-        parser.set_defaults(client_handler=handler("failures", function))
-        return parser
+    action = actions(sub, common, "failures")
 
     parser = action("list", "list_", "list failed events, newest first")
     add_filter_flags(parser)

@@ -8,7 +8,7 @@ import argparse
 
 from webhooks_catalogue.authentication import SECRET_FIELDS
 from webhooks_catalogue.retry_policy import DEFAULT_INTERVAL_SECONDS, DEFAULT_RETRIES, MAX_RETRIES
-from webhooks_cli.lazy import SubParsers, handler
+from webhooks_cli.lazy import SubParsers, actions, handler
 
 # The keys of subscriptions.ORDERS, webhooks_client's WEBHOOK_TYPES, SOAP_VERSIONS and
 # AUTH_KINDS (which import protobuf): tests/unit/test_cli_startup.py holds them equal.
@@ -101,10 +101,7 @@ def add_subscriptions(commands: SubParsers, common: argparse.ArgumentParser) -> 
     )
     sub = parent.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(name: str, function: str, help: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help, parents=[common], allow_abbrev=False)
-        parser.set_defaults(client_handler=handler("subscriptions", function))
-        return parser
+    action = actions(sub, common, "subscriptions")
 
     def with_id(parser: argparse.ArgumentParser, *, versioned: bool = False) -> None:
         parser.add_argument("id", metavar="ID", help="subscription id")
@@ -164,10 +161,7 @@ def add_certificates(
     )
     sub = parent.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(name: str, function: str, help: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help, parents=[common], allow_abbrev=False)
-        parser.set_defaults(client_handler=handler("certificates", function))
-        return parser
+    action = actions(sub, common, "certificates")
 
     parser = action("upload", "upload", "upload a certificate and its private key (PEM)")
     parser.add_argument("--name", required=True)

@@ -34,3 +34,17 @@ class Handler:
 def handler(module: str, name: str) -> Handler:
     """The handler ``name`` of ``webhooks_cli.<module>``."""
     return Handler(f"webhooks_cli.{module}", name)
+
+
+def actions(
+    sub: SubParsers, common: argparse.ArgumentParser, module: str
+) -> Callable[[str, str, str], argparse.ArgumentParser]:
+    """``action(name, function, help)``: an action of a command (``subscriptions create``)
+    with the common options, handled by ``function`` of ``webhooks_cli.<module>``."""
+
+    def action(name: str, function: str, help: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help, parents=[common], allow_abbrev=False)
+        parser.set_defaults(client_handler=handler(module, function))
+        return parser
+
+    return action

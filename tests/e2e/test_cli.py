@@ -290,7 +290,8 @@ def test_every_refused_field_is_a_line_of_its_own(platform: Platform) -> None:
     first, *fields = refused.stderr.splitlines()
     assert first == f"error: INVALID_ARGUMENT: {len(fields)} fields to correct:"
     named = [line.strip().split(":")[0] for line in fields]
-    assert {"name", "entity", "webhook.url", "retry_policy.retries"} <= set(named), fields
+    expected = ("name", "entity", "webhook.url", "retry_policy.retries")
+    assert {f"subscription.{name}" for name in expected} <= set(named), fields
 
 
 def test_a_wrong_token_or_address_is_one_clear_line(platform: Platform) -> None:
