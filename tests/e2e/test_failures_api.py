@@ -246,6 +246,21 @@ async def fail_then_recover(stack: Stack, receiver: HttpsReceiver, metadata: Met
         failures_pb2.FailedEventFilter(subscription_ids=[subscription.id], states=[FAILED]),
     )
     assert only_failed == []
+    # Resolved, it no longer counts: the ⚠ of the Webhooks list is gone.
+    assert await failure_counts(stack, metadata, [subscription.id]) == [(subscription.id, 0, 0)]
+    assert subscription.id not in {s for s, _, _ in await failure_counts(stack, metadata, [])}
+
+
+async def failure_counts(
+    stack: Stack, metadata: Metadata, subscription_ids: list[str]
+) -> list[tuple[str, int, int]]:
+    """CountFailures as (subscription id, failed attempts, failed events)."""
+    got = await stack.api.CountFailures(
+        failures_pb2.CountFailuresRequest(subscription_ids=subscription_ids),
+        metadata=metadata,
+        timeout=RPC_TIMEOUT,
+    )
+    return [(c.subscription_id, c.failed_attempts, c.failed_events) for c in got.counts]
 
 
 async def test_a_failing_endpoint_fails_then_a_redelivery_recovers_it(
@@ -336,6 +351,50 @@ async def test_redelivery_by_filter_dry_run_counts_and_sends_nothing(
         timeout=RPC_TIMEOUT,
     )
     assert counted.matched == 3
+
+
+async def test_the_counts_are_of_unresolved_failures_and_drop_to_zero_once_all_recover(
+    stack: Stack, receiver: HttpsReceiver
+) -> None:
+    """Failed deliveries count (events and their failed attempts) until a redelivery to
+    the fixed endpoint recovers them; a recovery lowers the count, the last one ends it."""
+    metadata = platform(new_tenant("recover"))
+    receiver.reply("/broken", Reply(500, b"broken"))
+    subscription = await stack.create(metadata, receiver.url("/broken"), retries=1)
+    jobs = [await stack.send(subscription) for _ in range(3)]
+    await eventually(
+        lambda: stack.list_all(metadata),
+        lambda events: sum(e.state == FAILED for e in events) == 3,
+        what="three FAILED events",
+    )
+    assert await failure_counts(stack, metadata, [subscription.id]) == [(subscription.id, 6, 3)]
+    assert await failure_counts(stack, metadata, []) == [(subscription.id, 6, 3)]
+
+    receiver.reply("/broken", Reply(204))
+
+    async def redeliver(delivery_id: str) -> None:
+        sent = await stack.api.RedeliverFailedEvents(
+            failures_pb2.RedeliverFailedEventsRequest(delivery_id=delivery_id),
+            metadata=metadata,
+            timeout=RPC_TIMEOUT,
+        )
+        assert sent.redelivered == 1
+        await eventually(
+            lambda: stack.details(metadata, delivery_id),
+            lambda d: d.overview.state == RECOVERED,
+            what="the redelivered event RECOVERED",
+        )
+
+    await redeliver(jobs[0].delivery_id)
+    assert await failure_counts(stack, metadata, [subscription.id]) == [(subscription.id, 4, 2)]
+    for job in jobs[1:]:
+        await redeliver(job.delivery_id)
+    assert await failure_counts(stack, metadata, [subscription.id]) == [(subscription.id, 0, 0)]
+    assert await failure_counts(stack, metadata, []) == []
+    # The failed events stay listed, RECOVERED, with what went wrong.
+    listed = await stack.list_all(metadata)
+    assert sorted(e.delivery_id for e in listed) == sorted(j.delivery_id for j in jobs)
+    assert {e.state for e in listed} == {RECOVERED}
 
 
 # ---- tenancy

@@ -292,6 +292,7 @@ class Expected:
 
     failed_attempts: Counter[str] = field(default_factory=Counter)  # by subscription
     failed_events: dict[str, set[str]] = field(default_factory=dict)  # subscription → ids
+    failed_of: Counter[str] = field(default_factory=Counter)  # delivery → failed attempts
     state: dict[str, int] = field(default_factory=dict)  # delivery → view state
     retry_attempts: Counter[str] = field(default_factory=Counter)  # delivery → attempts - 1
     subscription_of: dict[str, str] = field(default_factory=dict)  # delivery → subscription
@@ -306,6 +307,7 @@ class Expected:
             attempts[delivery] += 1
             if record.outcome == FAILED:
                 expected.failed_attempts[record.subscription_id] += 1
+                expected.failed_of[delivery] += 1
                 expected.failed_events.setdefault(record.subscription_id, set()).add(delivery)
                 expected.state[delivery] = VIEW_RETRYING if record.will_retry else VIEW_FAILED
             elif record.outcome == SUCCEEDED and delivery in expected.state:
@@ -431,8 +433,13 @@ async def check_everything(p: Platform, load: Load) -> str:
         timeout=RPC_TIMEOUT,
     )
     got_counts = {c.subscription_id: (c.failed_attempts, c.failed_events) for c in counts.counts}
+    # The counts are of the unresolved failed events (not RECOVERED) and their failed attempts.
+    unresolved = [d for d, state in expected.state.items() if state != VIEW_RECOVERED]
     want_counts = {
-        s.id: (expected.failed_attempts[s.id], len(expected.failed_events.get(s.id, ())))
+        s.id: (
+            sum(expected.failed_of[d] for d in unresolved if expected.subscription_of[d] == s.id),
+            sum(expected.subscription_of[d] == s.id for d in unresolved),
+        )
         for s in load.subscriptions
     }
     assert got_counts == want_counts

@@ -25,6 +25,7 @@ from tests.support.failures_history import (
 )
 from tests.support.postgres import drop_schemas
 from webhooks.v1 import messages_pb2
+from webhooks_failures import view_schema
 from webhooks_failures.model import MAX_PAGE_SIZE, Filter, InvalidPageToken
 from webhooks_failures.view import FailuresView, PostgresFailuresView, SQLiteFailuresView
 from webhooks_storage import PositionMoved
@@ -211,8 +212,10 @@ def test_state_rules(new_view: ViewFactory, name: str, one_batch: bool) -> None:
     assert details is not None
     o = details.overview
     assert (o.state, o.error_code, o.retry_attempts) == expected[:3]
+    # The counts (the Webhooks list's ⚠) are of the unresolved failed events only.
     counts = view.counts("acme", ["sub-a"])
-    assert [(c.failed_attempts, c.failed_events) for c in counts] == [(expected[3], 1)]
+    unresolved = (expected[3], 1) if o.state != RECOVERED else (0, 0)
+    assert [(c.failed_attempts, c.failed_events) for c in counts] == [unresolved]
     assert len(details.trial_history) == len(records)
     assert view.position() == len(records)
 
@@ -347,7 +350,7 @@ def test_counts_per_subscription(loaded: FailuresView, history: History) -> None
     for tenant in ("acme", "globex"):
         expected: dict[str, list[int]] = {}
         for e in history.expected.values():
-            if e.tenant == tenant:
+            if e.tenant == tenant and e.state != RECOVERED:  # only the unresolved count
                 count = expected.setdefault(e.subscription_id, [0, 0])
                 count[0] += e.failed_attempts
                 count[1] += 1
@@ -355,7 +358,7 @@ def test_counts_per_subscription(loaded: FailuresView, history: History) -> None
         assert {c.subscription_id: [c.failed_attempts, c.failed_events] for c in counts} == expected
         named = loaded.counts(tenant, ["sub-3", "unknown", "sub-3"])
         assert [(c.subscription_id, c.failed_attempts, c.failed_events) for c in named] == [
-            ("sub-3", *expected["sub-3"]),
+            ("sub-3", *expected.get("sub-3", [0, 0])),
             ("unknown", 0, 0),
         ]
 
@@ -521,7 +524,7 @@ def test_expire_removes_old_failed_events(new_view: ViewFactory, history: Histor
         }
         expected: dict[str, list[int]] = {}
         for e in kept:
-            if e.tenant == tenant:
+            if e.tenant == tenant and e.state != RECOVERED:
                 count = expected.setdefault(e.subscription_id, [0, 0])
                 count[0] += e.failed_attempts
                 count[1] += 1
@@ -548,3 +551,89 @@ def test_a_shadow_swapped_in_replaces_the_view(new_view: ViewFactory, history: H
     apply_all(again, history.records[:10])
     view.swap_in(again)
     assert view.position() == 10
+
+
+# ---- the counts are of the unresolved failed events
+
+
+def test_a_recovery_takes_the_events_counts_back_and_a_new_failure_gives_them_again(
+    new_view: ViewFactory,
+) -> None:
+    view = new_view()
+    position = apply_all(
+        view,
+        [
+            record("fail", 1, 1, status=500, failure_class=HTTP, retry=True),
+            record("fail", 1, 2, second=1, status=500, failure_class=HTTP),
+        ],
+    )
+    assert view.counts("acme", []) == view.counts("acme", ["sub-a"])
+    assert [(c.failed_attempts, c.failed_events) for c in view.counts("acme", ["sub-a"])] == [
+        (2, 1)
+    ]
+    position = apply_all(
+        view,
+        [record("redeliver", 2, 0, second=5), record("ok", 2, 1, second=6, status=200)],
+        start=position,
+    )
+    assert [(c.failed_attempts, c.failed_events) for c in view.counts("acme", ["sub-a"])] == [
+        (0, 0)
+    ]
+    assert view.counts("acme", []) == []
+    apply_all(
+        view,
+        [
+            record("redeliver", 3, 0, second=7),
+            record("fail", 3, 1, second=8, status=503, failure_class=HTTP),
+        ],
+        start=position,
+    )
+    assert [(c.failed_attempts, c.failed_events) for c in view.counts("acme", ["sub-a"])] == [
+        (3, 1)
+    ]
+
+
+def test_recovered_failed_events_expire_and_their_row_goes_with_them(
+    new_view: ViewFactory,
+) -> None:
+    view = new_view()
+    apply_all(
+        view,
+        [
+            record("fail", 1, 1, status=500, failure_class=HTTP, retry=True),
+            record("ok", 1, 2, second=1, status=200),
+        ],
+    )
+    assert view.counts("acme", []) == []
+    assert len(view.dump()["counts"]) == 1, "the subscription's row, at zero"
+    assert view.expire(T0 - timedelta(days=1)) == 0
+    assert view.expire(T0 + timedelta(days=1)) == 1
+    assert view.details("acme", "dlv-1") is None
+    assert view.dump()["counts"] == []
+
+
+def test_a_view_from_before_gets_counts_of_the_unresolved_only(new_view: ViewFactory) -> None:
+    view = new_view()
+    records = [record("fail", 1, 1, status=500, failure_class=HTTP, retry=True)]
+    records += [record("ok", 1, 2, second=1, status=200)]
+    second = record("fail", 1, 1, status=500, failure_class=HTTP)
+    second.delivery_id = "dlv-2"
+    apply_all(view, [*records, second])
+    counts_table = view.tables.counts
+    legacy = counts_table.replace("failure_open_counts", "failure_counts")
+    with view.transaction() as cursor:  # as a view from before left them
+        cursor.execute(f"DROP TABLE {counts_table}")
+        cursor.execute(
+            f"CREATE TABLE {legacy} (tenant TEXT NOT NULL, subscription_id TEXT NOT NULL, "
+            "failed_attempts BIGINT NOT NULL, failed_events BIGINT NOT NULL, "
+            "PRIMARY KEY (tenant, subscription_id))"
+        )
+        cursor.execute(f"INSERT INTO {legacy} VALUES ('acme', 'sub-a', 2, 2)")
+    view.create_tables()  # what opening a view does
+    assert [(c.failed_attempts, c.failed_events) for c in view.counts("acme", ["sub-a"])] == [
+        (1, 1)
+    ]
+    with view.transaction(write=False) as cursor:
+        assert not view_schema.exists(cursor, view.dialect, legacy)
+    view.create_tables()  # once only
+    assert view.dump()["counts"] == [("acme", "sub-a", 1, 1)]

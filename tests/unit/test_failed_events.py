@@ -46,6 +46,7 @@ class Case:
     name: str
     records: list[messages_pb2.AttemptRecord]
     known: int | None = None  # the delivery's highest series when the view already has it
+    was: tuple[int, int] = (FAILED, 1)  # then its state and failed attempts
     seen: tuple[tuple[int, int], ...] = ()  # (series, attempt) already in its history
     state: int | None = None  # None: no change of state (or no failed event at all)
     new: bool | None = None  # None: the batch changes nothing for the delivery
@@ -53,7 +54,7 @@ class Case:
     failed: int = 0
     max_series: int = 1
     head: tuple[int, int] | None = None  # the head attempt set by the batch
-    counts: tuple[int, int] = (0, 0)  # failed attempts, failed events added
+    counts: tuple[int, int] = (0, 0)  # unresolved failed attempts, failed events added
 
 
 CASES = [
@@ -63,10 +64,21 @@ CASES = [
          failed=1, head=(1, 1), counts=(1, 1)),
     Case("a success of a delivery that never failed", [rec(OK)]),
     Case("a redelivery request of an unknown delivery", [rec(ASKED, 2, 0)]),
-    Case("retries then success", [rec(FAIL, retry=True), rec(OK, attempt=2)],
-         state=RECOVERED, new=True, attempts=2, failed=1, head=(1, 2), counts=(1, 1)),
-    Case("a success of a known failed event", [rec(OK, attempt=3)], known=1,
-         state=RECOVERED, new=False, attempts=1, head=(1, 3)),
+    Case("retries then success: recovered at once, counts nothing", [rec(FAIL, retry=True),
+         rec(OK, attempt=2)], state=RECOVERED, new=True, attempts=2, failed=1, head=(1, 2)),
+    Case("a success of a known failed event takes its counts back", [rec(OK, attempt=3)],
+         known=1, state=RECOVERED, new=False, attempts=1, head=(1, 3), counts=(-1, -1)),
+    Case("a success of a known event with 3 failures", [rec(OK, attempt=4)], known=1,
+         was=(RETRYING, 3), state=RECOVERED, new=False, attempts=1, head=(1, 4),
+         counts=(-3, -1)),
+    Case("a recovered event failing again in a new series counts again",
+         [rec(ASKED, 2, 0), rec(FAIL, 2, 1)], known=1, was=(RECOVERED, 2), state=FAILED,
+         new=False, attempts=1, failed=1, max_series=2, head=(2, 1), counts=(3, 1)),
+    Case("a redelivery of a recovered event: unresolved again until it succeeds",
+         [rec(ASKED, 2, 0)], known=1, was=(RECOVERED, 2), state=REDELIVERED, new=False,
+         max_series=2, counts=(2, 1)),
+    Case("a late failure of a replaced series of a recovered event", [rec(FAIL, 1, 4)],
+         known=2, was=(RECOVERED, 2), new=False, attempts=1, failed=1, max_series=2),
     Case("a failure of a known failed event", [rec(FAIL, attempt=2)], known=1,
          state=FAILED, new=False, attempts=1, failed=1, head=(1, 2), counts=(1, 0)),
     Case("a redelivery request", [rec(ASKED, 2, 0)], known=1, state=REDELIVERED, new=False,
@@ -90,7 +102,7 @@ CASES = [
 def test_state_rules(case: Case) -> None:
     known = {} if case.known is None else {KEY: case.known}
     seen = {(*KEY, s, a) for s, a in case.seen}
-    result = fold(case.records, known, seen)
+    result = fold(case.records, known, seen, {KEY: case.was} if known else {})
     if case.new is None:
         assert result.changes == {} and result.history == [] and result.counts == {}
         return

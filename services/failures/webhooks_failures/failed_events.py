@@ -15,6 +15,11 @@ A record of a series older than one already seen (a late attempt of a series a m
 redelivery replaced) is history and counts, but the state, the error and the head attempt
 follow the newest series. A record counts once: its history key (tenant, delivery,
 series, attempt) is either new or the record is skipped.
+
+The per-subscription counts (the ⚠ of the Webhooks list) are of the unresolved failed
+events (every state but RECOVERED) and their failed attempts: a batch adds what its events
+bring while open, and takes back an event's whole count when it recovers (and gives it
+back if a later series fails again).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ REDELIVERY_REQUESTED = messages_pb2.ATTEMPT_OUTCOME_REDELIVERY_REQUESTED
 OUTCOMES = frozenset({messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED, ATTEMPT_FAILED, REDELIVERY_REQUESTED})
 
 EventKey = tuple[str, str]  # (tenant, delivery id)
+Before = tuple[int, int]  # a failed event in the view: (state, failed attempts)
 HistoryKey = tuple[str, str, int, int]  # (tenant, delivery id, series, attempt)
 
 
@@ -43,15 +49,22 @@ class Change:
 
     __slots__ = (
         "d_attempts", "d_failed", "delivery_id", "failure", "last_us", "latest",
-        "max_series", "new", "state", "subscription_id", "tenant",
+        "max_series", "new", "old_failed", "old_state", "state", "subscription_id", "tenant",
     )  # fmt: skip
 
-    def __init__(self, record: messages_pb2.AttemptRecord, max_series: int, new: bool) -> None:
+    def __init__(
+        self,
+        record: messages_pb2.AttemptRecord,
+        max_series: int,
+        new: bool,
+        before: Before = (FAILED, 0),
+    ) -> None:
         self.tenant = record.tenant
         self.delivery_id = record.delivery_id
         self.subscription_id = record.subscription_id
         self.max_series = max_series
         self.new = new
+        self.old_state, self.old_failed = before  # what the view holds (unused when new)
         self.d_attempts = 0
         self.d_failed = 0
         self.last_us = 0
@@ -81,6 +94,17 @@ class Change:
         else:
             self.state = RECOVERED
 
+    def open_delta(self) -> tuple[int, int]:
+        """What the batch adds to the subscription's unresolved counts: (failed attempts,
+        failed events); negative when the event recovers."""
+        was_open = not self.new and self.old_state != RECOVERED
+        state = self.state if self.state is not None else self.old_state
+        is_open = state != RECOVERED
+        old_failed = 0 if self.new else self.old_failed
+        was = old_failed if was_open else 0
+        now = old_failed + self.d_failed if is_open else 0
+        return now - was, int(is_open) - int(was_open)
+
 
 @dataclass
 class Fold:
@@ -88,7 +112,8 @@ class Fold:
 
     changes: dict[EventKey, Change] = field(default_factory=dict)
     history: list[tuple[HistoryKey, messages_pb2.AttemptRecord]] = field(default_factory=list)
-    # (tenant, subscription id) -> [failed attempts, failed events] to add
+    # (tenant, subscription id) -> [failed attempts, failed events] of the unresolved to
+    # add (negative: taken back); a new failed event's subscription always has an entry
     counts: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
 
@@ -96,9 +121,12 @@ def fold(
     records: Sequence[messages_pb2.AttemptRecord],
     known: Mapping[EventKey, int],
     seen: Collection[HistoryKey],
+    before: Mapping[EventKey, Before] | None = None,
 ) -> Fold:
     """The batch ``records`` folded onto the view's failed events ``known`` (key -> highest
-    series) whose history already holds ``seen``."""
+    series; ``before``: key -> their state and failed attempts) whose history already
+    holds ``seen``."""
+    before = before or {}
     result = Fold()
     applied = set(seen)
     for record in records:
@@ -111,7 +139,7 @@ def fold(
         change = result.changes.get(key)
         if change is None:
             if key in known:
-                change = Change(record, known[key], new=False)
+                change = Change(record, known[key], new=False, before=before.get(key, (FAILED, 0)))
             elif record.outcome == ATTEMPT_FAILED:
                 change = Change(record, record.series, new=True)
             else:
@@ -121,8 +149,11 @@ def fold(
         change.fold(record)
         result.history.append((history_key, record))
     for change in result.changes.values():
-        if change.d_failed or change.new:
+        d_failed, d_events = change.open_delta()
+        # A new event's subscription gets its row even at zero: retention reads the tenants
+        # of the view from the counts, and the row goes when its events do.
+        if d_failed or d_events or change.new:
             count = result.counts.setdefault((change.tenant, change.subscription_id), [0, 0])
-            count[0] += change.d_failed
-            count[1] += change.new
+            count[0] += d_failed
+            count[1] += d_events
     return result

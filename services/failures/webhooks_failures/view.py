@@ -67,10 +67,12 @@ class FailuresView(SqlStore):
             if not view_schema.exists(cursor, self.dialect, self.tables.tracking):
                 for statement in view_schema.ddl(self.tables, self.dialect, self._trgm_schema):
                     cursor.execute(statement)
-            elif self.dialect == "sqlite" and not view_schema.exists(
+                return
+            if self.dialect == "sqlite" and not view_schema.exists(
                 cursor, self.dialect, self.tables.search
             ):
                 view_schema.add_search(cursor, self.tables)  # a file from before the search
+            view_schema.migrate_counts(cursor, self.tables, self.dialect)
 
     def fresh_shadow(self) -> FailuresView:
         """Empty shadow tables on the same database, for a rebuild (any left by an
@@ -239,10 +241,11 @@ class FailuresView(SqlStore):
     def counts(
         self, tenant: str, subscription_ids: Sequence[str]
     ) -> list[failures_pb2.SubscriptionFailureCount]:
-        """Per subscription: failed attempts and failed events (every row of the view is
-        a failed event, whatever its state). Named subscriptions are answered in the
-        order given, with zeros when they have none; no names: every subscription of the
-        tenant that has any, by id."""
+        """Per subscription: its unresolved failed events (every state but RECOVERED: a
+        redelivery that succeeded resolves one) and their failed attempts, kept by the
+        fold so this is a key lookup. Named subscriptions are answered in the order given,
+        with zeros when they have none; no names: every subscription of the tenant that
+        has any, by id."""
         t = self.tables
         found: dict[str, tuple[int, int]] = {}
         wanted: list[str] = list(dict.fromkeys(subscription_ids))

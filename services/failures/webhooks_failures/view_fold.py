@@ -1,10 +1,11 @@
 """One batch of AttemptRecords written into the failures tables, as failed_events decides.
 
-Per batch, whatever its size: one read of the rows it touches (delivery id and highest
-series only) and of their history keys, the fold of failed_events, then one bulk statement per
-table: new failed events inserted, existing ones updated by deltas (attempts added, the
-newest time kept, fields replaced only when the batch has a newer value for them), the
-history inserted, the per-subscription counts added to.
+Per batch, whatever its size: one read of the rows it touches (delivery id, highest
+series, state and failed attempts only) and of their history keys, the fold of
+failed_events, then one bulk statement per table: new failed events inserted, existing ones
+updated by deltas (attempts added, the newest time kept, fields replaced only when the
+batch has a newer value for them), the history inserted, the per-subscription counts of
+unresolved failures added to (or taken from, as events recover).
 
 On SQLite the fold also keeps the message search (view_schema): the batch's new messages
 are added to the tenant's distinct messages, and those a batch replaced that no failed
@@ -25,7 +26,7 @@ from typing import Any
 
 from webhooks.v1 import messages_pb2
 from webhooks_failures import failed_events
-from webhooks_failures.failed_events import Change
+from webhooks_failures.failed_events import Before, Change, EventKey
 from webhooks_failures.model import error_code
 from webhooks_failures.view_query import CHUNK
 from webhooks_failures.view_schema import Tables
@@ -218,17 +219,18 @@ class Folder:
             f"failed_attempts = {t.counts}.failed_attempts + excluded.failed_attempts, "
             f"failed_events = {t.counts}.failed_events + excluded.failed_events",
         )
-        rows = f"SELECT delivery_id, max_series FROM {t.events} WHERE tenant = ? AND "
+        columns = "delivery_id, max_series, state, failed_attempts"
+        rows = f"SELECT {columns} FROM {t.events} WHERE tenant = ? AND "
         history = f"SELECT delivery_id, series, attempt FROM {t.history} WHERE tenant = ? AND "
         if dialect == "postgres":
             # One JSON value each way (see _json_rows); the rows are locked until commit,
             # so expire cannot delete one under the fold.
             ids = "delivery_id = ANY(ARRAY(SELECT jsonb_array_elements_text(?::jsonb)))"
-            self._select_rows = _json_result(f"{rows}{ids} FOR UPDATE", "delivery_id, max_series")
+            self._select_rows = _json_result(f"{rows}{ids} FOR UPDATE", columns)
             self._select_history = _json_result(history + ids, "delivery_id, series, attempt")
         else:
             # With the row's message, for the message search's upkeep.
-            rows = rows.replace("max_series FROM", "max_series, message_key FROM")
+            rows = rows.replace("failed_attempts FROM", "failed_attempts, message_key FROM")
             self._select_rows = rows + "delivery_id IN ({})"
             self._select_history = history + "delivery_id IN ({})"
 
@@ -236,9 +238,9 @@ class Folder:
         ids: dict[str, dict[str, None]] = {}  # tenant -> delivery ids (ordered, unique)
         for record in records:
             ids.setdefault(record.tenant, {})[record.delivery_id] = None
-        known, old_keys = self._known(cursor, ids)
+        known, before, old_keys = self._known(cursor, ids)
         seen = self._seen(cursor, known)
-        batch = failed_events.fold(records, known, seen)
+        batch = failed_events.fold(records, known, seen, before)
         changes = batch.changes.values()
         self._insert.run(cursor, [_insert_row(c) for c in changes if c.new])
         self._update.run(cursor, [_update_row(c) for c in changes if not c.new])
@@ -278,17 +280,20 @@ class Folder:
 
     def _known(
         self, cursor: Cursor, ids: dict[str, dict[str, None]]
-    ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], str]]:
-        """(tenant, delivery id) -> highest series, of the batch's rows in the view; and
-        on SQLite -> their message_key."""
-        known: dict[tuple[str, str], int] = {}
-        old_keys: dict[tuple[str, str], str] = {}
+    ) -> tuple[dict[EventKey, int], dict[EventKey, Before], dict[EventKey, str]]:
+        """(tenant, delivery id) -> highest series, of the batch's rows in the view; ->
+        their state and failed attempts; and on SQLite -> their message_key."""
+        known: dict[EventKey, int] = {}
+        before: dict[EventKey, Before] = {}
+        old_keys: dict[EventKey, str] = {}
         for tenant, wanted in ids.items():
             for row in self._lookup(cursor, self._select_rows, tenant, list(wanted)):
-                known[(tenant, row[0])] = row[1]
-                if len(row) > 2:
-                    old_keys[(tenant, row[0])] = row[2]
-        return known, old_keys
+                key = (tenant, row[0])
+                known[key] = row[1]
+                before[key] = (row[2], row[3])
+                if len(row) > 4:
+                    old_keys[key] = row[4]
+        return known, before, old_keys
 
     def _seen(
         self, cursor: Cursor, known: dict[tuple[str, str], int]

@@ -1,5 +1,6 @@
 """Retention of the failed-events view: failed events whose last attempt is older than the
-configured age are deleted with their history, and the per-subscription counts lowered.
+configured age are deleted with their history, and the per-subscription counts lowered by
+the unresolved among them; a subscription's counts row goes with its last failed event.
 
 Chunked transactions: a projector sharing the database is never held up for long. On
 PostgreSQL a chunk's rows are locked as they are read (FOR UPDATE): the counts are lowered
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from webhooks_failures.model import RECOVERED
 from webhooks_failures.view_fold import Folder
 from webhooks_failures.view_query import id_chunks, in_list, micros
 from webhooks_failures.view_schema import Tables
@@ -33,7 +35,7 @@ def expire(store: SqlStore, tables: Tables, folder: Folder, before: datetime, ch
             with store.transaction() as cursor:
                 cursor.execute(
                     store.sql(
-                        "SELECT delivery_id, subscription_id, failed_attempts, message_key "
+                        "SELECT delivery_id, subscription_id, failed_attempts, message_key, state "
                         f"FROM {t.events}"
                         f" WHERE tenant = ? AND last_attempt_us < ? LIMIT ?{lock}"
                     ),
@@ -64,10 +66,11 @@ def _delete(
                 (tenant, *params),
             )
     removed: dict[str, list[int]] = {}
-    for _, subscription_id, failed_attempts, _key in rows:
+    for _, subscription_id, failed_attempts, _key, state in rows:
         count = removed.setdefault(subscription_id, [0, 0])
-        count[0] += failed_attempts
-        count[1] += 1
+        if state != RECOVERED:  # the counts are of the unresolved only
+            count[0] += failed_attempts
+            count[1] += 1
     cursor.executemany(
         store.sql(
             f"UPDATE {t.counts} SET failed_attempts = failed_attempts - ?, "
@@ -75,9 +78,15 @@ def _delete(
         ),
         [(a, e, tenant, s) for s, (a, e) in removed.items()],
     )
-    cursor.execute(
-        store.sql(f"DELETE FROM {t.counts} WHERE tenant = ? AND failed_events <= 0"),
-        (tenant,),
+    # The row of a subscription none of whose failed events remain (its tenant's rows
+    # are how expire finds the tenants of the view).
+    cursor.executemany(
+        store.sql(
+            f"DELETE FROM {t.counts} WHERE tenant = ? AND subscription_id = ? "
+            f"AND failed_events <= 0 AND NOT EXISTS (SELECT 1 FROM {t.events} "
+            "WHERE tenant = ? AND subscription_id = ?)"
+        ),
+        [(tenant, s, tenant, s) for s in removed],
     )
     if store.dialect == "sqlite":
         folder.drop_unused_messages(cursor, {(tenant, row[3]) for row in rows})

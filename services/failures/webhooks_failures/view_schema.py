@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from webhooks_failures.model import RECOVERED
 from webhooks_storage import Cursor
 
 
@@ -28,7 +29,9 @@ class Tables:
         return cls(
             events=f"failed_events{suffix}",
             history=f"failure_history{suffix}",
-            counts=f"failure_counts{suffix}",
+            # Of the unresolved failed events only; "failure_counts" held every failed
+            # event's and is replaced when a view from before is opened (migrate_counts).
+            counts=f"failure_open_counts{suffix}",
             tracking=f"failures_tracking{suffix}",
             messages=f"failure_messages{suffix}",
             search=f"failure_search{suffix}",
@@ -143,10 +146,7 @@ def ddl(tables: Tables, dialect: str, trgm_schema: str | None = None) -> list[st
             tenant {text} NOT NULL, delivery_id {text} NOT NULL, series INTEGER NOT NULL,
             attempt INTEGER NOT NULL, record {blob} NOT NULL,
             PRIMARY KEY (tenant, delivery_id, series, attempt))""",
-        f"""CREATE TABLE {tables.counts} (
-            tenant {text} NOT NULL, subscription_id {text} NOT NULL,
-            failed_attempts BIGINT NOT NULL, failed_events BIGINT NOT NULL,
-            PRIMARY KEY (tenant, subscription_id))""",
+        counts_ddl(tables, dialect),
         f"""CREATE TABLE {tables.tracking} (
             singleton INTEGER PRIMARY KEY CHECK (singleton = 1), position BIGINT NOT NULL)""",
         f"INSERT INTO {tables.tracking} (singleton, position) VALUES (1, 0)",
@@ -161,6 +161,31 @@ def ddl(tables: Tables, dialect: str, trgm_schema: str | None = None) -> list[st
             f"USING gin (message_key {trgm_schema}.gin_trgm_ops)"
         )
     return statements
+
+
+def counts_ddl(tables: Tables, dialect: str) -> str:
+    text = _TYPES[dialect]["text"]
+    return f"""CREATE TABLE {tables.counts} (
+            tenant {text} NOT NULL, subscription_id {text} NOT NULL,
+            failed_attempts BIGINT NOT NULL, failed_events BIGINT NOT NULL,
+            PRIMARY KEY (tenant, subscription_id))"""
+
+
+def migrate_counts(cursor: Cursor, tables: Tables, dialect: str) -> None:
+    """A view from before the counts were of the unresolved failed events only: its counts
+    table replaced by one counted from the failed events (in the caller's transaction)."""
+    if exists(cursor, dialect, tables.counts):
+        return
+    cursor.execute(counts_ddl(tables, dialect))
+    open_ = f"state <> {RECOVERED}"
+    cursor.execute(
+        f"INSERT INTO {tables.counts} (tenant, subscription_id, failed_attempts, failed_events) "
+        f"SELECT tenant, subscription_id, SUM(CASE WHEN {open_} THEN failed_attempts ELSE 0 END), "
+        f"SUM(CASE WHEN {open_} THEN 1 ELSE 0 END) FROM {tables.events} "
+        "GROUP BY tenant, subscription_id"
+    )
+    legacy = tables.counts.replace("failure_open_counts", "failure_counts")
+    cursor.execute(f"DROP TABLE IF EXISTS {legacy}")
 
 
 def exists(cursor: Cursor, dialect: str, table: str) -> bool:
