@@ -22,24 +22,21 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from types import ModuleType
 
-import grpc
 import pytest
-from google.protobuf.descriptor import Descriptor
 from google.protobuf.field_mask_pb2 import FieldMask
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.support.certs import issue_client_certificate, make_ca
 from tests.support.console_stack import ARTIFACTS, ConsoleProcess, console_process, require_browser
+from tests.support.console_vocabulary import VISIBLE_TEXT, pairs, problems_in, walk_specs
 from tests.support.platform_stack import (
     RPC_TIMEOUT,
     Platform,
     platform,
     platform_event,
-    rest,
     running_platform,
 )
 from tests.support.receivers import HttpsReceiver, Reply
@@ -47,13 +44,8 @@ from tests.support.token_server import TokenServer
 from webhooks.v1 import (
     common_pb2,
     failures_pb2,
-    messages_pb2,
-    router_pb2,
-    sender_pb2,
     subscriptions_pb2,
 )
-from webhooks_catalogue import data
-from webhooks_catalogue.vocabulary import FAILURE_CLASS_LABELS, words
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -67,120 +59,6 @@ SOAP_FAULT = (
     b'envelope/"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode>'
     b"<faultstring>Audit queue full</faultstring></soap:Fault></soap:Body></soap:Envelope>"
 )
-
-# ---- what must never be visible
-
-
-def catalogue_ids() -> set[str]:
-    """Every catalogue id written differently from its display name, and the failure
-    classes written as ids (``soap_fault``)."""
-    names: set[str] = set()
-    for entity in data.ENTITIES:
-        names.add(entity.name)
-        names.update(t.name for t in entity.triggers)
-    for table in (data.CHANNELS, data.ACTIVITY_TYPES, data.OBJECT_STATUSES, data.TAG_TYPES):
-        names.update(table.values())
-    shown_as_id = {name for name in names if words(name) != name}
-    return shown_as_id | {name for name in FAILURE_CLASS_LABELS if "_" in name}
-
-
-def enum_value_names(modules: Iterable[ModuleType]) -> set[str]:
-    found: set[str] = set()
-
-    def nested(message: Descriptor) -> None:
-        for enum in message.enum_types:
-            found.update(v.name for v in enum.values)
-        for inner in message.nested_types:
-            nested(inner)
-
-    for module in modules:
-        for enum in module.DESCRIPTOR.enum_types_by_name.values():
-            found.update(v.name for v in enum.values)
-        for message in module.DESCRIPTOR.message_types_by_name.values():
-            nested(message)
-    return {name for name in found if "_" in name}
-
-
-PROTOS = (common_pb2, messages_pb2, subscriptions_pb2, failures_pb2, router_pb2, sender_pb2)
-# Field names a person never types: every snake_case field of the requests the pages make.
-FIELD_MESSAGES = (
-    subscriptions_pb2.SubscriptionSpec,
-    common_pb2.TriggerSpec,
-    common_pb2.Webhook,
-    common_pb2.SoapSettings,
-    common_pb2.OAuth2ClientCredentials,
-    common_pb2.OAuth2PasswordCredentials,
-    common_pb2.OAuth2AccessToken,
-    common_pb2.RetryPolicy,
-    failures_pb2.FailedEventFilter,
-    failures_pb2.FailedEvent,
-)
-FIELD_NAMES = {f.name for m in FIELD_MESSAGES for f in m.DESCRIPTOR.fields if "_" in f.name} - {
-    "client_id"
-}  # "Client ID" is the form's label; client_id alone is its field name
-
-
-def any_word(names: Iterable[str]) -> str:
-    return r"\b(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b"
-
-
-UUID = r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"
-PARENTS = (
-    "subscription",
-    "webhook",
-    "authentication",
-    "triggers",
-    "retry_policy",
-    "filter",
-    "soap",
-)
-PATH = rf"\b(?:{'|'.join(PARENTS)})(?:\[\d+\])?\.[a-z_]+"
-FORBIDDEN: list[tuple[str, re.Pattern[str]]] = [
-    ("catalogue id", re.compile(any_word(catalogue_ids()))),
-    ("UUID", re.compile(UUID, re.IGNORECASE)),
-    ("gRPC code", re.compile(any_word(c.name for c in grpc.StatusCode if c.name != "OK"))),
-    ("enum name", re.compile(any_word(enum_value_names(PROTOS)))),
-    ("field path", re.compile(rf"{PATH}|\btriggers\[\d+\]|{any_word(FIELD_NAMES)}")),
-]
-
-
-def problems_in(text: str) -> list[str]:
-    found: list[str] = []
-    for kind, pattern in FORBIDDEN:
-        for match in sorted({m.group(0) for m in pattern.finditer(text)}):
-            line = next(ln for ln in text.splitlines() if match in ln)
-            found.append(f"{kind} {match!r} in “{line.strip()[:160]}”")
-    return found
-
-
-# Outside the elements that show an id as an id, or the customer's own data as sent.
-VISIBLE_TEXT = """() => {
-  const hidden = Array.from(document.querySelectorAll('.id, .data'));
-  const before = hidden.map((e) => e.style.display);
-  hidden.forEach((e) => { e.style.display = 'none'; });
-  document.querySelectorAll('details:not(.menu)').forEach((d) => { d.open = true; });
-  const text = document.body.innerText;
-  hidden.forEach((e, i) => { e.style.display = before[i]; });
-  return text;
-}"""
-
-
-def test_the_forbidden_names_are_the_ones_meant() -> None:
-    """The walk's net catches what the issue saw, and not the display names."""
-    for seen in ("OnNew", "GoogleMyBusiness", "InProcess", "OnMessageStatus", "StatusChange"):
-        assert problems_in(f"Trigger: {seen}"), seen
-    for seen in ("http_status", "soap_fault", "SOAP_VERSION_1_1", "FAILURE_CLASS_TIMEOUT"):
-        assert problems_in(f"Class: {seen}"), seen
-    for seen in ("HEALTH_STATE_FAILING", "INVALID_ARGUMENT: x", "webhook.soap.wsdl_url"):
-        assert problems_in(seen), seen
-    assert problems_in("triggers[0] overlaps") and problems_in("an empty status_changes list")
-    assert problems_in(f"id {uuid.uuid4()}")
-    fine = (
-        "On New Activity — Channels: Google My Business · Status: In Process → Resolved\n"
-        "SOAP fault (HTTP 500 Internal Server Error) · Read ✓✓ · Client ID erp · "
-        "https://127.0.0.1:4443/soap · 7 Dec 2026, 11:02 UTC · Not found"
-    )
-    assert problems_in(fine) == []
 
 
 # ---- the stack
@@ -233,105 +111,6 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             await console.stop()
 
 
-def trigger(name: str, **components: object) -> common_pb2.TriggerSpec:
-    return common_pb2.TriggerSpec(trigger=name, **components)  # type: ignore[arg-type]
-
-
-def soap_spec(
-    name: str, url: str, entity: str, trigger_name: str, soap: common_pb2.SoapSettings
-) -> subscriptions_pb2.SubscriptionSpec:
-    return subscriptions_pb2.SubscriptionSpec(
-        name=name,
-        entity=entity,
-        triggers=[trigger(trigger_name)],
-        webhook=common_pb2.Webhook(type=common_pb2.WEBHOOK_TYPE_SOAP, url=url, soap=soap),
-        retry_policy=common_pb2.RetryPolicy(retries=0, interval_seconds=1),
-    )
-
-
-def specs(
-    stack: Stack, tokens: TokenServer, certificate_id: str
-) -> list[subscriptions_pb2.SubscriptionSpec]:
-    receiver = stack.receiver
-    object_feed = rest(
-        "Object feed",
-        receiver.url("/fail"),
-        retries=1,
-        interval=1,
-        triggers=[
-            trigger("OnNew", channels=[13, 16]),
-            trigger(
-                "OnNewActivity",
-                activity_types=[2, 3],
-                status_changes=[common_pb2.StatusChange(from_status=8, to_status=2)],
-            ),
-        ],
-        authentication=common_pb2.Authentication(
-            basic=common_pb2.BasicAuth(username="erp", password="basic-" + uuid.uuid4().hex)
-        ),
-    )
-    audit = soap_spec(
-        "ERP audit",
-        receiver.url("/soap-fault"),
-        "Tag",
-        "OnAdd",
-        common_pb2.SoapSettings(
-            operation="Audit",
-            namespace="urn:erp:audit",
-            soap_action="urn:erp:audit#Audit",
-            version=common_pb2.SOAP_VERSION_1_1,
-            parameters=[common_pb2.SoapParameter(name="Source", value="webhooks")],
-        ),
-    )
-    audit.webhook.client_certificate_id = certificate_id
-    audit.authentication.oauth2_client_credentials.CopyFrom(
-        common_pb2.OAuth2ClientCredentials(
-            token_url=tokens.url, client_id="erp", client_secret=CLIENT_SECRET, scope="webhooks"
-        )
-    )
-    orders = soap_spec(
-        "ERP orders (WSDL)",
-        receiver.url("/orders"),
-        "Form",
-        "OnSubmit",
-        common_pb2.SoapSettings(
-            operation="SubmitForm",
-            version=common_pb2.SOAP_VERSION_1_2,
-            wsdl_url=receiver.url("/orders?wsdl"),
-            parameters=[common_pb2.SoapParameter(name="Channel", value="web")],
-        ),
-    )
-    whatsapp = rest(
-        "WhatsApp statuses",
-        receiver.url("/ok"),
-        entity="WhatsApp",
-        triggers=[
-            trigger(
-                "OnMessageStatus",
-                whatsapp_channels=["wa-main", "wa-support"],
-                whatsapp_statuses=["read", "delivered"],
-            )
-        ],
-    )
-    others = [
-        rest(
-            "People",
-            receiver.url("/ok"),
-            entity="User",
-            triggers=[trigger("OnUpdate", channels=[14, 15]), trigger("OnUpdateTag")],
-        ),
-        rest("Surveys", receiver.url("/ok"), entity="Satisfaction", triggers=[trigger("OnSubmit")]),
-        rest("Chats ended", receiver.url("/ok"), entity="Chat", triggers=[trigger("OnUserExit")]),
-        rest(
-            "Webhook watch",
-            receiver.url("/ok"),
-            entity="Webhook",
-            triggers=[trigger("OnFailing"), trigger("OnCircuitOpened")],
-        ),
-    ]
-    return [object_feed, audit, orders, whatsapp, *others]
-
-
 async def make_subscriptions(stack: Stack, tokens: TokenServer) -> None:
     """The subscriptions, two failing deliveries' failed events and an edit."""
     running, receiver = stack.platform, stack.receiver
@@ -349,7 +128,7 @@ async def make_subscriptions(stack: Stack, tokens: TokenServer) -> None:
         metadata=platform(TENANT),
         timeout=RPC_TIMEOUT,
     )
-    for spec in specs(stack, tokens, certificate.id):
+    for spec in walk_specs(receiver, tokens.url, CLIENT_SECRET, certificate.id):
         created = await running.create_subscription(TENANT, spec)
         stack.ids[spec.name] = created.subscription.id
     await running.publish(
@@ -450,17 +229,6 @@ async def test_details_pages(stack: Stack) -> None:
         problems += await look(stack, f"vocab-details-{slug}", f"/webhooks/{subscription_id}")
         assert name in await stack.page.inner_text("h1")
     no_problems(problems)
-
-
-PAIRS = """(selector) => Array.from(document.querySelectorAll(selector + ' dt')).map(
-  (dt) => [dt.innerText.trim(), dt.nextElementSibling ? dt.nextElementSibling.innerText.trim() : '']
-)"""
-
-
-async def pairs(page: Page, selector: str) -> dict[str, str]:
-    """The (label, value) lines of the description lists under ``selector``."""
-    found: list[list[str]] = await page.evaluate(PAIRS, selector)
-    return dict((label, value) for label, value in found)
 
 
 async def test_details_read_as_a_summary(stack: Stack) -> None:

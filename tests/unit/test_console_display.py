@@ -5,6 +5,7 @@ failed event's errors and attempts in words."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from flask import Flask
 from google.protobuf.json_format import ParseDict
 from google.protobuf.struct_pb2 import Struct
 
+from tests.support.console_vocabulary import problems_in
 from webhooks.v1.common_pb2 import (
     Authentication,
     BasicAuth,
@@ -204,3 +206,22 @@ def test_a_failed_attempt_reads_in_words() -> None:
     assert (first.response, first.request) == ('{"error": "down"}', '{"id": 1}')
     assert again.heading == "Sent again by admin-a"
     assert final.result == "Failed — no retries left"
+
+
+def test_the_forbidden_names_are_the_ones_meant() -> None:
+    """The net of the console walk (tests/e2e/test_console_vocabulary.py) catches what the
+    issue saw, and not the display names."""
+    for seen in ("OnNew", "GoogleMyBusiness", "InProcess", "OnMessageStatus", "StatusChange"):
+        assert problems_in(f"Trigger: {seen}"), seen
+    for seen in ("http_status", "soap_fault", "SOAP_VERSION_1_1", "FAILURE_CLASS_TIMEOUT"):
+        assert problems_in(f"Class: {seen}"), seen
+    for seen in ("HEALTH_STATE_FAILING", "INVALID_ARGUMENT: x", "webhook.soap.wsdl_url"):
+        assert problems_in(seen), seen
+    assert problems_in("triggers[0] overlaps") and problems_in("an empty status_changes list")
+    assert problems_in(f"id {uuid.uuid4()}")
+    fine = (
+        "On New Activity — Channels: Google My Business · Status: In Process → Resolved\n"
+        "SOAP fault (HTTP 500 Internal Server Error) · Read ✓✓ · Client ID erp · "
+        "https://127.0.0.1:4443/soap · 7 Dec 2026, 11:02 UTC · Not found"
+    )
+    assert problems_in(fine) == []
