@@ -480,7 +480,7 @@ async def test_failures_warning_details_and_redelivery(stack: Stack) -> None:
         stack, TENANT_A, subscription_id, failures_pb2.FAILED_EVENT_STATE_RECOVERED, 1
     )
     await page.reload()
-    assert "recovered" in await page.inner_text("#panel-overview")
+    assert "recovered" in (await page.inner_text("#panel-overview")).lower()
     await page.goto(f"{stack.url}/failed-events?subscription={subscription_id}")
     await page.click("#redeliver-all")
     assert "Send 1 failed event matching" in await page.inner_text("#redeliver-count")

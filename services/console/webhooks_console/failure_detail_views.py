@@ -80,11 +80,12 @@ def lead_facts(event: FailedEvent) -> list[Fact]:
     link = url_for("subscription_details", subscription_id=event.subscription_id)
     webhook = Markup('<a href="{}" id="webhook-link">{}</a>').format(link, event.subscription_name)
     error = error_text(event.failure_class, event.status_code) or event.error_code
+    message = message_text(event.error_message, error)
     return [
         Fact("Webhook", webhook),
         Fact("Trigger", trigger_name(event.trigger, event.entity, catalogue())),
         Fact("Error", error or "—", "error"),
-        Fact("Message", message_text(event.error_message, error) or "—"),
+        *([Fact("Message", message)] if message else []),
         Fact("Last attempt", time_html(event.last_attempt_at)),
         Fact("State", state_text(event.state), "state " + STATE_CSS.get(event.state, "")),
         Fact("Retries made", str(event.retry_attempts)),
