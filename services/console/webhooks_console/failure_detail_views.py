@@ -20,6 +20,7 @@ from webhooks_catalogue.vocabulary import channel_label, entity_label, failure_c
 from webhooks_client.failure_text import payload_text
 from webhooks_console.display import time_html, trigger_name
 from webhooks_console.pages import Route, add_routes, call, catalogue
+from webhooks_console.values import choice
 
 TABS = ("overview", "payload", "history")
 STATE_LABELS: dict[int, str] = {
@@ -170,8 +171,7 @@ def attempts(records: Iterable[AttemptRecord]) -> list[Attempt]:
 
 
 def failed_event(delivery_id: str) -> ResponseReturnValue:
-    tab = request.args.get("tab", "overview")
-    tab = tab if tab in TABS else "overview"  # an unknown tab: the first, not an error
+    tab = choice("tab", request.args.get("tab", "overview"), TABS)
     details = call("failures", "GetFailedEvent", GetFailedEventRequest(delivery_id=delivery_id))
     overview = details.overview
     return render_template(
