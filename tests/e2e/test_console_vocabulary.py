@@ -191,22 +191,30 @@ async def wait_for_failed(stack: Stack, subscription_id: str) -> list[failures_p
 # ---- the walk
 
 
-async def look(stack: Stack, name: str, url: str | None = None) -> list[str]:
-    """The page (``url``, or the one shown) checked and shot at each width."""
+SCROLLS = "() => document.documentElement.scrollWidth > document.documentElement.clientWidth"
+
+
+async def look(stack: Stack, name: str, url: str | None = None, *, fits: bool = False) -> list[str]:
+    """The page (``url``, or the one shown) checked and shot at each width; ``fits``: a
+    horizontal page scroll at any width is a problem too."""
     page = stack.page
     if url is not None:
         await page.goto(stack.url + url)
     stack.visited.append(name)
+    where = f"{name} ({page.url.removeprefix(stack.url)})"
+    found: list[str] = []
     for width in WIDTHS:
         await page.set_viewport_size({"width": width, "height": 900})
         await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        if fits and await page.evaluate(SCROLLS):
+            found.append(f"{where}: the page scrolls sideways at {width} px")
     await page.set_viewport_size({"width": WIDTHS[0], "height": 900})
     text = await page.evaluate(VISIBLE_TEXT)
-    return [f"{name} ({page.url.removeprefix(stack.url)}): {p}" for p in problems_in(text)]
+    return found + [f"{where}: {p}" for p in problems_in(text)]
 
 
 def no_problems(problems: list[str]) -> None:
-    assert not problems, "visible text outside the vocabulary:\n" + "\n".join(problems)
+    assert not problems, "pages outside the vocabulary or too wide:\n" + "\n".join(problems)
 
 
 async def test_sign_in_pages(stack: Stack) -> None:
@@ -226,7 +234,9 @@ async def test_details_pages(stack: Stack) -> None:
     problems: list[str] = []
     for name, subscription_id in stack.ids.items():
         slug = re.sub(r"[^a-z]+", "-", name.lower()).strip("-")
-        problems += await look(stack, f"vocab-details-{slug}", f"/webhooks/{subscription_id}")
+        problems += await look(
+            stack, f"vocab-details-{slug}", f"/webhooks/{subscription_id}", fits=True
+        )
         assert name in await stack.page.inner_text("h1")
     no_problems(problems)
 
@@ -267,7 +277,8 @@ async def test_failed_event_pages(stack: Stack) -> None:
     for number, delivery_id in enumerate(stack.deliveries):
         base = f"/failed-events/{delivery_id}"
         for tab in ("overview", "payload", "history"):
-            problems += await look(stack, f"vocab-failed-event-{number}-{tab}", f"{base}?tab={tab}")
+            name = f"vocab-failed-event-{number}-{tab}"
+            problems += await look(stack, name, f"{base}?tab={tab}", fits=True)
     await page.goto(f"{stack.url}/failed-events/{stack.deliveries[-1]}?tab=overview")
     overview = await page.inner_text("#panel-overview")
     assert "ERP audit" in overview and "SOAP fault (HTTP 500" in overview, overview
@@ -292,7 +303,7 @@ async def test_failed_events_list_pages(stack: Stack) -> None:
 
 
 async def test_webhooks_list_pages(stack: Stack) -> None:
-    problems = await look(stack, "vocab-webhooks", "/webhooks")
+    problems = await look(stack, "vocab-webhooks", "/webhooks", fits=True)
     problems += await look(stack, "vocab-webhooks-search", "/webhooks?q=ERP")
     no_problems(problems)
 
@@ -324,15 +335,19 @@ async def test_form_pages(stack: Stack) -> None:
 async def test_confirmation_and_secret_pages(stack: Stack) -> None:
     page = stack.page
     feed = stack.ids["Object feed"]
-    problems = await look(stack, "vocab-confirm-delete", f"/webhooks/{feed}/delete")
+    problems = await look(stack, "vocab-confirm-delete", f"/webhooks/{feed}/delete", fits=True)
     problems += await look(
-        stack, "vocab-confirm-redeliver", "/failed-events/redeliver?state=failed"
+        stack, "vocab-confirm-redeliver", "/failed-events/redeliver?state=failed", fits=True
     )
-    problems += await look(stack, "vocab-signing-secret-gone", f"/webhooks/{feed}/signing-secret")
-    problems += await look(stack, "vocab-confirm-rotate", f"/webhooks/{feed}/rotate-secret")
+    problems += await look(
+        stack, "vocab-signing-secret-gone", f"/webhooks/{feed}/signing-secret", fits=True
+    )
+    problems += await look(
+        stack, "vocab-confirm-rotate", f"/webhooks/{feed}/rotate-secret", fits=True
+    )
     await page.click("#confirm-rotate")
     await page.wait_for_url(re.compile(r".*/signing-secret$"))
-    problems += await look(stack, "vocab-signing-secret-shown")
+    problems += await look(stack, "vocab-signing-secret-shown", fits=True)
     no_problems(problems)
 
 
