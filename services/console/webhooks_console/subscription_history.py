@@ -260,6 +260,8 @@ def history_rows(
         state.update(flat)
         at_entity = str(state.get("entity") or entity)
         lines = change_lines(unflatten(shown), at_entity, cat, certificates)
+        if entry.event_type == DISABLED_BY_PLATFORM:
+            lines = []  # its sentence gives the reason
         # "Disabled by the platform: ..." names its actor already.
         named = entry.actor and entry.event_type != DISABLED_BY_PLATFORM
         rows.append(
