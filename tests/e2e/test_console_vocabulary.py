@@ -100,6 +100,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
         context = await browser.new_context(viewport={"width": WIDTHS[0], "height": 900})
+        await context.grant_permissions(["clipboard-read", "clipboard-write"])
         context.set_default_timeout(15_000)
         page = await context.new_page()
         found = Stack(running, console, receiver, browser, page)
@@ -284,6 +285,29 @@ async def test_failed_event_pages(stack: Stack) -> None:
     assert "ERP audit" in overview and "SOAP fault (HTTP 500" in overview, overview
     assert "Audit queue full" in overview
     no_problems(problems)
+
+
+async def test_trial_history_expands_and_copies_a_response(stack: Stack) -> None:
+    page = stack.page
+    await page.goto(f"{stack.url}/failed-events/{stack.deliveries[-1]}?tab=history")
+    history = await page.inner_text("#trial-history")
+    assert "SOAP fault (HTTP 500 Internal Server Error)" in history, history
+    assert "Series" not in history and "Class" not in history
+    response = page.locator("#trial-history details.response").first
+    assert not await response.locator("pre").is_visible(), "collapsed until asked"
+    await response.locator("summary").click()
+    body = response.locator("pre")
+    assert "Audit queue full" in await body.inner_text()
+    await response.locator("button.copy").click()
+    status = response.locator(".copy-status")
+    await status.filter(has_text="Copied.").wait_for()
+    copied = await page.evaluate("navigator.clipboard.readText()")
+    assert copied == (await body.text_content() or "").strip()
+    await page.click("#tab-payload")
+    await page.click("#panel-payload button.copy")
+    await page.locator("#panel-payload .copy-status").filter(has_text="Copied.").wait_for()
+    payload = await page.evaluate("navigator.clipboard.readText()")
+    assert "<Audit" in payload and "Envelope" in payload
 
 
 async def test_failed_events_list_pages(stack: Stack) -> None:
