@@ -54,6 +54,7 @@ TOKEN = "vocab-admin-" + uuid.uuid4().hex
 CLIENT_SECRET = "client-secret-" + uuid.uuid4().hex[:12]
 WAIT = 60.0
 WIDTHS = (1400, 1024)
+PHONE = 390  # the pages this walk owns are shot and checked at a phone's width too
 SOAP_FAULT = (
     b'<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/'
     b'envelope/"><soap:Body><soap:Fault><faultcode>soap:Server</faultcode>'
@@ -197,14 +198,14 @@ SCROLLS = "() => document.documentElement.scrollWidth > document.documentElement
 
 async def look(stack: Stack, name: str, url: str | None = None, *, fits: bool = False) -> list[str]:
     """The page (``url``, or the one shown) checked and shot at each width; ``fits``: a
-    horizontal page scroll at any width is a problem too."""
+    horizontal page scroll at any width (a phone's too) is a problem too."""
     page = stack.page
     if url is not None:
         await page.goto(stack.url + url)
     stack.visited.append(name)
     where = f"{name} ({page.url.removeprefix(stack.url)})"
     found: list[str] = []
-    for width in WIDTHS:
+    for width in (*WIDTHS, PHONE) if fits else WIDTHS:
         await page.set_viewport_size({"width": width, "height": 900})
         await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
         if fits and await page.evaluate(SCROLLS):
