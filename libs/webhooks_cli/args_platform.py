@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from webhooks_cli.lazy import SubParsers
+from webhooks_cli.lazy import SubParsers, handler
 from webhooks_config import SERVICES
 
 HEALTH_TIMEOUT_SECONDS = 3.0
@@ -43,6 +43,7 @@ def add_health(commands: SubParsers) -> None:
         help="exit 0 when a service answers SERVING (container health checks)",
         allow_abbrev=False,
     )
+    parser.set_defaults(settings_handler=handler("health", "run_health"))
     parser.add_argument("service", metavar="SERVICE", choices=SERVICES, help=", ".join(SERVICES))
     parser.add_argument(
         "--address",
@@ -68,6 +69,7 @@ def add_status(commands: SubParsers) -> None:
         help="one screen for an SRE: health, versions, backlog, lags, dead letters",
         allow_abbrev=False,
     )
+    parser.set_defaults(settings_handler=handler("status", "run_status"))
     parser.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
     )
@@ -111,6 +113,7 @@ def add_tokens(
         help="API tokens: add one, list them, convert plaintext entries to digests",
         description=TOKENS_DESCRIPTION,
     )
+    parser.set_defaults(settings_handler=handler("tokens", "run_tokens"))
     actions = parser.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     adding = actions.add_parser(
         "add", help="make a token and print it once", parents=[data_dir, output]
@@ -133,6 +136,7 @@ def add_nats_auth(commands: SubParsers) -> None:
         "present) and render DIR/server/auth.conf, the nats-server configuration that "
         "admits exactly those users with their permissions (nats-server -c, or include it).",
     )
+    parser.set_defaults(settings_handler=handler("nats_auth", "run_nats_auth"))
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -164,6 +168,7 @@ def add_demo(commands: SubParsers, common: argparse.ArgumentParser) -> None:
         parents=[common],
         allow_abbrev=False,
     )
+    parser.set_defaults(settings_handler=handler("demo", "run_demo"))
     parser.add_argument(
         "--keep",
         action="store_true",

@@ -18,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from webhooks_cli.errors import EXIT_USAGE, CliError
-from webhooks_cli.lazy import Handler
 from webhooks_cli.parser import CLIENT_DEFAULTS as CLIENT_DEFAULTS
 from webhooks_cli.parser import build_parser as build_parser
 from webhooks_cli.parser import parse_args as parse_args
@@ -50,10 +49,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from webhooks_cli.secret_key import run_secret_key
 
         return run_secret_key(args)
-    if args.command in SETTINGS_COMMANDS:  # demo: its own connections, may start the platform
-        module, name = SETTINGS_COMMANDS[args.command]
-        handler: Handler = Handler(f"webhooks_cli.{module}", name)
-        return handler(args, settings)
+    if hasattr(args, "settings_handler"):  # tokens, health, status, nats-auth, demo
+        code: int = args.settings_handler(args, settings)
+        return code
     if hasattr(args, "router_handler"):  # events publish, replay: the router's address
         from webhooks_cli.router_client import run_router_command
 
@@ -64,18 +62,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     token = resolve_token(args.token, settings)
     tenant = requested_tenant(args.tenant, settings)
     with connect(settings, address=address, token=token, tenant=tenant) as client:
-        code: int = args.client_handler(args, client)
-        return code
-
-
-# The commands whose handler takes (args, settings): module and function.
-SETTINGS_COMMANDS = {
-    "tokens": ("tokens", "run_tokens"),
-    "health": ("health", "run_health"),
-    "status": ("status", "run_status"),
-    "nats-auth": ("nats_auth", "run_nats_auth"),
-    "demo": ("demo", "run_demo"),
-}
+        result: int = args.client_handler(args, client)
+        return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:

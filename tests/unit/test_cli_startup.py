@@ -72,7 +72,7 @@ def handlers(parser: argparse.ArgumentParser) -> list[Handler]:
     found = [
         value
         for key, value in parser._defaults.items()
-        if key in ("client_handler", "router_handler")
+        if key in ("client_handler", "router_handler", "settings_handler")
     ]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
