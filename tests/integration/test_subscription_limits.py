@@ -241,11 +241,14 @@ async def test_the_console_shows_the_bound_beside_the_field(
     form = parse_form(posted)
     spec, _ = build_spec(form, catalogue_message())
     error = await rpc_error(service.create(spec))
-    errors = rpc_form_errors(form, error)
-    assert errors == {"triggers[0].whatsapp_channels": ["at most 100 values, got 101"]}
+    errors = rpc_form_errors(form, error, {})
+    assert [p.input for p in errors.problems] == ["triggers[0].whatsapp_channels"]
+    (shown,) = errors.at("triggers[0].whatsapp_channels")
+    assert "at most 100" in shown, shown
     assert step_of("triggers[0].whatsapp_channels") == "details"
     # The whole-subscription bound names no input: it is shown above the form, in words.
     error = await rpc_error(service.create(whatsapp_spec("Wide", *wide_triggers())))
-    errors = rpc_form_errors(form, error)
-    assert list(errors) == [""]
-    assert errors[""][0].startswith("the whole subscription serialises to "), errors
+    errors = rpc_form_errors(form, error, {})
+    assert [p.input for p in errors.problems] == [""]
+    whole = errors.problems[0].message.sentence
+    assert "too large to store" in whole and "bytes" in whole, whole
