@@ -451,7 +451,7 @@ async def test_failures_warning_details_and_redelivery(stack: Stack) -> None:
     rows = page.locator("#failed-events tbody tr[data-delivery]")
     assert await rows.count() == 2
     first = await rows.first.inner_text()
-    assert REST_NAME in first and "500" in first and "WhatsApp" in first and "failed" in first
+    assert REST_NAME in first and "500" in first and "WhatsApp" in first and "Failed" in first
     await shot(page, "41-failed-events")
 
     target = failed[0].delivery_id
@@ -492,7 +492,7 @@ async def test_failures_warning_details_and_redelivery(stack: Stack) -> None:
     )
     await page.reload()
     states = await page.locator("#failed-events td.state").all_inner_texts()
-    assert states == ["recovered", "recovered"], states
+    assert states == ["Recovered", "Recovered"], states
     # The filters: each narrows the list, the time range too.
     await page.goto(f"{stack.url}/failed-events")
     await page.select_option("#filters select[name=entity]", "Object")
@@ -634,7 +634,7 @@ async def test_history_is_readable(stack: Stack) -> None:
     assert any(
         s.startswith("Signing secret rotated (secrets not shown) by admin-a") for s in sentences
     )
-    assert "webhook.url" not in history and "Webhooks URL" in history, "the form's label"
+    assert "webhook.url" not in history and "Webhook URL" in history, "the form's label"
     # Triggers read as the Webhooks list writes them, never in the CLI's syntax.
     assert "On New Activity — Activity types: Forward" in history
     assert "Status: Open → Resolved" in history, "the stored status changes read right"

@@ -260,8 +260,8 @@ async def test_details_read_as_a_summary(stack: Stack) -> None:
     assert summary["Retries"] == "2 retries, 10 minutes apart"
     changes = await pairs(page, "#history-table tr[data-event=EndpointChanged] dl.changes")
     assert changes == {
-        "SOAP WSDL URL": stack.receiver.url("/orders-v2?wsdl"),
-        "Rate limit (deliveries per second)": "20 per second",
+        "WSDL URL": stack.receiver.url("/orders-v2?wsdl"),
+        "Rate limit": "20 per second",
     }, "only what the edit changed, under the form's labels"
     await page.goto(f"{stack.url}/webhooks/{stack.ids['WhatsApp statuses']}")
     triggers = await page.inner_text("dd.triggers")

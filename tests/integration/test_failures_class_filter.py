@@ -77,6 +77,8 @@ def view(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FailuresVie
         (["soap-fault"], ["dlv-soap"]),
         (["500"], ["dlv-http500", "dlv-soap"]),
         (["timeout"], ["dlv-timeout"]),
+        (["Timed out"], ["dlv-timeout"]),  # the label the console and the CLI show
+        (["TLS / certificate error"], ["dlv-tls"]),
         (["soap_fault", "timeout"], ["dlv-timeout", "dlv-soap"]),
         (["500", "tls"], ["dlv-tls", "dlv-http500", "dlv-soap"]),
         (["503", "soap_fault", "tls"], ["dlv-http503", "dlv-tls", "dlv-soap"]),

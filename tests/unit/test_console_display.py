@@ -159,12 +159,12 @@ def test_history_lists_what_each_entry_changed_under_the_forms_labels() -> None:
     newest, created = history_rows(entries, "Object", CATALOGUE, {CERT_ID: "ERP client"})
     assert newest["happened"] == "Webhook settings changed"
     assert [(k, str(v)) for k, v in newest["changes"]] == [
-        ("SOAP WSDL URL", "https://b.example/wsdl"),
+        ("WSDL URL", "https://b.example/wsdl"),
         ("Client certificate", "ERP client"),
     ], "only what changed, by the form's labels, in the form's order"
     lines = {k: str(v) for k, v in created["changes"]}
     assert lines["Trigger 1"] == "On New Activity — Channels: Google My Business"
-    assert lines["Webhooks URL"] == "https://a.example/soap"
+    assert lines["Webhook URL"] == "https://a.example/soap"
     assert lines["SOAP version"] == "1.1" and lines["Authentication"] == "Basic"
     assert lines["Password"] == "set (not shown)" and lines["Signing secret"] == "set (not shown)"
     assert lines["Number of retries"] == "2" and lines["Interval between retries"] == "10 minutes"

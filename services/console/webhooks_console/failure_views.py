@@ -19,6 +19,7 @@ from webhooks.v1.failures_pb2 import (
 from webhooks_catalogue.vocabulary import trigger_label
 from webhooks_client.failure_text import STATES, channel_text, state_text
 from webhooks_console.display import Pages, trigger_name
+from webhooks_console.failure_detail_views import error_text
 from webhooks_console.failure_filters import (
     FilterProblem,
     filter_of,
@@ -39,7 +40,17 @@ def event_row(event: Any, cat: Catalogue) -> dict[str, Any]:
         "last_attempt": local_time(event.last_attempt_at),
         "channel": channel_text(event),
         "state": state_text(event.state),
+        "error": error_cell(event),
     }
+
+
+def error_cell(event: Any) -> str:
+    """The Error code column: the HTTP status, with the failure class beside it when the
+    status alone does not say what failed ("500 · SOAP fault"), or the class alone."""
+    label = error_text(event.failure_class, 0)
+    if not label:
+        return str(event.error_code)
+    return f"{event.status_code} · {label}" if event.status_code else label
 
 
 def failed_events() -> ResponseReturnValue:

@@ -1,5 +1,5 @@
 """A subscription's History for a person: each entry a sentence with who and when, and
-what it changed as lines labelled as the form labels its fields ("Webhooks URL", "SOAP
+what it changed as lines labelled as the form labels its fields ("Webhook URL", "SOAP
 WSDL URL"), values in words (triggers as the Webhooks list writes them, the certificate
 by its name, secrets only as set or not). An entry lists only what it changed: the
 service records a changed part whole (the webhook, the authentication), so each entry is
@@ -23,6 +23,7 @@ from webhooks_client.health_text import DISABLED_BY_PLATFORM, disabled_text
 from webhooks_client.protos import message_dict, timestamp
 from webhooks_client.subscription_text import whole_numbers
 from webhooks_console.display import time_html, trigger_text
+from webhooks_console.form_messages import LABELS as FORM_LABELS
 from webhooks_console.forms import AUTH_CHOICES, FIELD_LABELS
 from webhooks_console.secret_views import duration_text
 
@@ -31,28 +32,22 @@ Line = tuple[str, Value]
 MASK = "***"  # a secret as the service masks it in the history
 # Recorded but no field of the form: not shown.
 HIDDEN = frozenset({"tenant", "previous_signing_secret"})
-# In the form's order: an entry's lines follow it.
+# The form's fields, in the form's order: an entry's lines follow it, under the labels the
+# form and its error messages use (form_messages.LABELS, their one home).
+_FORM_FIELDS = (
+    *("name", "entity", "triggers", "include_complete_data", "webhook.type", "webhook.url"),
+    *("webhook.soap", "webhook.soap.operation", "webhook.soap.namespace"),
+    *("webhook.soap.soap_action", "webhook.soap.version", "webhook.soap.parameters"),
+    *("webhook.soap.wsdl_url", "webhook.soap.wsdl_document"),
+    *("webhook.client_certificate_id", "webhook.rate_limit_per_second"),
+)
 LABELS: Mapping[str, str] = {
-    "name": "Name",
-    "entity": "Entity",
-    "triggers": "Triggers",
-    "include_complete_data": "Complete data",
-    "webhook.type": "Webhook type",
-    "webhook.url": "Webhooks URL",
-    "webhook.soap": "SOAP message",
-    "webhook.soap.operation": "SOAP operation",
-    "webhook.soap.namespace": "SOAP namespace",
-    "webhook.soap.soap_action": "SOAP action",
-    "webhook.soap.version": "SOAP version",
-    "webhook.soap.parameters": "SOAP parameters",
-    "webhook.soap.wsdl_url": "SOAP WSDL URL",
-    "webhook.soap.wsdl_document": "SOAP WSDL document",
-    "webhook.client_certificate_id": "Client certificate",
-    "webhook.rate_limit_per_second": "Rate limit (deliveries per second)",
-    "authentication.kind": "Authentication",
+    **{path: FORM_LABELS[path] for path in _FORM_FIELDS},
+    "authentication.kind": FORM_LABELS["authentication"],
     **{f"authentication.{name}": label for name, label in FIELD_LABELS.items()},
-    "retry_policy.retries": "Number of retries",
-    "retry_policy.interval_seconds": "Interval between retries",
+    "retry_policy.retries": FORM_LABELS["retry_policy.retries"],
+    "retry_policy.interval_seconds": FORM_LABELS["retry_policy.interval_seconds"],
+    # Recorded by the platform, not typed in the form.
     "active": "Active",
     "reason": "Reason",
     "signing_secret": "Signing secret",

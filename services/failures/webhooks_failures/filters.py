@@ -10,6 +10,7 @@ from webhooks.v1 import failures_pb2, messages_pb2
 from webhooks_catalogue import CHANNELS, entity_names, limits
 from webhooks_catalogue import entity as catalogue_entity
 from webhooks_catalogue.failure_classes import failure_name
+from webhooks_catalogue.vocabulary import failure_class_of
 from webhooks_failures.model import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Filter
 from webhooks_grpc import InvalidField, to_datetime
 
@@ -57,12 +58,14 @@ def _error_code(value: str) -> str:
         raise InvalidRequest(
             "filter.error_codes", f"an error code has at most {limits.ERROR_CODE_LENGTH} characters"
         )
-    # A class as people write it too: "SOAP fault", "soap-fault" are soap_fault.
-    code = "_".join(value.strip().lower().replace("-", " ").split())
+    code = value.strip()
     if code.isdigit() and 100 <= int(code) <= 599:
         return str(int(code))
-    if code in FAILURE_CODES:
-        return code
+    # A class as people write it too, by its id or the label the console and CLI show:
+    # "soap-fault" and "SOAP fault" are soap_fault, "Timed out" is timeout.
+    named = failure_class_of(code)
+    if named is not None and named in FAILURE_CODES:
+        return named
     raise InvalidRequest(
         "filter.error_codes",
         f"{value[:40]!r} is neither an HTTP status (100-599) nor one of "
