@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from webhooks_catalogue.vocabulary import activity_type_label, channel_label, trigger_label, words
 from webhooks_console.form_sentences import COMPONENT_WORDS, SENTENCES, lower_first
+from webhooks_console.forms import AUTH_CHOICES, FIELD_LABELS
 
 _TRIGGER_PATH = re.compile(r"triggers\[(\d+)\](?:\.(\w+))?(?:\[(\d+)\])?(?:\.(\w+))?")
 _PARAMETER_PATH = re.compile(r"webhook\.soap\.parameters\[(\d+)\](?:\.(\w+))?")
@@ -53,20 +54,8 @@ LABELS = {
     "retry_policy.retries": "Number of retries",
     "retry_policy.interval_seconds": "Interval between retries",
 }
-AUTH_LABELS = {
-    "basic": "Basic",
-    "oauth2_access_token": "OAuth 2.0 access token",
-    "oauth2_client_credentials": "OAuth 2.0 client credentials",
-    "oauth2_password": "OAuth 2.0 password credentials",
-    "username": "Username",
-    "password": "Password",
-    "header_prefix": "Header prefix",
-    "access_token": "Access token",
-    "token_url": "Token URL",
-    "scope": "Scope",
-    "client_id": "Client ID",
-    "client_secret": "Client secret",
-}
+# The authentication kinds and their fields as the form's radio buttons and inputs say them.
+AUTH_LABELS = {**dict(AUTH_CHOICES), **FIELD_LABELS}
 
 
 @dataclass(frozen=True)
