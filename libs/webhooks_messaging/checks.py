@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from webhooks.v1 import common_pb2, messages_pb2
 from webhooks_catalogue.limits import TIMESTAMP_MAX_SECONDS, TIMESTAMP_MIN_SECONDS
-from webhooks_messaging.subjects import is_valid_tenant
+from webhooks_messaging.subjects import ATTEMPTS_PREFIX, FIRST_SUCCESS_TOKEN, is_valid_tenant
 
 MAX_ID = 128
 MAX_ATTEMPT = 10_000  # far above any retry policy (0-5 retries) plus redeliveries
@@ -129,14 +129,32 @@ def delivery_job_problem(subject: str, job: messages_pb2.DeliveryJob) -> str:
     )
 
 
+def is_first_success(record: messages_pb2.AttemptRecord) -> bool:
+    """The record of a delivery's first attempt, which succeeded: nothing the failures
+    view needs (a delivery is a failed event from its first failed attempt, and a manual
+    redelivery's attempts are of a series after the first), so it goes on the ``.ok``
+    subject its consumer does not take (subjects.attempts_subject)."""
+    return (
+        record.outcome == messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED
+        and record.series == 0
+        and record.attempt == 1
+        and not record.manual
+    )
+
+
 def attempt_record_problem(subject: str, record: messages_pb2.AttemptRecord) -> str:
-    """A record on ``attempts.<tenant>.<subscription>``, of that tenant and subscription,
-    with values the failures view can store."""
+    """A record on ``attempts.<tenant>.<subscription>`` (or that with ``.ok`` after it:
+    a first attempt that succeeded), of that tenant and subscription, with values the
+    failures view can store."""
     if not is_valid_tenant(record.tenant):
         return f"tenant: not a valid tenant id: {record.tenant[:64]!r}"
-    tokens = _subject_tokens(subject, "attempts", 3)
+    tokens = _subject_tokens(subject, ATTEMPTS_PREFIX, 3)
     if tokens is None:
-        return f"subject: not attempts.<tenant>.<subscription>: {subject[:200]!r}"
+        tokens = _subject_tokens(subject, ATTEMPTS_PREFIX, 4)
+        if tokens is None or tokens[3] != FIRST_SUCCESS_TOKEN:
+            return f"subject: not attempts.<tenant>.<subscription>: {subject[:200]!r}"
+        if not is_first_success(record):
+            return f"subject: {subject[:200]!r} holds first attempts that succeeded only"
     if tokens[1] != record.tenant:
         return f"tenant: {record.tenant!r} on the subject of tenant {tokens[1]!r}"
     if tokens[2] != record.subscription_id:

@@ -9,8 +9,8 @@ that reading:
 - the stream sequence of each message (from its reply subject), its decoding and check;
 - setting aside (deadletters.py) what cannot be decoded, checked or applied, with its
   stream and sequence, while the position moves past it;
-- read-your-writes: ``stream_end`` (the stream's last sequence now), ``reached`` and
-  ``caught_up`` (waiting, bounded, for the projection to apply up to it).
+- read-your-writes: ``stream_end`` (the last sequence of what it follows now), ``reached``
+  and ``caught_up`` (waiting, bounded, for the projection to apply up to it).
 
 A projection applied message by message implements ``position``, ``check``, ``apply``
 and ``advance``; one that batches (the failures projector) overrides ``run`` and builds
@@ -52,6 +52,7 @@ IDLE_HEARTBEAT_SECONDS = 1.0
 PENDING_BYTES_LIMIT = 512 * 1024 * 1024
 PENDING_MSGS_LIMIT = 4 * 1024 * 1024
 STREAM_INFO_TIMEOUT = 5.0  # seconds, as js.stream_info's default
+_NO_MESSAGE_FOUND = 10037  # JetStream API error code of a message get that finds none
 
 M = TypeVar("M", bound=Message)
 
@@ -83,15 +84,50 @@ async def stream_end(js: JetStreamContext, stream: str) -> int:
     return int(reply["state"]["last_seq"])
 
 
+async def subjects_end(js: JetStreamContext, stream: str, subjects: str) -> int:
+    """The sequence of the last message on ``subjects`` (wildcards allowed) now, 0 when
+    there is none: the end a follower of part of a stream reaches (its consumer is never
+    sent the others). One STREAM.MSG.GET (``last_by_subj``); the server finds it from its
+    per-subject index, the last block holding one of them."""
+    nc = getattr(js, "_nc", None)
+    prefix = getattr(js, "_prefix", None)
+    if nc is None or not isinstance(prefix, str):  # another nats-py: the public way
+        try:
+            return int((await js.get_msg(stream, subject=subjects, direct=False)).seq or 0)
+        except nats.js.errors.NotFoundError:
+            return 0
+    request = json.dumps({"last_by_subj": subjects}).encode()
+    reply = json.loads(
+        (await nc.request(f"{prefix}.STREAM.MSG.GET.{stream}", request, STREAM_INFO_TIMEOUT)).data
+    )
+    if "error" in reply:
+        if reply["error"].get("err_code") == _NO_MESSAGE_FOUND:
+            return 0
+        nats.js.errors.APIError.from_error(reply["error"])  # raises the matching error
+    return int(reply["message"]["seq"])
+
+
 class StreamFollower(Generic[M]):
     """Follows ``stream`` (its ``subjects``, each message an ``message_type``) into a
-    projection whose ``position`` is the last stream sequence it applied."""
+    projection whose ``position`` is the last stream sequence it applied.
+
+    ``whole_stream``: whether ``subjects`` take every message of the stream. When they do
+    not (the failures view leaves out first attempts that succeeded), the position stops at
+    the last message they take, so the end read-your-writes waits for is theirs
+    (``subjects_end``), not the stream's."""
 
     def __init__(
-        self, stream: str, subjects: str, message_type: type[M], dead: DeadLetters
+        self,
+        stream: str,
+        subjects: str,
+        message_type: type[M],
+        dead: DeadLetters,
+        *,
+        whole_stream: bool = True,
     ) -> None:
         self.stream = stream
         self.subjects = subjects
+        self.whole_stream = whole_stream
         self.message_type = message_type
         # What is set aside (undecodable, invalid, not applied): counted, logged, and kept
         # on DEADLETTERS when the service gave a DeadLetters with a connection.
@@ -220,8 +256,11 @@ class StreamFollower(Generic[M]):
     # ---- read-your-writes
 
     async def stream_end(self, js: JetStreamContext) -> int:
-        """The stream's last sequence now (a round trip to the broker)."""
-        return await stream_end(js, self.stream)
+        """The last sequence of what this follower takes now (a round trip to the
+        broker): the stream's, or that of its ``subjects`` when they are part of it."""
+        if self.whole_stream:
+            return await stream_end(js, self.stream)
+        return await subjects_end(js, self.stream, self.subjects)
 
     async def reached(self, target: int) -> None:
         """Returns once the projection has applied ``target``."""

@@ -27,6 +27,7 @@ from webhooks_messaging.deadletters import (
     SENDER_DIRECTORY,
 )
 from webhooks_messaging.streams import (
+    ATTEMPT_SUBJECTS,
     ATTEMPTS,
     BULK_EVENT_SUBJECTS,
     DEADLETTERS,
@@ -206,12 +207,13 @@ def permission_table() -> dict[str, Permissions]:
             *_follow(SUBSCRIPTIONS),
             *_set_aside(ROUTER, ROUTER_TABLE),
         ),
-        # Take jobs (the shared durable of each lane), record attempts, schedule retries (a
+        # Take jobs (the shared durable of each lane), record attempts (a first attempt that
+        # succeeded on attempts.<tenant>.<subscription>.ok), schedule retries (a
         # schedule on deliveries.retry.> that puts the job back on its lane's subject), the
         # directory of subscriptions and certificates from SUBSCRIPTIONS.
         SENDER_USER: _service(
             SENDER_USER,
-            "attempts.>",
+            ATTEMPT_SUBJECTS,
             DELIVERY_RETRY_SUBJECTS,
             DELIVERY_JOBS_SUBJECTS,
             DELIVERY_BULK_SUBJECTS,
@@ -222,13 +224,16 @@ def permission_table() -> dict[str, Permissions]:
             # Endpoint health: each attempt's verdict, shared rate slots, operator events.
             *_health(),
         ),
-        # The failed-events view from ATTEMPTS, redelivery (its marker on ATTEMPTS, then
-        # the job on DELIVERIES), dead letters, the backlog of every stream (its gauges).
+        # The failed-events view from ATTEMPTS (the end of the subjects it reads, first
+        # attempts that succeeded left out, is a message get: following.subjects_end),
+        # redelivery (its marker on ATTEMPTS, then the job on DELIVERIES), dead letters, the
+        # backlog of every stream (its gauges).
         FAILURES_USER: _service(
             FAILURES_USER,
-            "attempts.>",
+            ATTEMPT_SUBJECTS,
             DELIVERY_JOBS_SUBJECTS,
             *_follow(ATTEMPTS),
+            f"{API}.STREAM.MSG.GET.{ATTEMPTS}",
             *_read(DEADLETTERS),
             *(subject for stream in STREAMS for subject in _watch(stream)),
             *_set_aside(FAILURES_PROJECTOR),

@@ -18,6 +18,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from webhooks_config import Settings
 from webhooks_messaging.subjects import (
+    ATTEMPTS_PREFIX,
     BULK_EVENTS_PREFIX,
     BULK_JOBS_PREFIX,
     EVENTS_PREFIX,
@@ -45,6 +46,9 @@ BULK_EVENT_SUBJECTS = f"{BULK_EVENTS_PREFIX}.>"
 DELIVERY_JOBS_SUBJECTS = f"{JOBS_PREFIX}.>"
 DELIVERY_BULK_SUBJECTS = f"{BULK_JOBS_PREFIX}.>"
 DELIVERY_RETRY_SUBJECTS = "deliveries.retry.>"
+# Every attempt record: attempts.<tenant>.<subscription>, and .ok after it for a first
+# attempt that succeeded (subjects.attempts_subject).
+ATTEMPT_SUBJECTS = f"{ATTEMPTS_PREFIX}.>"
 
 # JetStream API error code: "stream name already in use with a different configuration".
 _STREAM_NAME_EXISTS = 10058
@@ -127,7 +131,7 @@ def _attempts(settings: Settings) -> StreamConfig:
     return StreamConfig(
         name=ATTEMPTS,
         description="Delivery attempts, the source of the failures read model",
-        subjects=["attempts.>"],
+        subjects=[ATTEMPT_SUBJECTS],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         num_replicas=settings.stream_replicas,

@@ -82,5 +82,18 @@ def delivery_retry_subject(delivery_id: str) -> str:
     return f"deliveries.retry.{_token('delivery', delivery_id)}"
 
 
-def attempts_subject(tenant: str, subscription_id: str) -> str:
-    return f"attempts.{_tenant(tenant)}.{_token('subscription', subscription_id)}"
+ATTEMPTS_PREFIX = "attempts"
+# The last token of a first-attempt success's record (see attempts_subject).
+FIRST_SUCCESS_TOKEN = "ok"
+# What the failures view reads: every attempt record but a first-attempt success (the
+# filter of its consumer; records stored before the ``.ok`` form match it too).
+FAILURES_VIEW_SUBJECTS = f"{ATTEMPTS_PREFIX}.*.*"
+
+
+def attempts_subject(tenant: str, subscription_id: str, *, first_success: bool = False) -> str:
+    """``attempts.<tenant>.<subscription>``, or with ``.ok`` after it for the record of a
+    delivery whose first attempt succeeded: nothing the failures view needs (it never
+    failed), so the view's consumer (FAILURES_VIEW_SUBJECTS) is not sent it, while every
+    reader of ``attempts.<tenant>.>`` (audits, the bench) still reads every attempt."""
+    subject = f"{ATTEMPTS_PREFIX}.{_tenant(tenant)}.{_token('subscription', subscription_id)}"
+    return f"{subject}.{FIRST_SUCCESS_TOKEN}" if first_success else subject

@@ -126,6 +126,13 @@ def record(**fields: object) -> messages_pb2.AttemptRecord:
         ("attempts.acme.s", record(delivery_id=""), "delivery_id"),
         ("attempts.acme.s", record(status_code=-1), "status_code"),
         ("attempts.acme.s", record(duration_ms=2**40), "duration_ms"),
+        # A first attempt that succeeded, on its own subject; nothing else is there.
+        ("attempts.acme.s.ok", record(outcome=messages_pb2.ATTEMPT_OUTCOME_SUCCEEDED), ""),
+        ("attempts.acme.s.ok", record(), "subject:"),
+        ("attempts.acme.s.ok", record(outcome=1, attempt=2), "subject:"),
+        ("attempts.acme.s.ok", record(outcome=1, series=1, manual=True), "subject:"),
+        ("attempts.acme.s.no", record(outcome=1), "subject:"),
+        ("attempts.acme.s.ok.x", record(outcome=1), "subject:"),
     ],
 )
 def test_an_attempt_record_must_be_storable(

@@ -1,5 +1,9 @@
 """Follows ATTEMPTS into the failures view, in batches, from the position the view holds.
 
+It reads every record but those of first attempts that succeeded (``SUBJECTS``), so its
+position is the last record it takes, and read-your-writes waits for the last of those
+(``stream_end``), not the stream's last.
+
 An ordered push consumer (``webhooks_messaging.following``: ephemeral, in memory, no acks,
 flow-controlled, idle heartbeats) starts after ``view.position()``. Its callback only
 queues (stream sequence, bytes) into a bounded inbox; the loop takes up to ``batch_size``
@@ -48,6 +52,7 @@ from webhooks_messaging import ATTEMPTS
 from webhooks_messaging.checks import attempt_record_problem
 from webhooks_messaging.deadletters import FAILURES_PROJECTOR, NOT_APPLIED, DeadLetters
 from webhooks_messaging.following import StreamFollower
+from webhooks_messaging.subjects import FAILURES_VIEW_SUBJECTS
 from webhooks_messaging.waiting import sleep_unless
 from webhooks_storage import PositionMoved
 from webhooks_telemetry import extract_context
@@ -55,7 +60,11 @@ from webhooks_telemetry import extract_context
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("webhooks.failures")
 
-SUBJECTS = "attempts.>"
+# Every attempt record but a first attempt that succeeded (``attempts.<t>.<s>.ok``: a
+# delivery that never failed, nothing for the view), so the broker sends this consumer only
+# what can make or change a failed event. An ordered consumer is made anew with this filter
+# at every start: no stored consumer keeps an older one.
+SUBJECTS = FAILURES_VIEW_SUBJECTS
 # Up to this many messages per transaction when they are waiting (a replay, a backlog): a
 # delivery's attempts in one batch fold into one row update, and each batch pays a few
 # lookups and statements, so larger batches apply more attempts per CPU second (figures:
@@ -142,6 +151,7 @@ class Projector(StreamFollower[messages_pb2.AttemptRecord]):
             SUBJECTS,
             messages_pb2.AttemptRecord,
             dead if dead is not None else DeadLetters(FAILURES_PROJECTOR),
+            whole_stream=False,
         )
         self.view = view
         self.batch_size = batch_size

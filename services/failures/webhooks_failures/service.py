@@ -48,11 +48,16 @@ async def run(
     # The stream and consumer gauges come from this one process, and only when something
     # reads them (a Prometheus endpoint or OTLP): otherwise the watch would cost NATS
     # requests every few seconds for nobody.
+    lag = ProjectionLag(components.js, projector)
+
+    async def watch_lag(stop: asyncio.Event) -> None:
+        await keep_running("failures view lag", lambda: lag.run(stop), stop)
+
     background = [project, retain]
     if settings.metrics_addresses.get("failures") or settings.otlp_endpoint:
         export_gauges(components.backlog)
-        background.append(watch_backlog)
-        ProjectionLag(components.backlog, projector).export()  # from the same snapshots
+        background += [watch_backlog, watch_lag]
+        lag.export()
     await run_service(
         "failures",
         settings,

@@ -6,6 +6,12 @@ signature are not part of it; URLs are shown without user info or query string).
 Published with ``Nats-Msg-Id`` ``<delivery>:<series>:<attempt>`` so a sender that crashes
 after publishing and before acknowledging the job, and sends the attempt again, does not
 record it twice within the duplicate window.
+
+On ``attempts.<tenant>.<subscription>``, except the record of a first attempt that
+succeeded (most of them): on ``attempts.<tenant>.<subscription>.ok``, which the failures
+view's consumer does not take (it never concerns a failed event), so neither the failures
+service nor nats-server spends anything on it beyond storing it. Every other record (a
+failure, a retry's or a redelivery's outcome) stays where the view reads it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from nats.aio.client import Client as NATS
 
 from webhooks.v1 import messages_pb2
 from webhooks_messaging import ATTEMPTS, attempts_subject
+from webhooks_messaging.checks import is_first_success
 from webhooks_messaging.publisher import (
     CONFIRM_TIMEOUT_SECONDS,
     EXPECTED_STREAM,
@@ -128,7 +135,9 @@ class AttemptPublisher:
             "Nats-Msg-Id": f"{record.delivery_id}:{record.series}:{record.attempt}",
         }
         await self._publisher.publish(
-            attempts_subject(record.tenant, record.subscription_id),
+            attempts_subject(
+                record.tenant, record.subscription_id, first_success=is_first_success(record)
+            ),
             record.SerializeToString(),
             headers,
             then,
