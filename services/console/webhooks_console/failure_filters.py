@@ -22,12 +22,14 @@ from webhooks_catalogue.vocabulary import entity_label, trigger_label
 from webhooks_client.failure_text import STATES
 from webhooks_client.protos import timestamp
 from webhooks_console.pages import call, rpc_code
-from webhooks_console.values import BadValue, choice, date_time, whole_number
+from webhooks_console.times import moment_at, offset_text, utc_offset
+from webhooks_console.values import BadValue, choice, whole_number
 from webhooks_grpc.errors import field_violations
 
 FILTERS = (
     *("subscription", "webhook", "entity", "trigger", "channel", "subchannel"),
     *("error_code", "retries", "state", "since", "until", "message"),
+    "tz",  # the viewer's offset from UTC in minutes east, for since and until (console.js)
 )
 NAME_MATCHES = 20  # webhooks looked at to resolve a typed name
 # Per field the failures service names: the filter's input, its label and what it takes.
@@ -107,13 +109,41 @@ def _filter_of(args: MultiDict[str, str]) -> FailedEventFilter:
     channel = args.get("channel", "").strip()
     if channel:
         found.channel = whole_number("Channel", channel)
-    since = date_time("From", args.get("since", ""))
-    until = date_time("To", args.get("until", ""))
-    if since is not None:
-        found.since.CopyFrom(timestamp(since))
-    if until is not None:
-        found.until.CopyFrom(timestamp(until))
+    minutes = viewer_offset(args.get("tz", ""))
+    for name, label, target in (("since", "From", found.since), ("until", "To", found.until)):
+        typed = args.get(name, "").strip()
+        if typed:
+            try:
+                target.CopyFrom(timestamp(moment_at(typed, minutes)))
+            except ValueError:
+                raise FilterProblem(
+                    f"The filter {label}: a date and time from year 1 to 9999 — change it and "
+                    "filter again.",
+                    name,
+                ) from None
     return found
+
+
+def viewer_offset(text: str) -> int:
+    """The From and To filters' offset from UTC in minutes: what console.js sent (the
+    viewer's), 0 (UTC) when nothing was; one out of bounds is a sentence."""
+    if not text.strip():
+        return 0
+    minutes = utc_offset(text)
+    if minutes is None:
+        raise FilterProblem(
+            f"The time zone sent with the From and To filters (“{text.strip()[:20]}”) is not "
+            "one: it must be from UTC-14:00 to UTC+14:00. Filter again from this page.",
+            "tz",
+        )
+    return minutes
+
+
+def filter_zone(values: dict[str, Any]) -> str:
+    """The zone the From and To filters were read in, as their labels say it: the offset a
+    valid ``tz`` gives ("UTC+05:30"), else UTC (console.js says "your time" instead)."""
+    minutes = utc_offset(str(values.get("tz", "")))
+    return offset_text(minutes) if minutes is not None else "UTC"
 
 
 def check_trigger(entity: str, trigger: str) -> None:

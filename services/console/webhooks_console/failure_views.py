@@ -24,6 +24,7 @@ from webhooks_console.failure_filters import (
     FilterProblem,
     filter_of,
     filter_values,
+    filter_zone,
     refused_problem,
     webhook_name,
 )
@@ -83,6 +84,7 @@ def failed_events() -> ResponseReturnValue:
         events=events,
         values=values,
         webhook=picked_webhook(values),
+        zone=filter_zone(values),
         problem=str(problem or ""),
         invalid=problem.field if problem else "",
         pages=Pages.of(page_token, request.args.getlist("back"), next_page),

@@ -94,8 +94,8 @@ _SENTENCE_TEXT: tuple[tuple[str, Sentence], ...] = (
     (
         r"^must be a channel id of 1 to (\d+) characters",
         lambda _l, _p, m: (
-            f"WhatsApp channel ids have 1 to {m[1]} characters (letters, digits, "
-            "_ . : -), separated by commas."
+            f"Each WhatsApp channel id has 1 to {m[1]} characters: letters, digits and "
+            "_ . : - only."
         ),
     ),
     (r"is not one of sent", lambda *_: "Choose WhatsApp statuses from the list."),

@@ -13,6 +13,7 @@ keeps a stored secret when the same kind is sent with it empty).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -68,7 +69,7 @@ class TriggerRow:
     channels: list[int] = field(default_factory=list)
     activity_types: list[int] = field(default_factory=list)
     status_changes: list[tuple[int, int]] = field(default_factory=list)  # (from, to)
-    whatsapp_channels: str = ""  # comma-separated channel ids
+    whatsapp_channels: list[str] = field(default_factory=list)  # ids, as typed
     whatsapp_statuses: list[str] = field(default_factory=list)
 
 
@@ -163,9 +164,16 @@ def _trigger_row(form: FormData, index: int) -> TriggerRow:
         channels=_ints(form.getlist(f"{prefix}.channels")),
         activity_types=_ints(form.getlist(f"{prefix}.activity_types")),
         status_changes=changes,
-        whatsapp_channels=form.get(f"{prefix}.whatsapp_channels", "").strip(),
+        whatsapp_channels=channel_ids(form.getlist(f"{prefix}.whatsapp_channels")),
         whatsapp_statuses=[s for s in form.getlist(f"{prefix}.whatsapp_statuses") if s],
     )
+
+
+def channel_ids(posted: Sequence[str]) -> list[str]:
+    """The WhatsApp channel ids of a trigger row: one per input with scripts, one per line of
+    the box without (commas separate too); each once, in the order typed."""
+    ids = (part.strip() for value in posted for part in re.split(r"[\r\n,]+", value))
+    return list(dict.fromkeys(i for i in ids if i))
 
 
 def _soap_parameters(form: FormData) -> list[tuple[str, str]]:
@@ -197,7 +205,7 @@ def form_of(sub: Subscription) -> SubscriptionForm:
             channels=list(t.channels),
             activity_types=list(t.activity_types),
             status_changes=[(sc.from_status, sc.to_status) for sc in t.status_changes],
-            whatsapp_channels=", ".join(t.whatsapp_channels),
+            whatsapp_channels=list(t.whatsapp_channels),
             whatsapp_statuses=list(t.whatsapp_statuses),
         )
         for t in sub.triggers
@@ -256,9 +264,7 @@ def trigger_spec(row: TriggerRow, components: Sequence[str]) -> TriggerSpec:
             for source, target in row.status_changes
         )
     if "whatsapp_channels" in components:
-        spec.whatsapp_channels.extend(
-            c.strip() for c in row.whatsapp_channels.split(",") if c.strip()
-        )
+        spec.whatsapp_channels.extend(row.whatsapp_channels)
     if "whatsapp_statuses" in components:
         spec.whatsapp_statuses.extend(row.whatsapp_statuses)
     return spec

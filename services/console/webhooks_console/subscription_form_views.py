@@ -17,8 +17,9 @@ from webhooks.v1.subscriptions_pb2 import (
     Subscription,
     UpdateSubscriptionRequest,
 )
-from webhooks_catalogue import vocabulary
+from webhooks_catalogue import limits, vocabulary
 from webhooks_catalogue.authentication import AUTH_FIELDS, SECRET_FIELDS
+from webhooks_console.channel_suggestions import whatsapp_suggestions
 from webhooks_console.form_errors import FormErrors, collect, error_id, field_id
 from webhooks_console.form_messages import Message
 from webhooks_console.forms import (
@@ -103,6 +104,8 @@ def form_page(
             field_id=field_id,
             error_id=error_id,
             vocabulary=vocabulary,
+            whatsapp_suggestions=whatsapp_suggestions(cat, current.id if current else ""),
+            channel_id_length=limits.WHATSAPP_CHANNEL_ID_LENGTH,
         ),
         status,
     )

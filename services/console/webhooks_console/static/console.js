@@ -9,6 +9,7 @@ document.addEventListener("DOMContentLoaded", () => {
   tabs();
   menus();
   localTimes();
+  filterTimes();
   document.querySelectorAll(".picker").forEach(webhookPicker);
 });
 
@@ -111,6 +112,34 @@ function localTimes() {
     node.textContent = format.format(moment);
     node.classList.add("localised");
   });
+}
+
+// Failed Events' From and To are typed in the viewer's time: the hidden tz input carries the
+// offset from UTC (minutes east, at the date typed: summer and winter differ) and the labels
+// say it. Without this the server reads them as UTC and the labels say so.
+function filterTimes() {
+  const form = document.getElementById("filters");
+  const zone = form && form.elements.tz;
+  if (!zone || !form.elements.since || !form.elements.until) return;
+  const offset = () => {
+    const typed = new Date(form.elements.since.value || form.elements.until.value);
+    return -(Number.isNaN(typed.getTime()) ? new Date() : typed).getTimezoneOffset();
+  };
+  const text = (minutes) => {
+    if (minutes === 0) return "UTC";
+    const m = Math.abs(minutes);
+    const two = (n) => String(n).padStart(2, "0");
+    return `UTC${minutes < 0 ? "-" : "+"}${two(Math.floor(m / 60))}:${two(m % 60)}`;
+  };
+  const update = () => {
+    const minutes = offset();
+    zone.value = String(minutes);
+    form.querySelectorAll(".time-zone").forEach((label) => { label.textContent = `(your time, ${text(minutes)})`; });
+  };
+  form.elements.since.addEventListener("change", update);
+  form.elements.until.addEventListener("change", update);
+  form.addEventListener("submit", update);
+  update();
 }
 
 // The Failed Events webhook picker (WAI-ARIA combobox with a list box): as the user types,

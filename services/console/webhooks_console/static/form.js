@@ -121,6 +121,7 @@ function subscriptionForm(form) {
       greyOut();
     });
   });
+  channelRows(form);
   showComponents();
 
   const typeRadios = form.querySelectorAll("input[name='webhook.type']");
@@ -141,6 +142,53 @@ function subscriptionForm(form) {
   showAuth();
 }
 
+// WhatsApp channel ids, one per row (a datalist suggests the ones other webhooks use):
+// "Add channel" adds an empty row here instead of the round trip it makes without scripts,
+// which also needs an empty row on every page; each row has Remove.
+function channelRows(form) {
+  form.querySelectorAll("fieldset.whatsapp-channels").forEach((group) => {
+    const list = group.querySelector(".channel-rows");
+    const add = group.querySelector(".add-channel");
+    if (!list || !add) return;
+    const rows = () => Array.from(list.querySelectorAll(".channel-row"));
+    const renumber = () => rows().forEach((row, index) => {
+      row.querySelector("label .visually-hidden").textContent = `WhatsApp channel id ${index + 1}`;
+      row.querySelector(".remove-channel").setAttribute("aria-label", `Remove WhatsApp channel id ${index + 1}`);
+    });
+    const wire = (row) => {
+      const remove = row.querySelector(".remove-channel");
+      remove.hidden = false;
+      remove.addEventListener("click", () => {
+        const before = rows();
+        const index = before.indexOf(row);
+        if (before.length === 1) {
+          row.querySelector("input").value = "";
+        } else {
+          row.remove();
+          renumber();
+        }
+        const left = rows();
+        left[Math.min(index, left.length - 1)].querySelector("input").focus();
+      });
+    };
+    const first = rows();
+    const last = first[first.length - 1];
+    if (first.length > 1 && !last.querySelector("input").value) last.remove();
+    rows().forEach(wire);
+    add.type = "button";
+    add.addEventListener("click", () => {
+      const copy = rows()[0].cloneNode(true);
+      const input = copy.querySelector("input");
+      input.value = "";
+      list.append(copy);
+      wire(copy);
+      renumber();
+      input.focus();
+    });
+    renumber();
+  });
+}
+
 // What is wrong, at each field and in the error summary: the server's answer as rendered,
 // and the checks "Next" makes on its own step (the same sentences as the server's).
 const KEPT_IDS = new Set(["entity"]);
@@ -149,6 +197,8 @@ const fieldId = (name) => (KEPT_IDS.has(name) ? name : `f-${slug(name)}`);
 const errorId = (name) => `err-${slug(name)}`;
 const URL_LIMIT = 2048;
 const RATE_LIMIT = 10000;
+const CHANNEL_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const CHANNEL_ID_SENTENCE = "Each WhatsApp channel id has 1 to 128 characters: letters, digits and _ . : - only.";
 const LOOPBACK = /^http:\/\/(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?(\/|$)/i;
 
 function summaryLine(label, sentence) {
@@ -180,6 +230,14 @@ function formProblems(form, entity, goto) {
         const input = `triggers[${row.dataset.index}].trigger`;
         names.push(input);
         if (entity.value && !value(input)) found.push([input, "Choose the trigger event."]);
+        const channels = row.querySelector("fieldset.whatsapp-channels");
+        if (!channels) return;
+        const field = `triggers[${row.dataset.index}].whatsapp_channels`;
+        names.push(field);
+        const typed = Array.from(channels.querySelectorAll("input")).map((box) => box.value.trim());
+        if (!channels.hidden && typed.some((id) => id && !CHANNEL_ID.test(id))) {
+          found.push([field, CHANNEL_ID_SENTENCE]);
+        }
       });
       return [names, found];
     },
