@@ -252,6 +252,8 @@ async def test_whatsapp_channels_one_per_row_with_suggestions(stack: Stack) -> N
     assert shown.startswith("Each WhatsApp channel id has 1 to 128 characters"), shown
     group = page.locator("fieldset.whatsapp-channels:visible")
     assert await group.get_attribute("aria-invalid") == "true"
+    marked = [await r.get_attribute("aria-invalid") for r in await rows.all()]
+    assert marked == [None, None, "true"], "the bad id's row is marked"
     assert await page.is_visible("#step-details"), "Next stays on the step"
     await page.screenshot(path=str(ARTIFACTS / "zones-whatsapp-channels.png"), full_page=True)
     await page.click("fieldset.whatsapp-channels:visible .channel-row:nth-child(3) .remove-channel")
@@ -294,3 +296,7 @@ async def test_whatsapp_channels_without_scripts(stack: Stack) -> None:
     summary = await page.inner_text("#error-summary")
     assert "WhatsApp channel id" in summary and "[" not in summary, summary
     assert [await r.input_value() for r in await rows.all()] == ["wa-a", "bad id!", ""]
+    marked = [await r.get_attribute("aria-invalid") for r in await rows.all()]
+    assert marked == [None, "true", None], "the bad id's row is marked"
+    assert await rows.nth(1).get_attribute("aria-describedby") == await shown.get_attribute("id")
+    await page.screenshot(path=str(ARTIFACTS / "zones-whatsapp-no-scripts.png"), full_page=True)

@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 
 from webhooks.v1.common_pb2 import Catalogue, StatusChange, TriggerSpec, WebhookType
 from webhooks.v1.subscriptions_pb2 import Subscription, SubscriptionSpec
-from webhooks_catalogue import limits
+from webhooks_catalogue import WHATSAPP_CHANNEL_ID, limits
 from webhooks_catalogue import trigger as catalogue_trigger
 from webhooks_catalogue.authentication import AUTH_FIELDS, SECRET_FIELDS
 from webhooks_catalogue.retry_policy import DEFAULT_INTERVAL_SECONDS, DEFAULT_RETRIES
@@ -71,6 +71,11 @@ class TriggerRow:
     status_changes: list[tuple[int, int]] = field(default_factory=list)  # (from, to)
     whatsapp_channels: list[str] = field(default_factory=list)  # ids, as typed
     whatsapp_statuses: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def channel_ok(channel: str) -> bool:
+        """Whether a typed WhatsApp channel id is one (its row is marked when not)."""
+        return WHATSAPP_CHANNEL_ID.fullmatch(channel) is not None
 
 
 @dataclass

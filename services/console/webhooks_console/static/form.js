@@ -180,6 +180,8 @@ function channelRows(form) {
       const copy = rows()[0].cloneNode(true);
       const input = copy.querySelector("input");
       input.value = "";
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
       list.append(copy);
       wire(copy);
       renumber();
@@ -234,10 +236,19 @@ function formProblems(form, entity, goto) {
         if (!channels) return;
         const field = `triggers[${row.dataset.index}].whatsapp_channels`;
         names.push(field);
-        const typed = Array.from(channels.querySelectorAll("input")).map((box) => box.value.trim());
-        if (!channels.hidden && typed.some((id) => id && !CHANNEL_ID.test(id))) {
-          found.push([field, CHANNEL_ID_SENTENCE]);
-        }
+        const bad = Array.from(channels.querySelectorAll("input")).filter((box) => {
+          const id = box.value.trim();
+          const wrong = !channels.hidden && id !== "" && !CHANNEL_ID.test(id);
+          if (wrong) {
+            box.setAttribute("aria-invalid", "true");
+            box.setAttribute("aria-describedby", errorId(field));
+          } else {
+            box.removeAttribute("aria-invalid");
+            box.removeAttribute("aria-describedby");
+          }
+          return wrong;
+        });
+        if (bad.length) found.push([field, CHANNEL_ID_SENTENCE]);
       });
       return [names, found];
     },
