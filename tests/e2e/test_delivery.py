@@ -43,4 +43,4 @@ def test_a_published_event_is_delivered_and_a_test_event_reports_the_answer(
         receiver.reply(path, Reply(503, b"maintenance"))
         failed = platform.run_cli("subscriptions", "test", created["subscription"]["id"])
         assert failed.returncode == 1
-        assert "failed (http_status)" in failed.stdout and "maintenance" in failed.stdout
+        assert "failed (HTTP error status)" in failed.stdout and "maintenance" in failed.stdout
