@@ -224,22 +224,26 @@ def permission_table() -> dict[str, Permissions]:
             # Endpoint health: each attempt's verdict, shared rate slots, operator events.
             *_health(),
         ),
-        # The failed-events view from ATTEMPTS (the end of the subjects it reads, first
-        # attempts that succeeded left out, is a message get: following.subjects_end),
-        # redelivery (its marker on ATTEMPTS, then the job on DELIVERIES), dead letters, the
-        # backlog of every stream (its gauges).
-        FAILURES_USER: _service(
-            FAILURES_USER,
-            ATTEMPT_SUBJECTS,
-            DELIVERY_JOBS_SUBJECTS,
-            *_follow(ATTEMPTS),
-            f"{API}.STREAM.MSG.GET.{ATTEMPTS}",
-            *_read(DEADLETTERS),
-            *(subject for stream in STREAMS for subject in _watch(stream)),
-            *_set_aside(FAILURES_PROJECTOR),
-        ),
+        FAILURES_USER: _failures(),
         **_outside_users(),
     }
+
+
+def _failures() -> Permissions:
+    """The failed-events view from ATTEMPTS (the end of the subjects it reads, first
+    attempts that succeeded left out, is a message get: following.subjects_end),
+    redelivery (its marker on ATTEMPTS, then the job on DELIVERIES), dead letters, the
+    backlog of every stream (its gauges)."""
+    return _service(
+        FAILURES_USER,
+        ATTEMPT_SUBJECTS,
+        DELIVERY_JOBS_SUBJECTS,
+        *_follow(ATTEMPTS),
+        f"{API}.STREAM.MSG.GET.{ATTEMPTS}",
+        *_read(DEADLETTERS),
+        *(subject for stream in STREAMS for subject in _watch(stream)),
+        *_set_aside(FAILURES_PROJECTOR),
+    )
 
 
 def _outside_users() -> dict[str, Permissions]:
