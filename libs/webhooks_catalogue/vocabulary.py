@@ -19,17 +19,8 @@ from webhooks_catalogue.keys import catalogue_key
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
-# Where splitting the id into words would not read as the product writes it.
-_SPELLED: Mapping[str, str] = MappingProxyType(
-    {
-        "YouTube": "YouTube",
-        "WhatsApp": "WhatsApp",
-        "WhatsAppCloud": "WhatsApp Cloud",
-        "Microsoft365": "Microsoft 365",
-        "SLA": "SLA",
-        "Gmail": "Gmail",
-    }
-)
+# Product names the split into words would break apart ("Whats App"), kept whole.
+_WHOLE_NAMES = ("WhatsApp", "YouTube")
 
 # The guide: "sent (✓), delivered (✓✓), read (✓✓), and failed".
 WHATSAPP_STATUS_LABELS: Mapping[str, str] = MappingProxyType(
@@ -55,15 +46,17 @@ FAILURE_CLASS_LABELS: Mapping[str, str] = MappingProxyType(
 
 def words(name: str) -> str:
     """A catalogue id in words: ``OnNewActivity`` -> ``On New Activity``."""
-    spelled = _SPELLED.get(name)
-    if spelled is not None:
-        return spelled
     found = _WORD.findall(name)
     if not found:
         return name
-    # Keep the product names inside a longer id whole ("OnWhatsApp..." stays readable).
     text = " ".join(found)
-    return text.replace("Whats App", "WhatsApp").replace("You Tube", "YouTube")
+    for whole in _WHOLE_NAMES:
+        text = text.replace(_apart(whole), whole)
+    return text
+
+
+def _apart(name: str) -> str:
+    return " ".join(_WORD.findall(name))
 
 
 def trigger_label(name: str) -> str:
